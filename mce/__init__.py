@@ -1,0 +1,59 @@
+"""mce: typed, lawful, concurrent and replayable LLM agent workflows.
+
+A workflow is a value of type `Step[S, E, A]` - a `StateT S (EitherT E Async)`
+program - built from the constructors below and run by `run`/`run_sync`.
+
+>>> from mce import par, pure, run_sync
+>>> run_sync(par(pure(1), pure(2)), None)
+Ok(value=(1, 2), state=None)
+"""
+
+from mce.do import do as do
+from mce.errors import Failures as Failures
+from mce.errors import StepTimeout as StepTimeout
+from mce.interpret import run as run
+from mce.interpret import run_sync as run_sync
+from mce.merge import StateConflict as StateConflict
+from mce.outcome import Err as Err
+from mce.outcome import Ok as Ok
+from mce.outcome import Outcome as Outcome
+from mce.step import Step as Step
+from mce.step import collect as collect
+from mce.step import defer as defer
+from mce.step import fail as fail
+from mce.step import gather as gather
+from mce.step import get as get
+from mce.step import gets as gets
+from mce.step import lift as lift
+from mce.step import modify as modify
+from mce.step import par as par
+from mce.step import pure as pure
+from mce.step import put as put
+from mce.step import share as share
+from mce.step import traverse as traverse
+
+__all__ = [
+    "Err",
+    "Failures",
+    "Ok",
+    "Outcome",
+    "StateConflict",
+    "Step",
+    "StepTimeout",
+    "collect",
+    "defer",
+    "do",
+    "fail",
+    "gather",
+    "get",
+    "gets",
+    "lift",
+    "modify",
+    "par",
+    "pure",
+    "put",
+    "run",
+    "run_sync",
+    "share",
+    "traverse",
+]

@@ -1,0 +1,103 @@
+"""The result of running a workflow: `Ok(value, state)` or `Err(error, state)`.
+
+`Err.state` is the last state seen before the failure. It is there for
+debugging only, so it takes no part in equality: two `Err`s are equal when
+their errors are.
+
+>>> Ok(1, "s") == Ok(1, "s")
+True
+>>> Err("boom", state=1) == Err("boom", state=2)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Never, TypeVar, final
+
+from attrs import field, frozen
+from returns.result import Failure, Result, Success
+
+_S_co = TypeVar("_S_co", covariant=True)
+_E_co = TypeVar("_E_co", covariant=True)
+_A_co = TypeVar("_A_co", covariant=True)
+_S = TypeVar("_S")
+_E = TypeVar("_E")
+_A = TypeVar("_A")
+
+
+class Outcome(Generic[_S_co, _E_co, _A_co]):
+    """Base of `Ok` and `Err`; converts to and from `returns.result.Result`.
+
+    >>> Ok(2, "s").to_result()
+    <Success: (2, 's')>
+    >>> Outcome.from_result(Success((2, "s")))
+    Ok(value=2, state='s')
+    >>> Outcome.from_result(Failure("e"), state="s")
+    Err(error='e', state='s')
+    """
+
+    __slots__ = ()
+
+    @property
+    def ok(self) -> bool:
+        """True for `Ok`, False for `Err`.
+
+        >>> Ok(1, None).ok, Err("e", None).ok
+        (True, False)
+        """
+        return isinstance(self, Ok)
+
+    def to_result(self) -> Result[tuple[_A_co, _S_co], _E_co]:
+        """`Success((value, state))` for `Ok`, `Failure(error)` for `Err`.
+
+        >>> Err("e", None).to_result()
+        <Failure: e>
+        """
+        if isinstance(self, Ok):
+            return Success((self.value, self.state))
+        assert isinstance(self, Err)
+        return Failure(self.error)
+
+    @staticmethod
+    def from_result(
+        result: Result[tuple[_A, _S], _E], state: _S | None = None
+    ) -> Ok[_S, _A] | Err[_S, _E]:
+        """Build an outcome from a `returns` result.
+
+        A `Failure` carries no state, so `state` (default None) becomes the
+        `Err`'s diagnostic state.
+
+        >>> Outcome.from_result(Success(("v", 0)))
+        Ok(value='v', state=0)
+        """
+        if isinstance(result, Success):
+            value, new_state = result.unwrap()
+            return Ok(value, new_state)
+        return Err(result.failure(), state)
+
+
+@final
+@frozen
+class Ok(Outcome[_S_co, Never, _A_co]):
+    """A successful run: the value and the final state.
+
+    >>> Ok(3, {"n": 1}).value
+    3
+    """
+
+    value: _A_co
+    state: _S_co
+
+
+@final
+@frozen
+class Err(Outcome[_S_co, _E_co, Never]):
+    """A failed run: the error and, for debugging, the last state seen.
+
+    >>> Err("no", state=5).error
+    'no'
+    """
+
+    error: _E_co
+    state: _S_co | None = field(default=None, eq=False)
+

@@ -1,0 +1,635 @@
+"""The program algebra: `Step[S, E, A]`, a workflow as a value.
+
+A `Step` denotes `S -> Async[Either[E, (A, S)]]`, the stack
+`StateT S (EitherT E Async)`: it reads and writes a state `S`, may fail
+with an error `E`, and may await. Building a `Step` does nothing; `mce.run`
+interprets it. Sequencing is `.then` (monadic bind); independent steps are
+combined applicatively with `par`, `gather`, `traverse` and `collect`, which
+run concurrently.
+
+>>> from mce import run_sync
+>>> prog = get().then(lambda n: put(n + 1)).then(lambda _: gets(lambda n: n * 10))
+>>> run_sync(prog, 1)
+Ok(value=20, state=2)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Generic, Never, TypeVar, final, overload
+
+from mce.errors import Failures, StepTimeout
+
+_S = TypeVar("_S")
+_S_co = TypeVar("_S_co", covariant=True)
+_E_co = TypeVar("_E_co", covariant=True)
+_A_co = TypeVar("_A_co", covariant=True)
+_S2 = TypeVar("_S2")
+_E = TypeVar("_E")
+_E2 = TypeVar("_E2")
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_C = TypeVar("_C")
+_D = TypeVar("_D")
+_F = TypeVar("_F")
+_G = TypeVar("_G")
+_X = TypeVar("_X")
+
+# Node tags, dispatched on by the interpreter (mce.interpret). Plain ints
+# compared in a chain are the cheapest dispatch CPython offers.
+PURE = 0
+THEN = 1
+MAP = 2
+GET = 3
+PUT = 4
+MODIFY = 5
+GETS = 6
+FAIL = 7
+RECOVER = 8
+MAP_ERROR = 9
+NAMED = 10
+DEFER = 11
+LIFT = 12
+PAR = 13
+TIMEOUT = 14
+SHARE = 15
+
+FAIL_FAST = 0
+COLLECT = 1
+
+
+class Step(Generic[_S_co, _E_co, _A_co]):
+    """A workflow that reads/writes state `S`, may fail with `E` and yields `A`.
+
+    Steps are immutable values built from the constructors in this module;
+    running one is `mce.run`'s job.
+
+    >>> from mce import run_sync
+    >>> run_sync(pure(2).map(lambda x: x + 1), None)
+    Ok(value=3, state=None)
+    """
+
+    __slots__ = ()
+    _tag: int
+
+    def map(self, f: Callable[[_A_co], _B]) -> Step[_S_co, _E_co, _B]:
+        """Apply a pure function to the value.
+
+        >>> from mce import run_sync
+        >>> run_sync(pure("a").map(str.upper), None).value
+        'A'
+        """
+        return _Map(self, f)
+
+    def then(self, f: Callable[[_A_co], Step[_S2, _E2, _B]]) -> Step[_S_co | _S2, _E_co | _E2, _B]:
+        """Monadic bind: feed the value to `f`, which returns the next step.
+
+        >>> from mce import run_sync
+        >>> run_sync(pure(2).then(lambda x: pure(x * 5)), None).value
+        10
+        """
+        return _Then(self, f)
+
+    def recover(
+        self, f: Callable[[_E_co], Step[_S2, _E2, _B]]
+    ) -> Step[_S_co | _S2, _E2, _A_co | _B]:
+        """Handle an error: `f` gets it and returns the step to run instead.
+
+        The handler runs from the state as it was when this step started
+        (the failed attempt's state changes are rolled back).
+
+        >>> from mce import run_sync
+        >>> attempt = put(99).then(lambda _: fail("oops"))
+        >>> run_sync(attempt.recover(lambda e: gets(lambda s: (e, s))), 1)
+        Ok(value=('oops', 1), state=1)
+        """
+        return _Recover(self, f)
+
+    def map_error(self, f: Callable[[_E_co], _E2]) -> Step[_S_co, _E2, _A_co]:
+        """Apply a pure function to the error, if there is one.
+
+        >>> from mce import run_sync
+        >>> run_sync(fail(404).map_error(lambda c: f"status {c}"), None)
+        Err(error='status 404', state=None)
+        """
+        return _MapError(self, f)
+
+    def named(self, label: str) -> Step[_S_co, _E_co, _A_co]:
+        """Attach a label, used in traces and in the notes on raised bugs.
+
+        >>> pure(1).named("one").label
+        'one'
+        """
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"named() needs a non-empty string label, got {label!r}")
+        return _Named(self, label)
+
+    def timeout(self, seconds: float) -> Step[_S_co, _E_co | StepTimeout, _A_co]:
+        """Fail with `StepTimeout` if this step has not finished within `seconds`.
+
+        The timer cancels the step at its next await; on timeout the state is
+        the one the step started from.
+
+        >>> import anyio
+        >>> from mce import run_sync
+        >>> slow = lift(lambda: anyio.sleep(5))
+        >>> run_sync(slow.timeout(0.01), None)
+        Err(error=StepTimeout(seconds=0.01, label=None), state=None)
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"timeout() needs a number of seconds, got {seconds!r}")
+        if not seconds > 0:
+            raise ValueError(f"timeout() needs seconds > 0, got {seconds!r}")
+        return _Timeout(self, float(seconds))
+
+    @property
+    def label(self) -> str | None:
+        """The label given by the outermost `.named(...)`, if any.
+
+        >>> pure(0).label is None
+        True
+        """
+        return None
+
+
+# ---------------------------------------------------------------- nodes
+# Private, slotted, set once in __init__ and never mutated.
+
+
+@final
+class _Pure(Step[Any, Never, Any]):
+    __slots__ = ("value",)
+    _tag = PURE
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"pure({self.value!r})"
+
+
+@final
+class _Fail(Step[Any, Any, Never]):
+    __slots__ = ("error",)
+    _tag = FAIL
+
+    def __init__(self, error: object) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"fail({self.error!r})"
+
+
+@final
+class _Get(Step[Any, Never, Any]):
+    __slots__ = ()
+    _tag = GET
+
+    def __repr__(self) -> str:
+        return "get()"
+
+
+@final
+class _Put(Step[Any, Never, None]):
+    __slots__ = ("state",)
+    _tag = PUT
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"put({self.state!r})"
+
+
+@final
+class _Modify(Step[Any, Never, None]):
+    __slots__ = ("f",)
+    _tag = MODIFY
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"modify({_callable_name(self.f)})"
+
+
+@final
+class _Gets(Step[Any, Never, Any]):
+    __slots__ = ("f",)
+    _tag = GETS
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"gets({_callable_name(self.f)})"
+
+
+@final
+class _Then(Step[Any, Any, Any]):
+    __slots__ = ("step", "f")
+    _tag = THEN
+
+    def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
+        self.step = step
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.then({_callable_name(self.f)})"
+
+
+@final
+class _Map(Step[Any, Any, Any]):
+    __slots__ = ("step", "f")
+    _tag = MAP
+
+    def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
+        self.step = step
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.map({_callable_name(self.f)})"
+
+
+@final
+class _Recover(Step[Any, Any, Any]):
+    __slots__ = ("step", "f")
+    _tag = RECOVER
+
+    def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
+        self.step = step
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.recover({_callable_name(self.f)})"
+
+
+@final
+class _MapError(Step[Any, Any, Any]):
+    __slots__ = ("step", "f")
+    _tag = MAP_ERROR
+
+    def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
+        self.step = step
+        self.f = f
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.map_error({_callable_name(self.f)})"
+
+
+@final
+class _Named(Step[Any, Any, Any]):
+    __slots__ = ("step", "name")
+    _tag = NAMED
+
+    def __init__(self, step: Step[Any, Any, Any], name: str) -> None:
+        self.step = step
+        self.name = name
+
+    @property
+    def label(self) -> str | None:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.named({self.name!r})"
+
+
+@final
+class _Defer(Step[Any, Any, Any]):
+    """A step computed when the interpreter reaches it (do-notation, recursion)."""
+
+    __slots__ = ("thunk", "origin")
+    _tag = DEFER
+
+    def __init__(self, thunk: Callable[[], Step[Any, Any, Any]], origin: object) -> None:
+        self.thunk = thunk
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return f"defer({_callable_name(self.origin)})"
+
+
+@final
+class _Lift(Step[Any, Never, Any]):
+    __slots__ = ("thunk", "is_async")
+    _tag = LIFT
+
+    def __init__(self, thunk: Callable[[], Any]) -> None:
+        self.thunk = thunk
+        self.is_async = inspect.iscoroutinefunction(thunk)
+
+    def __repr__(self) -> str:
+        return f"lift({_callable_name(self.thunk)})"
+
+
+@final
+class _Par(Step[Any, Any, tuple[Any, ...]]):
+    """Applicative combination of branches, run concurrently.
+
+    Either `steps` is given, or `items` and `f` (traverse builds each branch
+    when it starts, so a bounded traverse over many items stays small).
+    """
+
+    __slots__ = ("steps", "items", "f", "limit", "mode")
+    _tag = PAR
+
+    def __init__(
+        self,
+        steps: tuple[Step[Any, Any, Any], ...] | None,
+        items: tuple[Any, ...] | None,
+        f: Callable[[Any], Step[Any, Any, Any]] | None,
+        limit: int | None,
+        mode: int,
+    ) -> None:
+        self.steps = steps
+        self.items = items
+        self.f = f
+        self.limit = limit
+        self.mode = mode
+
+    def __len__(self) -> int:
+        if self.steps is not None:
+            return len(self.steps)
+        assert self.items is not None
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        name = "collect" if self.mode == COLLECT else "par"
+        if self.steps is not None:
+            return f"{name}({', '.join(map(repr, self.steps))})"
+        return f"traverse(<{len(self)} items>, {_callable_name(self.f)})"
+
+
+@final
+class _Timeout(Step[Any, Any, Any]):
+    __slots__ = ("step", "seconds")
+    _tag = TIMEOUT
+
+    def __init__(self, step: Step[Any, Any, Any], seconds: float) -> None:
+        self.step = step
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"{self.step!r}.timeout({self.seconds})"
+
+
+@final
+class _Share(Step[Any, Any, Any]):
+    __slots__ = ("step",)
+    _tag = SHARE
+
+    def __init__(self, step: Step[Any, Any, Any]) -> None:
+        self.step = step
+
+    def __repr__(self) -> str:
+        return f"share({self.step!r})"
+
+
+def _callable_name(f: object) -> str:
+    return getattr(f, "__qualname__", None) or repr(f)
+
+
+# ---------------------------------------------------------------- constructors
+
+
+def pure(value: _A) -> Step[Any, Never, _A]:
+    """A step that yields `value` and changes nothing.
+
+    >>> from mce import run_sync
+    >>> run_sync(pure(None), 0)
+    Ok(value=None, state=0)
+    """
+    return _Pure(value)
+
+
+def fail(error: _E) -> Step[Any, _E, Never]:
+    """A step that fails with `error`; the rest of the sequence is skipped.
+
+    >>> from mce import run_sync
+    >>> run_sync(fail("no").map(lambda x: x + 1), 0)
+    Err(error='no', state=0)
+    """
+    return _Fail(error)
+
+
+def get() -> Step[_S, Never, _S]:
+    """A step whose value is the current state.
+
+    >>> from mce import run_sync
+    >>> run_sync(get(), "s").value
+    's'
+    """
+    return _THE_GET
+
+
+_THE_GET: Step[Any, Never, Any] = _Get()
+
+
+def gets(f: Callable[[_S], _A]) -> Step[_S, Never, _A]:
+    """A step whose value is `f(state)`.
+
+    >>> from mce import run_sync
+    >>> run_sync(gets(len), "abc").value
+    3
+    """
+    return _Gets(f)
+
+
+def put(state: _S) -> Step[_S, Never, None]:
+    """A step that replaces the state.
+
+    >>> from mce import run_sync
+    >>> run_sync(put(7), 0)
+    Ok(value=None, state=7)
+    """
+    return _Put(state)
+
+
+def modify(f: Callable[[_S], _S]) -> Step[_S, Never, None]:
+    """A step that replaces the state with `f(state)`.
+
+    >>> from mce import run_sync
+    >>> run_sync(modify(lambda n: n + 1), 1).state
+    2
+    """
+    return _Modify(f)
+
+
+def lift(thunk: Callable[[], Awaitable[_A]] | Callable[[], _A]) -> Step[Any, Never, _A]:
+    """Lift an async (or sync) zero-argument callable into a step.
+
+    The callable runs each time the step runs - never while building it.
+    An exception it raises is a bug and propagates out of `run`; effects
+    that fail in expected ways belong on the error channel instead.
+
+    >>> import anyio
+    >>> from mce import run_sync
+    >>> async def fetch() -> str:
+    ...     await anyio.sleep(0)
+    ...     return "data"
+    >>> run_sync(lift(fetch), None).value
+    'data'
+    """
+    if not callable(thunk):
+        raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
+    return _Lift(thunk)
+
+
+def defer(thunk: Callable[[], Step[_S, _E, _A]]) -> Step[_S, _E, _A]:
+    """A step built only when it runs (for recursion and per-run setup).
+
+    >>> from mce import run_sync
+    >>> def countdown(n: int) -> Step[int, Never, int]:
+    ...     return modify(lambda s: s + 1).then(lambda _: defer(lambda: countdown(n - 1))) if n else pure(0)
+    >>> run_sync(countdown(3), 0).state
+    3
+    """
+    return _Defer(thunk, thunk)
+
+
+def share(step: Step[_S, _E, _A]) -> Step[_S, _E, _A]:
+    """Run `step` at most once per run, however many consumers use it.
+
+    The first consumer to reach it starts it (from that consumer's state);
+    every consumer gets its value or error. Its state changes are discarded:
+    a shared step computes a value, like a future in a DAG.
+
+    >>> from mce import run_sync
+    >>> calls = []
+    >>> s = share(lift(lambda: calls.append(1) or len(calls)))
+    >>> run_sync(par(s, s, s.map(str)), None).value, len(calls)
+    ((1, 1, '1'), 1)
+    """
+    if not isinstance(step, Step):
+        raise TypeError(f"share() needs a Step, got {step!r}")
+    return _Share(step)
+
+
+# ---------------------------------------------------------------- applicatives
+
+
+def _check_limit(limit: int | None, where: str) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"{where}(limit=...) needs an int or None, got {limit!r}")
+    if limit < 1:
+        raise ValueError(f"{where}(limit=...) needs limit >= 1, got {limit}")
+    return limit
+
+
+def _check_steps(steps: Iterable[object], where: str) -> tuple[Step[Any, Any, Any], ...]:
+    result = tuple(steps)
+    for i, s in enumerate(result):
+        if not isinstance(s, Step):
+            raise TypeError(f"{where}() argument {i} is not a Step: {s!r}")
+    return result
+
+
+@overload
+def par() -> Step[Any, Never, tuple[()]]: ...
+@overload
+def par(a: Step[_S, _E, _A], /) -> Step[_S, _E, tuple[_A]]: ...
+@overload
+def par(a: Step[_S, _E, _A], b: Step[_S, _E, _B], /) -> Step[_S, _E, tuple[_A, _B]]: ...
+@overload
+def par(
+    a: Step[_S, _E, _A], b: Step[_S, _E, _B], c: Step[_S, _E, _C], /
+) -> Step[_S, _E, tuple[_A, _B, _C]]: ...
+@overload
+def par(
+    a: Step[_S, _E, _A], b: Step[_S, _E, _B], c: Step[_S, _E, _C], d: Step[_S, _E, _D], /
+) -> Step[_S, _E, tuple[_A, _B, _C, _D]]: ...
+@overload
+def par(
+    a: Step[_S, _E, _A],
+    b: Step[_S, _E, _B],
+    c: Step[_S, _E, _C],
+    d: Step[_S, _E, _D],
+    e: Step[_S, _E, _F],
+    /,
+) -> Step[_S, _E, tuple[_A, _B, _C, _D, _F]]: ...
+@overload
+def par(
+    a: Step[_S, _E, _A],
+    b: Step[_S, _E, _B],
+    c: Step[_S, _E, _C],
+    d: Step[_S, _E, _D],
+    e: Step[_S, _E, _F],
+    f: Step[_S, _E, _G],
+    /,
+) -> Step[_S, _E, tuple[_A, _B, _C, _D, _F, _G]]: ...
+@overload
+def par(*steps: Step[_S, _E, _X]) -> Step[_S, _E, tuple[_X, ...]]: ...
+def par(*steps: Step[Any, Any, Any]) -> Step[Any, Any, tuple[Any, ...]]:
+    """Run steps concurrently; the value is the tuple of their values.
+
+    Each branch starts from the same state and the final states are merged
+    (`mce.merge`). Fail-fast: the first branch to fail cancels the others.
+
+    >>> from mce import run_sync
+    >>> run_sync(par(pure(1), pure("a"), gets(str)), 0).value
+    (1, 'a', '0')
+    >>> run_sync(par(), 0).value
+    ()
+    """
+    checked = _check_steps(steps, "par")
+    if not checked:
+        return _Pure(())
+    return _Par(checked, None, None, None, FAIL_FAST)
+
+
+def gather(
+    steps: Iterable[Step[_S, _E, _A]], limit: int | None = None
+) -> Step[_S, _E, tuple[_A, ...]]:
+    """Run any number of steps concurrently, at most `limit` at a time.
+
+    >>> from mce import run_sync
+    >>> run_sync(gather([pure(i) for i in range(4)], limit=2), None).value
+    (0, 1, 2, 3)
+    """
+    checked = _check_steps(steps, "gather")
+    lim = _check_limit(limit, "gather")
+    if not checked:
+        return _Pure(())
+    return _Par(checked, None, None, lim, FAIL_FAST)
+
+
+def traverse(
+    items: Iterable[_X], f: Callable[[_X], Step[_S, _E, _A]], limit: int | None = None
+) -> Step[_S, _E, tuple[_A, ...]]:
+    """Apply `f` to every item and run the resulting steps concurrently.
+
+    Branches are built as they start, so `limit` also bounds how many exist.
+
+    >>> from mce import run_sync
+    >>> run_sync(traverse("abc", lambda ch: pure(ch.upper()), limit=2), None).value
+    ('A', 'B', 'C')
+    """
+    if not callable(f):
+        raise TypeError(f"traverse() needs a callable returning a Step, got {f!r}")
+    lim = _check_limit(limit, "traverse")
+    xs = tuple(items)
+    if not xs:
+        return _Pure(())
+    return _Par(None, xs, f, lim, FAIL_FAST)
+
+
+def collect(
+    steps: Iterable[Step[_S, _E, _A]], limit: int | None = None
+) -> Step[_S, Failures[_E], tuple[_A, ...]]:
+    """Run every step concurrently, never cancelling; gather *all* errors.
+
+    If any branch failed, the error is `Failures` listing every error in
+    branch order (and the state is left as it was).
+
+    >>> from mce import run_sync
+    >>> run_sync(collect([fail("a"), pure(1), fail("b")]), None).error
+    Failures(errors=('a', 'b'), branches=(0, 2))
+    """
+    checked = _check_steps(steps, "collect")
+    lim = _check_limit(limit, "collect")
+    if not checked:
+        return _Pure(())
+    return _Par(checked, None, None, lim, COLLECT)

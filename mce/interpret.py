@@ -75,7 +75,7 @@ class _Cell:
 class _Run:
     """Everything one run of a program shares."""
 
-    __slots__ = ("merge", "shares", "tg", "asyncio")
+    __slots__ = ("asyncio", "merge", "shares", "tg")
 
     def __init__(self, merge: MergeFn, tg: TaskGroup, on_asyncio: bool) -> None:
         self.merge = merge
@@ -281,17 +281,12 @@ async def _continue(
                     out = await _run_timeout(payload, state, run, stack, where)
                 else:
                     out = await _force_share(payload, state, run, (where, stack, None))
-                if type(out) is Ok:
-                    node = _Pure(out.value)
-                else:
-                    node = _Fail(out.error)
+                node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
                 state = out.state
         code, payload, state = _advance(node, stack, state, run, where)
 
 
-async def _drive(
-    node: Any, state: Any, run: _Run, where: _Where
-) -> Ok[Any, Any] | Err[Any, Any]:
+async def _drive(node: Any, state: Any, run: _Run, where: _Where) -> Ok[Any, Any] | Err[Any, Any]:
     stack: list[Any] = []
     code, payload, state = _advance(node, stack, state, run, where)
     if code == _OK:
@@ -402,7 +397,9 @@ class _Par:
     def start(self, i: int) -> tuple[int, Any, list[Any], Any] | None:
         """Run branch `i` inline up to its first await; None if it finished."""
         stack: list[Any] = []
-        code, payload, st = _advance(self.branch(i), stack, self.base, self.run, (self.where, [], i))
+        code, payload, st = _advance(
+            self.branch(i), stack, self.base, self.run, (self.where, [], i)
+        )
         if code == _OK:
             self.results[i] = payload
             self.states[i] = st

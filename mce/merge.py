@@ -94,7 +94,7 @@ class StateConflict(Exception):
             path, self.left, self.right, branches=self.branches, reason=self.reason
         )
 
-    def between(self, left: int, right: int) -> StateConflict:
+    def between(self, left: int | None, right: int | None) -> StateConflict:
         """The same conflict, naming the two branches.
 
         >>> StateConflict("x", 1, 2).between(0, 1).branches
@@ -140,7 +140,8 @@ def _concat(base: Sequence[Any], left: Sequence[Any], right: Sequence[Any]) -> S
                 reason="concat merges sequences that branches only append to, "
                 f"but a branch rewrote the existing items (base {base!r}, branch {side!r})",
             )
-    return left + right[n:]  # type: ignore[operator]
+    merged: Sequence[Any] = left + right[n:]  # type: ignore[operator]
+    return merged
 
 
 def _union(base: Any, left: Any, right: Any) -> Any:
@@ -148,7 +149,8 @@ def _union(base: Any, left: Any, right: Any) -> Any:
         return _merge_mapping(base, left, right, lambda _k: _conflict_merge)
     if isinstance(base, Set):
         removed = (base - left) | (base - right)
-        return type(base)((base - removed) | (left - base) | (right - base))
+        merged: Any = (base - removed) | (left - base) | (right - base)
+        return merged if isinstance(merged, type(base)) else frozenset(merged)
     raise StateConflict("", left, right, reason=f"union needs dicts or sets, got {base!r}")
 
 

@@ -100,4 +100,3 @@ class Err(Outcome[_S_co, _E_co, Never]):
 
     error: _E_co
     state: _S_co | None = field(default=None, eq=False)
-

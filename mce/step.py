@@ -16,7 +16,7 @@ Ok(value=20, state=2)
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Never, TypeVar, final, overload
 
 from mce.errors import Failures, StepTimeout
@@ -228,7 +228,7 @@ class _Gets(Step[Any, Never, Any]):
 
 @final
 class _Then(Step[Any, Any, Any]):
-    __slots__ = ("step", "f")
+    __slots__ = ("f", "step")
     _tag = THEN
 
     def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
@@ -241,7 +241,7 @@ class _Then(Step[Any, Any, Any]):
 
 @final
 class _Map(Step[Any, Any, Any]):
-    __slots__ = ("step", "f")
+    __slots__ = ("f", "step")
     _tag = MAP
 
     def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
@@ -254,7 +254,7 @@ class _Map(Step[Any, Any, Any]):
 
 @final
 class _Recover(Step[Any, Any, Any]):
-    __slots__ = ("step", "f")
+    __slots__ = ("f", "step")
     _tag = RECOVER
 
     def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
@@ -267,7 +267,7 @@ class _Recover(Step[Any, Any, Any]):
 
 @final
 class _MapError(Step[Any, Any, Any]):
-    __slots__ = ("step", "f")
+    __slots__ = ("f", "step")
     _tag = MAP_ERROR
 
     def __init__(self, step: Step[Any, Any, Any], f: Callable[[Any], Any]) -> None:
@@ -280,7 +280,7 @@ class _MapError(Step[Any, Any, Any]):
 
 @final
 class _Named(Step[Any, Any, Any]):
-    __slots__ = ("step", "name")
+    __slots__ = ("name", "step")
     _tag = NAMED
 
     def __init__(self, step: Step[Any, Any, Any], name: str) -> None:
@@ -299,7 +299,7 @@ class _Named(Step[Any, Any, Any]):
 class _Defer(Step[Any, Any, Any]):
     """A step computed when the interpreter reaches it (do-notation, recursion)."""
 
-    __slots__ = ("thunk", "origin")
+    __slots__ = ("origin", "thunk")
     _tag = DEFER
 
     def __init__(self, thunk: Callable[[], Step[Any, Any, Any]], origin: object) -> None:
@@ -312,7 +312,7 @@ class _Defer(Step[Any, Any, Any]):
 
 @final
 class _Lift(Step[Any, Never, Any]):
-    __slots__ = ("thunk", "is_async")
+    __slots__ = ("is_async", "thunk")
     _tag = LIFT
 
     def __init__(self, thunk: Callable[[], Any]) -> None:
@@ -331,7 +331,7 @@ class _Par(Step[Any, Any, tuple[Any, ...]]):
     when it starts, so a bounded traverse over many items stays small).
     """
 
-    __slots__ = ("steps", "items", "f", "limit", "mode")
+    __slots__ = ("f", "items", "limit", "mode", "steps")
     _tag = PAR
 
     def __init__(
@@ -363,7 +363,7 @@ class _Par(Step[Any, Any, tuple[Any, ...]]):
 
 @final
 class _Timeout(Step[Any, Any, Any]):
-    __slots__ = ("step", "seconds")
+    __slots__ = ("seconds", "step")
     _tag = TIMEOUT
 
     def __init__(self, step: Step[Any, Any, Any], seconds: float) -> None:
@@ -481,7 +481,9 @@ def defer(thunk: Callable[[], Step[_S, _E, _A]]) -> Step[_S, _E, _A]:
 
     >>> from mce import run_sync
     >>> def countdown(n: int) -> Step[int, Never, int]:
-    ...     return modify(lambda s: s + 1).then(lambda _: defer(lambda: countdown(n - 1))) if n else pure(0)
+    ...     if n == 0:
+    ...         return pure(0)
+    ...     return modify(lambda s: s + 1).then(lambda _: defer(lambda: countdown(n - 1)))
     >>> run_sync(countdown(3), 0).state
     3
     """
@@ -520,11 +522,12 @@ def _check_limit(limit: int | None, where: str) -> int | None:
 
 
 def _check_steps(steps: Iterable[object], where: str) -> tuple[Step[Any, Any, Any], ...]:
-    result = tuple(steps)
-    for i, s in enumerate(result):
+    result: list[Step[Any, Any, Any]] = []
+    for i, s in enumerate(steps):
         if not isinstance(s, Step):
             raise TypeError(f"{where}() argument {i} is not a Step: {s!r}")
-    return result
+        result.append(s)
+    return tuple(result)
 
 
 @overload

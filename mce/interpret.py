@@ -43,6 +43,8 @@ _ERR = 1  # payload: the error
 _NODE = 2  # payload: a node for the async driver (lift, par, timeout, share)
 _AWAIT = 3  # payload: (lift node, awaitable returned by a sync thunk)
 
+_RUNNING_PAR = 16  # tag of a started parallel block (_Par) handed to the driver
+
 _Where = tuple[Any, list[Any], int | None] | None
 """Where a sub-run sits: (parent's where, parent's stack, branch index or None)."""
 
@@ -55,7 +57,7 @@ _CALLBACK_KIND = {
     _n.GETS: "gets() function",
     _n.DEFER: "deferred step builder",
     _n.LIFT: "lifted callable",
-    _n.PAR: "traverse() function",
+    _n.PAR: "parallel block",
 }
 
 MergeFn = Callable[[Any, Any, Any], Any]
@@ -117,18 +119,22 @@ def _describe_where(stack: list[Any], where: _Where) -> str:
     return " > ".join(parts) if parts else "the top level"
 
 
-def _annotate(exc: BaseException, node: object, stack: list[Any], where: _Where) -> None:
+def _annotate(
+    exc: BaseException, node: object, stack: list[Any], where: _Where, kind: str | None = None
+) -> None:
     notes = getattr(exc, "__notes__", ())
     if any(note.startswith("mce: ") for note in notes):
         return  # the innermost position is the useful one
-    kind = _CALLBACK_KIND.get(getattr(node, "_tag", -1), "step")
+    kind = kind or _CALLBACK_KIND.get(getattr(node, "_tag", -1), "step")
     fn = getattr(node, "f", None) or getattr(node, "thunk", None) or getattr(node, "origin", None)
     name = getattr(fn, "__qualname__", None) or repr(fn)
     exc.add_note(f"mce: raised by the {kind} {name} at {_describe_where(stack, where)}")
 
 
-def _not_a_step(node: Any, result: object, stack: list[Any], where: _Where) -> TypeError:
-    kind = _CALLBACK_KIND.get(node._tag, "callback")
+def _not_a_step(
+    node: Any, result: object, stack: list[Any], where: _Where, kind: str | None = None
+) -> TypeError:
+    kind = kind or _CALLBACK_KIND.get(node._tag, "callback")
     fn = getattr(node, "f", None) or getattr(node, "thunk", None)
     name = getattr(fn, "__qualname__", None) or repr(fn)
     return TypeError(
@@ -225,7 +231,18 @@ def _advance(
                     node = _Fail(cell.outcome.error)
                     continue
                 value = cell.outcome.value
-            else:  # PAR, TIMEOUT
+            elif t == 13:  # PAR: branches run inline as far as they can
+                cur = node
+                block = _prefix(node, state, run, (where, stack, None))
+                if block.pending:
+                    return (_NODE, block, state)
+                out = block.outcome()
+                state = out.state
+                if type(out) is Err:
+                    node = _Fail(out.error)
+                    continue
+                value = out.value
+            else:  # TIMEOUT
                 return (_NODE, node, state)
 
             # A value: unwind to the nearest .then, applying maps on the way.
@@ -275,8 +292,8 @@ async def _continue(
                     _annotate(exc, payload, stack, where)
                     raise
             else:
-                if t == _n.PAR:
-                    out = await _run_par(payload, state, run, (where, stack, None))
+                if t == _RUNNING_PAR:
+                    out = await _finish(payload)
                 elif t == _n.TIMEOUT:
                     out = await _run_timeout(payload, state, run, stack, where)
                 else:
@@ -349,6 +366,8 @@ async def _force_share(
 class _Par:
     """The bookkeeping of one running parallel block."""
 
+    _tag = _RUNNING_PAR
+
     __slots__ = (
         "base",
         "bug",
@@ -357,6 +376,7 @@ class _Par:
         "n",
         "next",
         "node",
+        "pending",
         "results",
         "run",
         "scope",
@@ -379,6 +399,7 @@ class _Par:
         self.bug: BaseException | None = None
         self.scope: anyio.CancelScope | None = None
         self.tasks: set[asyncio.Task[None]] | None = None
+        self.pending: list[tuple[int, tuple[int, Any, list[Any], Any]]] = []
 
     def branch(self, i: int) -> Step[Any, Any, Any]:
         node = self.node
@@ -388,10 +409,10 @@ class _Par:
         try:
             built = node.f(node.items[i])
         except Exception as exc:
-            _annotate(exc, node, [], (self.where, [], i))
+            _annotate(exc, node, [], (self.where, [], i), "traverse() function")
             raise
         if not isinstance(built, Step):
-            raise _not_a_step(node, built, [], (self.where, [], i))
+            raise _not_a_step(node, built, [], (self.where, [], i), "traverse() function")
         return built
 
     def start(self, i: int) -> tuple[int, Any, list[Any], Any] | None:
@@ -512,11 +533,15 @@ class _Par:
         return fallback
 
 
-async def _run_par(node: Any, state: Any, run: _Run, where: _Where) -> Ok[Any, Any] | Err[Any, Any]:
+def _prefix(node: Any, state: Any, run: _Run, where: _Where) -> _Par:
+    """Start a parallel block: run its branches inline up to their first await.
+
+    A branch that never awaits costs no task at all; the returned block's
+    `pending` lists the branches that still need one.
+    """
     p = _Par(node, state, run, where)
     limit = node.limit
-    pending: list[tuple[int, tuple[int, Any, list[Any], Any]]] = []
-    # Inline prefixes: a branch that never awaits costs no task at all.
+    pending = p.pending
     while p.next < p.n and not p.stopped and (limit is None or len(pending) < limit):
         i = p.next
         p.next += 1
@@ -525,11 +550,16 @@ async def _run_par(node: Any, state: Any, run: _Run, where: _Where) -> Ok[Any, A
             pending.append((i, started))
     if p.stopped:
         _discard(pending)
-    elif pending:
-        if run.asyncio:
-            await _spawn_asyncio(p, pending)
-        else:
-            await _spawn_anyio(p, pending)
+        pending.clear()
+    return p
+
+
+async def _finish(p: _Par) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run a started block's pending branches concurrently; its outcome."""
+    if p.run.asyncio:
+        await _spawn_asyncio(p, p.pending)
+    else:
+        await _spawn_anyio(p, p.pending)
     return p.outcome()
 
 

@@ -189,7 +189,10 @@ async def test_share_survives_cancellation_of_the_first_consumer() -> None:
         return "v"
 
     s = share(lift(slow))
-    prog = par(s.timeout(0.001).recover(lambda e: pure("timed out")), lift(lambda: anyio.sleep(0.01)).then(lambda _: s))
+    prog = par(
+        s.timeout(0.001).recover(lambda e: pure("timed out")),
+        lift(lambda: anyio.sleep(0.01)).then(lambda _: s),
+    )
     assert await run(prog, None) == Ok(("timed out", "v"), None)
     assert calls == [1]
 

@@ -56,11 +56,15 @@ async def test_branches_overlap_in_time() -> None:
             await both_running.wait()  # deadlocks unless all three run at once
         return i
 
-    assert await run(gather([lift(lambda i=i: branch(i)) for i in range(3)]), None) == Ok((0, 1, 2), None)
+    assert await run(gather([lift(lambda i=i: branch(i)) for i in range(3)]), None) == Ok(
+        (0, 1, 2), None
+    )
 
 
 async def test_gather_traverse_collect_values() -> None:
-    assert await run(gather([sleeper(0.01, i) for i in range(5)]), None) == Ok(tuple(range(5)), None)
+    assert await run(gather([sleeper(0.01, i) for i in range(5)]), None) == Ok(
+        tuple(range(5)), None
+    )
     assert await run(traverse(range(5), lambda i: sleeper(0, i * i)), None) == Ok(
         (0, 1, 4, 9, 16), None
     )
@@ -79,7 +83,9 @@ async def test_fail_fast_cancels_sleeping_sibling_at_once() -> None:
 
     def failing() -> Step[Any, str, Any]:
         return sleeper(0.01, None).then(
-            lambda _: lift(lambda: failed_at.append(anyio.current_time())).then(lambda _: fail("bad"))
+            lambda _: lift(lambda: failed_at.append(anyio.current_time())).then(
+                lambda _: fail("bad")
+            )
         )
 
     for prog in (
@@ -99,7 +105,10 @@ async def test_fail_fast_cancels_sleeping_sibling_at_once() -> None:
 
 
 async def test_first_branch_to_fail_wins() -> None:
-    prog = par(sleeper(0.2, None).then(lambda _: fail("slow")), sleeper(0.0, None).then(lambda _: fail("fast")))
+    prog = par(
+        sleeper(0.2, None).then(lambda _: fail("slow")),
+        sleeper(0.0, None).then(lambda _: fail("fast")),
+    )
     assert await run(prog, None) == Err("fast")
     # an inline failure (no await before it) is the first of all
     prog2 = gather([sleeper(0, None).then(lambda _: fail("later")), fail("inline")])

@@ -41,7 +41,9 @@ async def test_constructors_and_state() -> None:
 
 
 async def test_map_then_map_error() -> None:
-    assert await run(pure(2).map(lambda x: x + 1).then(lambda x: pure(x * 10)), None) == Ok(30, None)
+    assert await run(pure(2).map(lambda x: x + 1).then(lambda x: pure(x * 10)), None) == Ok(
+        30, None
+    )
     assert await run(fail(1).map_error(lambda e: e + 1), None) == Err(2)
     assert await run(pure(1).map_error(lambda e: e + 1), None) == Ok(1, None)
     assert await run(fail("e").map(lambda x: x + 1).then(lambda x: pure(x)), None) == Err("e")

@@ -371,6 +371,10 @@ class _Par:
     __slots__ = (
         "base",
         "bug",
+        "cancelled",
+        "live",
+        "started",
+        "waiter",
         "errors",
         "failed",
         "n",
@@ -398,7 +402,11 @@ class _Par:
         self.failed: Err[Any, Any] | None = None
         self.bug: BaseException | None = None
         self.scope: anyio.CancelScope | None = None
-        self.tasks: set[asyncio.Task[None]] | None = None
+        self.tasks: list[asyncio.Task[None]] | None = None
+        self.started: list[bool] = []
+        self.live = 0
+        self.cancelled = False
+        self.waiter: asyncio.Future[None] | None = None
         self.pending: list[tuple[int, tuple[int, Any, list[Any], Any]]] = []
 
     def branch(self, i: int) -> Step[Any, Any, Any]:
@@ -417,10 +425,11 @@ class _Par:
 
     def start(self, i: int) -> tuple[int, Any, list[Any], Any] | None:
         """Run branch `i` inline up to its first await; None if it finished."""
+        step: Any = self.branch(i)
+        if step._tag == 12 and step.is_async:  # nothing to do before the await
+            return (_NODE, step, [], self.base)
         stack: list[Any] = []
-        code, payload, st = _advance(
-            self.branch(i), stack, self.base, self.run, (self.where, [], i)
-        )
+        code, payload, st = _advance(step, stack, self.base, self.run, (self.where, [], i))
         if code == _OK:
             self.results[i] = payload
             self.states[i] = st
@@ -443,47 +452,82 @@ class _Par:
         self.cancel()
 
     def cancel(self) -> None:
+        """Stop every sibling at its next await."""
+        self.cancelled = True
         if self.scope is not None:
             self.scope.cancel()
-        if self.tasks is not None:
+        tasks = self.tasks
+        if tasks:
+            # Only tasks that have started are cancelled; one that has not
+            # started yet sees `cancelled` when it does, and ends at once.
             me = asyncio.current_task()
-            for task in self.tasks:
-                if task is not me:
+            started = self.started
+            for k, task in enumerate(tasks):
+                if started[k] and task is not me:
                     task.cancel()
 
     @property
     def stopped(self) -> bool:
-        return self.failed is not None or self.bug is not None
+        """A failure, a bug or an outside cancellation ended this block."""
+        return self.cancelled
 
-    async def work(self, i: int, first: tuple[int, Any, list[Any], Any]) -> None:
-        """Finish branch `i`, then keep starting unstarted branches (bounded mode)."""
-        code, payload, stack, st = first
-        while True:
-            try:
-                out = await _continue(code, payload, stack, st, self.run, (self.where, [], i))
-            except Exception as exc:
-                self.record_bug(exc)
+    async def work(self, k: int, i: int, first: tuple[int, Any, list[Any], Any]) -> None:
+        """Task `k`: finish branch `i`, then start unstarted branches (bounded mode).
+
+        Mirrors `_continue`, with the common case - awaiting a lifted
+        coroutine - inline, since this is the per-branch hot path.
+        """
+        self.started[k] = True
+        try:
+            if self.cancelled:
+                _discard([(i, first)])
                 return
-            if type(out) is Ok:
-                self.results[i] = out.value
-                self.states[i] = out.state
-            else:
-                self.record_error(i, out.error, out.state)
-            # A worker takes the next unstarted branch, so at most `limit`
-            # branches are ever in flight.
+            code, payload, stack, st = first
+            run = self.run
             while True:
-                if self.stopped or self.next >= self.n:
-                    return
-                i = self.next
-                self.next += 1
                 try:
-                    started = self.start(i)
+                    while code == _NODE and payload._tag == 12:  # a lifted coroutine
+                        try:
+                            value = await payload.thunk()
+                        except Exception as exc:
+                            _annotate(exc, payload, stack, (self.where, [], i))
+                            raise
+                        if not stack:  # the branch was just this coroutine
+                            code, payload = _OK, value
+                            break
+                        code, payload, st = _advance(
+                            _Pure(value), stack, st, run, (self.where, [], i)
+                        )
+                    if code == _OK:
+                        self.results[i] = payload
+                        self.states[i] = st
+                    elif code == _ERR:
+                        self.record_error(i, payload, st)
+                    else:
+                        out = await _continue(code, payload, stack, st, run, (self.where, [], i))
+                        if type(out) is Ok:
+                            self.results[i] = out.value
+                            self.states[i] = out.state
+                        else:
+                            self.record_error(i, out.error, out.state)
+                    # Take the next unstarted branch, so that at most `limit`
+                    # branches are ever in flight.
+                    while True:
+                        if self.stopped or self.next >= self.n:
+                            return
+                        i = self.next
+                        self.next += 1
+                        started = self.start(i)
+                        if started is not None:
+                            code, payload, stack, st = started
+                            break
                 except Exception as exc:
                     self.record_bug(exc)
                     return
-                if started is not None:
-                    code, payload, stack, st = started
-                    break
+        finally:
+            self.live -= 1
+            if self.live == 0 and self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
 
     def outcome(self) -> Ok[Any, Any] | Err[Any, Any]:
         if self.bug is not None:
@@ -573,10 +617,12 @@ def _discard(pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None
 
 
 async def _spawn_anyio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None:
+    p.started = [False] * len(pending)
+    p.live = len(pending)
     async with anyio.create_task_group() as tg:
         p.scope = tg.cancel_scope
-        for i, first in pending:
-            tg.start_soon(p.work, i, first)
+        for k, (i, first) in enumerate(pending):
+            tg.start_soon(p.work, k, i, first)
 
 
 async def _spawn_asyncio(
@@ -585,30 +631,26 @@ async def _spawn_asyncio(
     """Fast path on asyncio: bare tasks and one completion future.
 
     An anyio task group costs several times `asyncio.gather` per task. This
-    keeps the same structure by hand: every branch runs in a task of its own,
-    failure cancels the siblings, and this function does not return (even
-    when cancelled itself) until every branch task has finished.
+    keeps the same structure by hand: every branch runs in a task of its own
+    (so cancel scopes inside it behave), failure cancels the siblings, and
+    this function does not return - even when cancelled itself - until every
+    branch task has finished.
     """
     loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
+    n = len(pending)
+    p.started = [False] * n
+    p.live = n
+    tasks: list[asyncio.Task[None]] = []
     p.tasks = tasks
-    waiter: list[asyncio.Future[None] | None] = [None]
-
-    def finished(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        fut = waiter[0]
-        if not tasks and fut is not None and not fut.done():
-            fut.set_result(None)
-
-    for i, first in pending:
-        task = loop.create_task(p.work(i, first))
-        tasks.add(task)
-        task.add_done_callback(finished)
+    make = asyncio.Task if loop.get_task_factory() is None else loop.create_task
+    work = p.work
+    for k, (i, first) in enumerate(pending):
+        tasks.append(make(work(k, i, first)))  # type: ignore[call-arg]
     cancelled: BaseException | None = None
-    while tasks:
-        waiter[0] = fut = loop.create_future()
+    while p.live:
+        p.waiter = loop.create_future()
         try:
-            await fut
+            await p.waiter
         except asyncio.CancelledError as exc:
             # Cancelled from outside (a timeout, an enclosing failure): cancel
             # the branches and wait for them before letting the cancellation on.

@@ -77,13 +77,13 @@ class _Cell:
 class _Run:
     """Everything one run of a program shares."""
 
-    __slots__ = ("asyncio", "merge", "shares", "tg")
+    __slots__ = ("backend", "merge", "shares", "tg")
 
-    def __init__(self, merge: MergeFn, tg: TaskGroup, on_asyncio: bool) -> None:
+    def __init__(self, merge: MergeFn, tg: TaskGroup, backend: str) -> None:
         self.merge = merge
         self.shares: dict[Step[Any, Any, Any], _Cell] = {}
         self.tg = tg
-        self.asyncio = on_asyncio
+        self.backend = backend
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -372,11 +372,9 @@ class _Par:
         "base",
         "bug",
         "cancelled",
-        "live",
-        "started",
-        "waiter",
         "errors",
         "failed",
+        "live",
         "n",
         "next",
         "node",
@@ -384,8 +382,10 @@ class _Par:
         "results",
         "run",
         "scope",
+        "started",
         "states",
         "tasks",
+        "waiter",
         "where",
     )
 
@@ -401,7 +401,7 @@ class _Par:
         self.errors: dict[int, Any] = {}
         self.failed: Err[Any, Any] | None = None
         self.bug: BaseException | None = None
-        self.scope: anyio.CancelScope | None = None
+        self.scope: Any = None  # the branches' cancel scope (anyio's or trio's)
         self.tasks: list[asyncio.Task[None]] | None = None
         self.started: list[bool] = []
         self.live = 0
@@ -600,8 +600,11 @@ def _prefix(node: Any, state: Any, run: _Run, where: _Where) -> _Par:
 
 async def _finish(p: _Par) -> Ok[Any, Any] | Err[Any, Any]:
     """Run a started block's pending branches concurrently; its outcome."""
-    if p.run.asyncio:
+    backend = p.run.backend
+    if backend == "asyncio":
         await _spawn_asyncio(p, p.pending)
+    elif backend == "trio":
+        await _spawn_trio(p, p.pending)
     else:
         await _spawn_anyio(p, p.pending)
     return p.outcome()
@@ -625,6 +628,18 @@ async def _spawn_anyio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[An
             tg.start_soon(p.work, k, i, first)
 
 
+async def _spawn_trio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None:
+    """Fast path on trio: a bare nursery costs a third of an anyio task group."""
+    import trio
+
+    p.started = [False] * len(pending)
+    p.live = len(pending)
+    async with trio.open_nursery() as nursery:
+        p.scope = nursery.cancel_scope
+        for k, (i, first) in enumerate(pending):
+            nursery.start_soon(p.work, k, i, first)
+
+
 async def _spawn_asyncio(
     p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]
 ) -> None:
@@ -645,7 +660,7 @@ async def _spawn_asyncio(
     make = asyncio.Task if loop.get_task_factory() is None else loop.create_task
     work = p.work
     for k, (i, first) in enumerate(pending):
-        tasks.append(make(work(k, i, first)))  # type: ignore[call-arg]
+        tasks.append(make(work(k, i, first)))
     cancelled: BaseException | None = None
     while p.live:
         p.waiter = loop.create_future()
@@ -664,12 +679,23 @@ async def _spawn_asyncio(
 # ---------------------------------------------------------------- public entry points
 
 
-def _on_asyncio() -> bool:
+def _backend() -> str:
+    """The async library running us: 'asyncio', 'trio', or another one anyio knows."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        pass
+    else:
+        return "asyncio"
+    try:
+        import trio
+    except ImportError:  # pragma: no cover - trio is only needed to run on trio
+        return "other"
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:  # pragma: no cover - some other anyio backend
+        return "other"
+    return "trio"
 
 
 async def run(
@@ -695,7 +721,7 @@ async def run(
     outcome: Ok[Any, Any] | Err[Any, Any] | None = None
     bug: BaseException | None = None
     async with anyio.create_task_group() as tg:
-        ctx = _Run(merge or default_merge, tg, _on_asyncio())
+        ctx = _Run(merge or default_merge, tg, _backend())
         try:
             outcome = await _drive(step, state, ctx, None)
         except Exception as exc:

@@ -558,13 +558,16 @@ class _Par:
 
     def _writer(self, field: str, j: int, fallback: int | None) -> int | None:
         """The earliest branch before `j` that changed `field` (for the conflict message)."""
-        top = field.split(".", 1)[0]
+        if field.startswith("["):
+            top = field[: field.index("]") + 1]
+        else:
+            top = field.split(".", 1)[0].split("[", 1)[0]
         missing = object()
 
         def read(s: Any) -> Any:
             if isinstance(s, dict):
                 for key, value in s.items():
-                    if repr(key) == top:
+                    if f"[{key!r}]" == top:
                         return value
                 return missing
             return getattr(s, top, missing) if top else s

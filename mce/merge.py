@@ -71,7 +71,12 @@ class StateConflict(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        where = f"state field {self.field!r}" if self.field else "the state"
+        if not self.field:
+            where = "the state"
+        elif self.field.startswith("["):
+            where = f"state key {self.field}"
+        else:
+            where = f"state field {self.field!r}"
         lb, rb = self.branches
         first = f"parallel branch {lb}" if lb is not None else "one parallel branch"
         second = f"branch {rb}" if rb is not None else "another"
@@ -88,8 +93,15 @@ class StateConflict(Exception):
 
         >>> StateConflict("k", 1, 2).within("log").field
         'log.k'
+        >>> StateConflict("['k']", 1, 2).within("index").field
+        "index['k']"
         """
-        path = f"{field}.{self.field}" if self.field else field
+        if not self.field:
+            path = field
+        elif self.field.startswith("["):
+            path = f"{field}{self.field}"
+        else:
+            path = f"{field}.{self.field}"
         return StateConflict(
             path, self.left, self.right, branches=self.branches, reason=self.reason
         )
@@ -291,22 +303,22 @@ def _merge_mapping(
             if lv is missing or lv == rv:
                 result[key] = rv
                 continue
-            raise StateConflict(repr(key), lv, rv)
+            raise StateConflict(f"[{key!r}]", lv, rv)
         if lv is missing:  # deleted by the left branch
             if rv == b:
                 continue
-            raise StateConflict(repr(key), "<deleted>", rv)
+            raise StateConflict(f"[{key!r}]", "<deleted>", rv)
         try:
             result[key] = how_for(key)(b, lv, rv)
         except StateConflict as conflict:
-            raise conflict.within(repr(key)) from None
+            raise conflict.within(f"[{key!r}]") from None
     for key, b in base.items():
         if key not in right:  # deleted by the right branch
             lv = left.get(key, missing)
             if lv is missing or lv is b or lv == b:
                 result.pop(key, None)
             else:
-                raise StateConflict(repr(key), lv, "<deleted>")
+                raise StateConflict(f"[{key!r}]", lv, "<deleted>")
     if isinstance(base, dict) and type(base) is dict:
         return result
     return type(base)(result)  # type: ignore[call-arg]

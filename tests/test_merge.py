@@ -57,7 +57,7 @@ def test_equal_changes_do_not_conflict() -> None:
 
 def test_dict_additions_deletions_and_conflicts() -> None:
     assert merge({"a": 1, "b": 2}, {"a": 1}, {"a": 1, "b": 2, "c": 3}) == {"a": 1, "c": 3}
-    with pytest.raises(StateConflict, match="'b'"):
+    with pytest.raises(StateConflict, match=r"state key \['b'\]"):
         merge({"a": 1, "b": 2}, {"a": 1}, {"a": 1, "b": 5})
     with pytest.raises(StateConflict, match="'c'"):
         merge({}, {"c": 1}, {"c": 2})
@@ -136,3 +136,27 @@ def test_disjoint_dict_writes_commute(x: Any, y: Any) -> None:
     base: dict[str, int] = {}
     y = {k: v for k, v in y.items() if k not in x}
     assert merge(base, x, y) == merge(base, y, x)
+
+
+@frozen
+class Index:
+    index: dict[str, int] = field(factory=dict, metadata=declare(union))
+
+
+def test_nested_conflict_path_names_field_and_key() -> None:
+    with pytest.raises(StateConflict) as info:
+        merge(Index({}), Index({"k": 1}), Index({"k": 2}))
+    assert info.value.field == "index['k']"
+    assert "state field \"index['k']\"" in str(info.value)
+
+
+def test_conflict_in_par_names_both_branches_for_attrs_state() -> None:
+    from mce import gather, lift
+
+    def rename(to: str) -> Any:
+        return lift(lambda: None).then(lambda _: modify(lambda c: Counters(to)))
+
+    with pytest.raises(StateConflict) as info:
+        run_sync(gather([rename("x"), modify(lambda c: c), rename("y")]), Counters())
+    assert info.value.field == "name"
+    assert info.value.branches == (0, 2)

@@ -269,7 +269,7 @@ async def test_conflicting_writes_raise_state_conflict_naming_field_and_branches
     prog = gather([set_key("a", 1), set_key("b", 2), set_key("a", 3)])
     with pytest.raises(StateConflict) as info:
         await run(prog, {"a": 0})
-    assert info.value.field == "'a'"
+    assert info.value.field == "['a']"
     assert info.value.branches == (0, 2)
     assert "branch 0 (to 1) and branch 2 (to 3)" in str(info.value)
 

@@ -79,7 +79,7 @@ class _Run:
 
     __slots__ = ("backend", "merge", "shares", "tg")
 
-    def __init__(self, merge: MergeFn, tg: TaskGroup, backend: str) -> None:
+    def __init__(self, merge: MergeFn, tg: TaskGroup | None, backend: str) -> None:
         self.merge = merge
         self.shares: dict[Step[Any, Any, Any], _Cell] = {}
         self.tg = tg
@@ -157,17 +157,24 @@ def _advance(
     Node tags are literal ints (see mce.step) because this loop is the hot path.
     """
     cur = node
+    push = stack.append
+    pop = stack.pop
     try:
         while True:
-            t = node._tag
+            # A callback's result is checked here: a Step has a `_tag`. (An
+            # isinstance check per bind would cost a tenth of the bind.)
+            try:
+                t = node._tag
+            except AttributeError:
+                raise _not_a_step(cur, node, stack, where) from None
             if t == 1:  # THEN
-                stack.append(node)
+                push(node)
                 node = node.step
                 continue
             if t == 0:  # PURE
                 value = node.value
             elif t == 2:  # MAP
-                stack.append(node)
+                push(node)
                 node = node.step
                 continue
             elif t == 3:  # GET
@@ -185,14 +192,12 @@ def _advance(
             elif t == 7:  # FAIL: unwind to the nearest recover
                 err = node.error
                 while stack:
-                    frame = stack.pop()
+                    frame = pop()
                     ft = frame._tag
                     if ft == 8:  # RECOVER: roll back, run the handler
-                        state = stack.pop()
+                        state = pop()
                         cur = frame
-                        node = frame.f(err)
-                        if not isinstance(node, Step):
-                            raise _not_a_step(frame, node, stack, where)
+                        node = frame.f(err)  # checked at the top of the loop
                         break
                     if ft == 9:  # MAP_ERROR
                         cur = frame
@@ -201,20 +206,17 @@ def _advance(
                     return (_ERR, err, state)
                 continue
             elif t == 8:  # RECOVER
-                stack.append(state)
-                stack.append(node)
+                push(state)
+                push(node)
                 node = node.step
                 continue
             elif t == 9 or t == 10:  # MAP_ERROR, NAMED
-                stack.append(node)
+                push(node)
                 node = node.step
                 continue
             elif t == 11:  # DEFER
                 cur = node
-                built = node.thunk()
-                if not isinstance(built, Step):
-                    raise _not_a_step(node, built, stack, where)
-                node = built
+                node = node.thunk()  # checked at the top of the loop
                 continue
             elif t == 12:  # LIFT
                 if node.is_async:
@@ -242,24 +244,24 @@ def _advance(
                     node = _Fail(out.error)
                     continue
                 value = out.value
-            else:  # TIMEOUT
+            elif t == 14:  # TIMEOUT
                 return (_NODE, node, state)
+            else:
+                raise _not_a_step(cur, node, stack, where)
 
             # A value: unwind to the nearest .then, applying maps on the way.
             while stack:
-                frame = stack.pop()
+                frame = pop()
                 ft = frame._tag
                 if ft == 1:  # THEN
                     cur = frame
-                    node = frame.f(value)
-                    if not isinstance(node, Step):
-                        raise _not_a_step(frame, node, stack, where)
+                    node = frame.f(value)  # checked at the top of the loop
                     break
                 if ft == 2:  # MAP
                     cur = frame
                     value = frame.f(value)
                 elif ft == 8:  # RECOVER: not needed, drop its saved state
-                    stack.pop()
+                    pop()
             else:
                 return (_OK, value, state)
     except Exception as exc:
@@ -349,6 +351,7 @@ async def _force_share(
         # consumer's task: cancelling one consumer must not cancel the others'
         # future.
         cell = run.shares[node] = _Cell()
+        assert run.tg is not None, "shared steps are forced only inside run()'s task group"
         run.tg.start_soon(_compute_share, node, cell, state, run, where)
     await cell.done.wait()
     if cell.bug is not None:
@@ -721,14 +724,23 @@ async def run(
     """
     if not isinstance(step, Step):
         raise TypeError(f"run() needs a Step, got {step!r}")
+    ctx = _Run(merge or default_merge, None, _backend())
+    stack: list[Any] = []
+    # Whatever needs no awaiting runs right here; a program that never awaits
+    # finishes without an event-loop round trip or a task group.
+    code, payload, state = _advance(step, stack, state, ctx, None)
+    if code == _OK:
+        return Ok(payload, state)
+    if code == _ERR:
+        return Err(payload, state)
     outcome: Ok[Any, Any] | Err[Any, Any] | None = None
     bug: BaseException | None = None
     async with anyio.create_task_group() as tg:
-        ctx = _Run(merge or default_merge, tg, _backend())
+        ctx.tg = tg  # where shared steps run
         try:
-            outcome = await _drive(step, state, ctx, None)
+            outcome = await _continue(code, payload, stack, state, ctx, None)
         except Exception as exc:
-            bug = exc
+            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
         # Shared steps nobody waits for any more (their consumers failed) stop here.
         tg.cancel_scope.cancel()
     if bug is not None:

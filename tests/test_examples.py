@@ -1,0 +1,25 @@
+"""The examples run offline and print what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_daily_briefing_runs_and_overlaps_fetches() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "01_daily_briefing.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    out = done.stdout
+    assert "Good morning, Lisbon!" in out
+    assert "light rain" in out and "HOOLI" in out
+    assert "Fetch log (branch order): news: 0.30 s; weather: 0.20 s; stocks: 0.25 s" in out
+    wall = float(out.split("Wall time ")[1].split(" s")[0])
+    assert wall < 0.75  # the three latencies sum to 0.75 s; run in parallel they overlap

@@ -527,6 +527,16 @@ class _Par:
                 except Exception as exc:
                     self.record_bug(exc)
                     return
+        except asyncio.CancelledError:
+            if self.cancelled or self.run.backend != "asyncio":
+                raise
+            # Nobody in mce cancelled this bare task: lifted code cancelled it.
+            self.record_bug(
+                RuntimeError(
+                    f"parallel branch {i} at {_describe_where([], self.where)} was cancelled "
+                    "by something other than mce (task.cancel() on a branch's task)"
+                )
+            )
         finally:
             self.live -= 1
             if self.live == 0 and self.waiter is not None and not self.waiter.done():

@@ -393,7 +393,7 @@ def _callable_name(f: object) -> str:
 # ---------------------------------------------------------------- constructors
 
 
-def pure(value: _A) -> Step[Any, Never, _A]:
+def pure(value: _A) -> Step[Never, Never, _A]:
     """A step that yields `value` and changes nothing.
 
     >>> from mce import run_sync
@@ -403,7 +403,7 @@ def pure(value: _A) -> Step[Any, Never, _A]:
     return _Pure(value)
 
 
-def fail(error: _E) -> Step[Any, _E, Never]:
+def fail(error: _E) -> Step[Never, _E, Never]:
     """A step that fails with `error`; the rest of the sequence is skipped.
 
     >>> from mce import run_sync
@@ -456,7 +456,11 @@ def modify(f: Callable[[_S], _S]) -> Step[_S, Never, None]:
     return _Modify(f)
 
 
-def lift(thunk: Callable[[], Awaitable[_A]] | Callable[[], _A]) -> Step[Any, Never, _A]:
+@overload
+def lift(thunk: Callable[[], Awaitable[_A]]) -> Step[Never, Never, _A]: ...
+@overload
+def lift(thunk: Callable[[], _A]) -> Step[Never, Never, _A]: ...
+def lift(thunk: Callable[[], Any]) -> Step[Never, Never, Any]:
     """Lift an async (or sync) zero-argument callable into a step.
 
     The callable runs each time the step runs - never while building it.
@@ -531,7 +535,7 @@ def _check_steps(steps: Iterable[object], where: str) -> tuple[Step[Any, Any, An
 
 
 @overload
-def par() -> Step[Any, Never, tuple[()]]: ...
+def par() -> Step[Never, Never, tuple[()]]: ...
 @overload
 def par(a: Step[_S, _E, _A], /) -> Step[_S, _E, tuple[_A]]: ...
 @overload

@@ -286,3 +286,18 @@ async def test_fsum_counter_example_with_dict_merge() -> None:
     prog = traverse(range(10), lambda i: modify(lambda s: {**s, "n": s["n"] + i}))
     out = await run(prog, {"n": 0}, merge=for_dict({"n": add}))
     assert isinstance(out, Ok) and out.state["n"] == math.fsum(range(10))
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_branch_task_cancelled_by_lifted_code_is_a_bug_not_a_silent_none() -> None:
+    import asyncio
+
+    async def cancels_itself() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        await asyncio.sleep(0)
+        return 1
+
+    with pytest.raises(RuntimeError, match=r"branch 1 .* cancelled by something other than mce"):
+        await run(par(sleeper(0, 0), lift(cancels_itself)), None)

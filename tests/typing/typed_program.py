@@ -1,0 +1,40 @@
+"""A typical typed user program; `tests/test_typing.py` checks it with mypy --strict."""
+
+from __future__ import annotations
+
+from typing import Never, assert_type
+
+from attrs import frozen
+
+from mce import Err, Ok, Step, fail, gather, gets, lift, par, pure, run_sync, traverse
+
+
+@frozen
+class Desk:
+    count: int
+
+
+async def fetch() -> str:
+    return "page"
+
+
+def checked() -> Step[Desk, str, int]:
+    return gets(lambda d: d.count).then(lambda n: pure(n + 1) if n >= 0 else fail("negative"))
+
+
+def both() -> Step[Desk, str, tuple[int, str]]:
+    return par(checked(), lift(fetch))
+
+
+def summary() -> Step[Desk, str, str]:
+    return both().map(lambda pair: pair[1] * pair[0]).recover(lambda e: pure(f"failed: {e}"))
+
+
+outcome = run_sync(summary(), Desk(1))
+assert_type(outcome, Ok[Desk, str] | Err[Desk, str])
+if isinstance(outcome, Ok):
+    assert_type(outcome.value, str)
+assert_type(par(pure(1), pure("a")), Step[Never, Never, tuple[int, str]])
+assert_type(gather([pure(1), pure(2)]).map(lambda xs: xs[0]), Step[Never, Never, int])
+assert_type(traverse(["a"], lambda s: pure(len(s))), Step[Never, Never, tuple[int, ...]])
+assert_type(lift(fetch).then(lambda page: fail(len(page))), Step[Never, int, Never])

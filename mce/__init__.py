@@ -9,9 +9,23 @@ Ok(value=(1, 2), state=None)
 """
 
 from mce.do import do as do
+from mce.effects import EffectError as EffectError
+from mce.effects import EffectFailed as EffectFailed
+from mce.effects import MissingHandler as MissingHandler
+from mce.effects import Secret as Secret
+from mce.effects import effect as effect
+from mce.effects import now as now
+from mce.effects import random as random
+from mce.effects import sleep as sleep
+from mce.effects import uuid as uuid
 from mce.errors import Failures as Failures
 from mce.errors import StepTimeout as StepTimeout
 from mce.interpret import run as run
+from mce.journal import FileJournal as FileJournal
+from mce.journal import Journal as Journal
+from mce.journal import JournalCorrupt as JournalCorrupt
+from mce.journal import JournalWarning as JournalWarning
+from mce.journal import ReplayDivergence as ReplayDivergence
 from mce.interpret import run_sync as run_sync
 from mce.merge import StateConflict as StateConflict
 from mce.outcome import Err as Err
@@ -33,27 +47,41 @@ from mce.step import share as share
 from mce.step import traverse as traverse
 
 __all__ = [
+    "EffectError",
+    "EffectFailed",
     "Err",
     "Failures",
+    "FileJournal",
+    "Journal",
+    "JournalCorrupt",
+    "JournalWarning",
+    "MissingHandler",
     "Ok",
     "Outcome",
+    "ReplayDivergence",
+    "Secret",
     "StateConflict",
     "Step",
     "StepTimeout",
     "collect",
     "defer",
     "do",
+    "effect",
     "fail",
     "gather",
     "get",
     "gets",
     "lift",
     "modify",
+    "now",
     "par",
     "pure",
     "put",
+    "random",
     "run",
     "run_sync",
     "share",
+    "sleep",
     "traverse",
+    "uuid",
 ]

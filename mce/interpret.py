@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
 from mce import step as _n
+from mce.codec import decode
+from mce.effects import EFFECT, Handler
 from mce.errors import Failures, StepTimeout
+from mce.journal import Journal, ReplayDivergence, open_journal
 from mce.merge import StateConflict
 from mce.merge import merge as default_merge
 from mce.outcome import Err, Ok
+from mce.recorder import Mode, Recorder
 from mce.step import Step, _Fail, _Pure
 
 _S = TypeVar("_S")
@@ -40,13 +45,36 @@ _A = TypeVar("_A")
 # What _advance stopped on.
 _OK = 0  # payload: the value
 _ERR = 1  # payload: the error
-_NODE = 2  # payload: a node for the async driver (lift, par, timeout, share)
+_NODE = 2  # payload: a node for the async driver (lift, started par, share)
 _AWAIT = 3  # payload: (lift node, awaitable returned by a sync thunk)
+_EFFECT = 4  # payload: (effect node, position) to run live
+_TIMEOUT = 5  # payload: (timeout node, its index in the sequence)
 
-_RUNNING_PAR = 16  # tag of a started parallel block (_Par) handed to the driver
+_RUNNING_PAR = 90  # tag of a started parallel block (_Par) handed to the driver
 
-_Where = tuple[Any, list[Any], int | None] | None
-"""Where a sub-run sits: (parent's where, parent's stack, branch index or None)."""
+
+class _Seq:
+    """A sequential context: the top level, a parallel branch, a timed or shared step.
+
+    It numbers the effects, parallel blocks and timeouts it meets in order;
+    a position is the context's prefix plus that number, so positions do not
+    depend on the order in which parallel branches complete. It also links
+    to its parent, for the notes on bugs.
+    """
+
+    __slots__ = ("branch", "n", "parent", "parent_stack", "prefix")
+
+    def __init__(
+        self, parent: _Seq | None, parent_stack: list[Any] | None, branch: int | None, prefix: str
+    ) -> None:
+        self.parent = parent
+        self.parent_stack = parent_stack
+        self.branch = branch
+        self.prefix = prefix
+        self.n = 0
+
+
+_Where = _Seq
 
 _CALLBACK_KIND = {
     _n.THEN: ".then callback",
@@ -58,6 +86,7 @@ _CALLBACK_KIND = {
     _n.DEFER: "deferred step builder",
     _n.LIFT: "lifted callable",
     _n.PAR: "parallel block",
+    EFFECT: "effect",
 }
 
 MergeFn = Callable[[Any, Any, Any], Any]
@@ -77,13 +106,15 @@ class _Cell:
 class _Run:
     """Everything one run of a program shares."""
 
-    __slots__ = ("backend", "merge", "shares", "tg")
+    __slots__ = ("backend", "effects", "merge", "share_keys", "shares", "tg")
 
-    def __init__(self, merge: MergeFn, tg: TaskGroup | None, backend: str) -> None:
+    def __init__(self, merge: MergeFn, backend: str, effects: Recorder) -> None:
         self.merge = merge
         self.shares: dict[Step[Any, Any, Any], _Cell] = {}
-        self.tg = tg
+        self.share_keys: dict[str, Step[Any, Any, Any]] = {}
+        self.tg: TaskGroup | None = None
         self.backend = backend
+        self.effects = effects
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -106,16 +137,16 @@ def _labels(stack: list[Any]) -> list[str]:
     return found
 
 
-def _describe_where(stack: list[Any], where: _Where) -> str:
+def _describe_where(stack: list[Any], where: _Seq) -> str:
     parts: list[str] = []
+    seq: _Seq | None = where
     while True:
         parts[:0] = [repr(lab) for lab in _labels(stack)]
-        if where is None:
+        if seq is None or seq.parent_stack is None:
             break
-        parent_where, parent_stack, branch = where
-        if branch is not None:
-            parts.insert(0, f"branch {branch}")
-        stack, where = parent_stack, parent_where
+        if seq.branch is not None:
+            parts.insert(0, f"branch {seq.branch}")
+        stack, seq = seq.parent_stack, seq.parent
     return " > ".join(parts) if parts else "the top level"
 
 
@@ -233,10 +264,30 @@ def _advance(
                     node = _Fail(cell.outcome.error)
                     continue
                 value = cell.outcome.value
+            elif t == 16:  # EFFECT
+                k = where.n
+                where.n = k + 1
+                effects = run.effects
+                position = f"{where.prefix}{k}"
+                if effects.serving:
+                    cur = node
+                    entry = effects.lookup(position, node.kind, node.request)
+                    if entry is not None:
+                        if "ok" in entry:
+                            value = decode(entry["ok"])
+                        else:
+                            node = _Fail(decode(entry["err"]))
+                            continue
+                    else:
+                        return (_EFFECT, (node, position), state)
+                else:
+                    return (_EFFECT, (node, position), state)
             elif t == 13:  # PAR: branches run inline as far as they can
                 cur = node
-                block = _prefix(node, state, run, (where, stack, None))
-                if block.pending:
+                k = where.n
+                where.n = k + 1
+                block = _prefix(node, state, run, where, stack, k)
+                if block.pending or block.must_record:
                     return (_NODE, block, state)
                 out = block.outcome()
                 state = out.state
@@ -245,7 +296,9 @@ def _advance(
                     continue
                 value = out.value
             elif t == 14:  # TIMEOUT
-                return (_NODE, node, state)
+                k = where.n
+                where.n = k + 1
+                return (_TIMEOUT, (node, k), state)
             else:
                 raise _not_a_step(cur, node, stack, where)
 
@@ -270,7 +323,7 @@ def _advance(
 
 
 async def _continue(
-    code: int, payload: Any, stack: list[Any], state: Any, run: _Run, where: _Where
+    code: int, payload: Any, stack: list[Any], state: Any, run: _Run, where: _Seq
 ) -> Ok[Any, Any] | Err[Any, Any]:
     """The async driver: await what `_advance` stopped on, then resume it."""
     while True:
@@ -278,13 +331,26 @@ async def _continue(
             return Ok(payload, state)
         if code == _ERR:
             return Err(payload, state)
-        if code == _AWAIT:
+        if code == _EFFECT:
+            effect, position = payload
+            try:
+                ok, value = await run.effects.perform(effect, position, where.prefix[:-1])
+            except Exception as exc:
+                _annotate(exc, effect, stack, where)
+                raise
+            node: Any = _Pure(value) if ok else _Fail(value)
+        elif code == _AWAIT:
             lifted, awaitable = payload
             try:
-                node: Any = _Pure(await awaitable)
+                node = _Pure(await awaitable)
             except Exception as exc:
                 _annotate(exc, lifted, stack, where)
                 raise
+        elif code == _TIMEOUT:
+            timed, k = payload
+            out = await _run_timeout(timed, k, state, run, stack, where)
+            node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
+            state = out.state
         else:
             t = payload._tag
             if t == _n.LIFT:
@@ -296,16 +362,14 @@ async def _continue(
             else:
                 if t == _RUNNING_PAR:
                     out = await _finish(payload)
-                elif t == _n.TIMEOUT:
-                    out = await _run_timeout(payload, state, run, stack, where)
                 else:
-                    out = await _force_share(payload, state, run, (where, stack, None))
+                    out = await _force_share(payload, state, run, where, stack)
                 node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
                 state = out.state
         code, payload, state = _advance(node, stack, state, run, where)
 
 
-async def _drive(node: Any, state: Any, run: _Run, where: _Where) -> Ok[Any, Any] | Err[Any, Any]:
+async def _drive(node: Any, state: Any, run: _Run, where: _Seq) -> Ok[Any, Any] | Err[Any, Any]:
     stack: list[Any] = []
     code, payload, state = _advance(node, stack, state, run, where)
     if code == _OK:
@@ -319,11 +383,23 @@ async def _drive(node: Any, state: Any, run: _Run, where: _Where) -> Ok[Any, Any
 
 
 async def _run_timeout(
-    node: Any, state: Any, run: _Run, stack: list[Any], where: _Where
+    node: Any, k: int, state: Any, run: _Run, stack: list[Any], where: _Seq
 ) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run a timed step. Whether the timer fired is journaled, so a replay agrees."""
+    position = f"{where.prefix}{k}"
+    inner = _Seq(where, stack, None, f"{position}/")
+    effects = run.effects
+    recorded = effects.decision(position, "mce.timeout") if effects.serving else None
+    if recorded is None and effects.mode == "replay":
+        raise ReplayDivergence(position, "mce.timeout", "the journal has no record of this timeout")
     out: Ok[Any, Any] | Err[Any, Any] | None = None
-    with anyio.move_on_after(node.seconds):
-        out = await _drive(node.step, state, run, (where, stack, None))
+    if recorded is not None:
+        if not recorded["fired"]:
+            out = await _drive(node.step, state, run, inner)
+    else:
+        with anyio.move_on_after(node.seconds):
+            out = await _drive(node.step, state, run, inner)
+        await effects.record_decision(position, "mce.timeout", {"fired": out is None})
     if out is not None:
         return out
     label = node.step.label
@@ -333,7 +409,7 @@ async def _run_timeout(
     return Err(StepTimeout(node.seconds, label), state)
 
 
-async def _compute_share(node: Any, cell: _Cell, state: Any, run: _Run, where: _Where) -> None:
+async def _compute_share(node: Any, cell: _Cell, state: Any, run: _Run, where: _Seq) -> None:
     try:
         cell.outcome = await _drive(node.step, state, run, where)
     except Exception as exc:  # a bug: every consumer re-raises it
@@ -342,8 +418,19 @@ async def _compute_share(node: Any, cell: _Cell, state: Any, run: _Run, where: _
         cell.done.set()
 
 
+def _share_key(node: Any, run: _Run) -> str:
+    """The name a shared step's effects are positioned under: its key, label or order."""
+    base = node.key or node.step.label or f"#{len(run.shares)}"
+    key, n = base, 1
+    while key in run.share_keys and run.share_keys[key] is not node:
+        n += 1
+        key = f"{base}#{n}"
+    run.share_keys[key] = node
+    return key
+
+
 async def _force_share(
-    node: Any, state: Any, run: _Run, where: _Where
+    node: Any, state: Any, run: _Run, where: _Seq, stack: list[Any]
 ) -> Ok[Any, Any] | Err[Any, Any]:
     cell = run.shares.get(node)
     if cell is None:
@@ -351,8 +438,9 @@ async def _force_share(
         # consumer's task: cancelling one consumer must not cancel the others'
         # future.
         cell = run.shares[node] = _Cell()
+        seq = _Seq(where, stack, None, f"s:{_share_key(node, run)}/")
         assert run.tg is not None, "shared steps are forced only inside run()'s task group"
-        run.tg.start_soon(_compute_share, node, cell, state, run, where)
+        run.tg.start_soon(_compute_share, node, cell, state, run, seq)
     await cell.done.wait()
     if cell.bug is not None:
         raise cell.bug
@@ -366,6 +454,10 @@ async def _force_share(
 # ---------------------------------------------------------------- parallel blocks
 
 
+_Pending = tuple[int, Any, list[Any], Any, _Seq]
+"""A branch stopped at its first await: (code, payload, stack, state, sequence)."""
+
+
 class _Par:
     """The bookkeeping of one running parallel block."""
 
@@ -377,11 +469,17 @@ class _Par:
         "cancelled",
         "errors",
         "failed",
+        "failed_branch",
         "live",
+        "must_record",
         "n",
         "next",
         "node",
+        "only",
+        "parent",
+        "parent_stack",
         "pending",
+        "position",
         "results",
         "run",
         "scope",
@@ -389,20 +487,25 @@ class _Par:
         "states",
         "tasks",
         "waiter",
-        "where",
+        "went_async",
     )
 
-    def __init__(self, node: Any, state: Any, run: _Run, where: _Where) -> None:
+    def __init__(
+        self, node: Any, state: Any, run: _Run, parent: _Seq, parent_stack: list[Any], k: int
+    ) -> None:
         self.node = node
         self.base = state
         self.run = run
-        self.where = where
+        self.parent = parent
+        self.parent_stack = parent_stack
+        self.position = f"{parent.prefix}{k}"
         self.n = n = len(node)
         self.next = 0
         self.results: list[Any] = [None] * n
         self.states: list[Any] = [state] * n
         self.errors: dict[int, Any] = {}
         self.failed: Err[Any, Any] | None = None
+        self.failed_branch = -1
         self.bug: BaseException | None = None
         self.scope: Any = None  # the branches' cancel scope (anyio's or trio's)
         self.tasks: list[asyncio.Task[None]] | None = None
@@ -410,7 +513,13 @@ class _Par:
         self.live = 0
         self.cancelled = False
         self.waiter: asyncio.Future[None] | None = None
-        self.pending: list[tuple[int, tuple[int, Any, list[Any], Any]]] = []
+        self.pending: list[tuple[int, _Pending]] = []
+        self.went_async = False  # some branch awaited: the first failure depends on timing
+        self.must_record = False
+        self.only: int | None = None  # on replay: the branch recorded as failing first
+
+    def seq(self, i: int) -> _Seq:
+        return _Seq(self.parent, self.parent_stack, i, f"{self.position}/{i}/")
 
     def branch(self, i: int) -> Step[Any, Any, Any]:
         node = self.node
@@ -420,19 +529,21 @@ class _Par:
         try:
             built = node.f(node.items[i])
         except Exception as exc:
-            _annotate(exc, node, [], (self.where, [], i), "traverse() function")
+            _annotate(exc, node, [], self.seq(i), "traverse() function")
             raise
         if not isinstance(built, Step):
-            raise _not_a_step(node, built, [], (self.where, [], i), "traverse() function")
+            raise _not_a_step(node, built, [], self.seq(i), "traverse() function")
         return built
 
-    def start(self, i: int) -> tuple[int, Any, list[Any], Any] | None:
+    def start(self, i: int) -> _Pending | None:
         """Run branch `i` inline up to its first await; None if it finished."""
         step: Any = self.branch(i)
+        seq = self.seq(i)
         if step._tag == 12 and step.is_async:  # nothing to do before the await
-            return (_NODE, step, [], self.base)
+            self.went_async = True
+            return (_NODE, step, [], self.base, seq)
         stack: list[Any] = []
-        code, payload, st = _advance(step, stack, self.base, self.run, (self.where, [], i))
+        code, payload, st = _advance(step, stack, self.base, self.run, seq)
         if code == _OK:
             self.results[i] = payload
             self.states[i] = st
@@ -440,13 +551,15 @@ class _Par:
         if code == _ERR:
             self.record_error(i, payload, st)
             return None
-        return (code, payload, stack, st)
+        self.went_async = True
+        return (code, payload, stack, st, seq)
 
     def record_error(self, i: int, error: Any, st: Any) -> None:
         if self.node.mode == _n.COLLECT:
             self.errors[i] = error
         elif self.failed is None:
             self.failed = Err(error, st)
+            self.failed_branch = i
             self.cancel()
 
     def record_bug(self, exc: BaseException) -> None:
@@ -474,7 +587,7 @@ class _Par:
         """A failure, a bug or an outside cancellation ended this block."""
         return self.cancelled
 
-    async def work(self, k: int, i: int, first: tuple[int, Any, list[Any], Any]) -> None:
+    async def work(self, k: int, i: int, first: _Pending) -> None:
         """Task `k`: finish branch `i`, then start unstarted branches (bounded mode).
 
         Mirrors `_continue`, with the common case - awaiting a lifted
@@ -485,7 +598,7 @@ class _Par:
             if self.cancelled:
                 _discard([(i, first)])
                 return
-            code, payload, stack, st = first
+            code, payload, stack, st, seq = first
             run = self.run
             while True:
                 try:
@@ -493,21 +606,19 @@ class _Par:
                         try:
                             value = await payload.thunk()
                         except Exception as exc:
-                            _annotate(exc, payload, stack, (self.where, [], i))
+                            _annotate(exc, payload, stack, seq)
                             raise
                         if not stack:  # the branch was just this coroutine
                             code, payload = _OK, value
                             break
-                        code, payload, st = _advance(
-                            _Pure(value), stack, st, run, (self.where, [], i)
-                        )
+                        code, payload, st = _advance(_Pure(value), stack, st, run, seq)
                     if code == _OK:
                         self.results[i] = payload
                         self.states[i] = st
                     elif code == _ERR:
                         self.record_error(i, payload, st)
                     else:
-                        out = await _continue(code, payload, stack, st, run, (self.where, [], i))
+                        out = await _continue(code, payload, stack, st, run, seq)
                         if type(out) is Ok:
                             self.results[i] = out.value
                             self.states[i] = out.state
@@ -522,7 +633,7 @@ class _Par:
                         self.next += 1
                         started = self.start(i)
                         if started is not None:
-                            code, payload, stack, st = started
+                            code, payload, stack, st, seq = started
                             break
                 except Exception as exc:
                     self.record_bug(exc)
@@ -533,8 +644,8 @@ class _Par:
             # Nobody in mce cancelled this bare task: lifted code cancelled it.
             self.record_bug(
                 RuntimeError(
-                    f"parallel branch {i} at {_describe_where([], self.where)} was cancelled "
-                    "by something other than mce (task.cancel() on a branch's task)"
+                    f"parallel branch {i} at {_describe_where(self.parent_stack, self.parent)} "
+                    "was cancelled by something other than mce (task.cancel() on a branch's task)"
                 )
             )
         finally:
@@ -547,6 +658,13 @@ class _Par:
             raise self.bug
         if self.failed is not None:
             return self.failed
+        if self.only is not None:
+            raise ReplayDivergence(
+                self.position,
+                "mce.par",
+                f"the journal records that branch {self.only} failed first, "
+                "but on replay it succeeded",
+            )
         if self.errors:
             order = sorted(self.errors)
             return Err(Failures(tuple(self.errors[i] for i in order), tuple(order)), self.base)
@@ -593,49 +711,62 @@ class _Par:
         return fallback
 
 
-def _prefix(node: Any, state: Any, run: _Run, where: _Where) -> _Par:
+def _prefix(node: Any, state: Any, run: _Run, parent: _Seq, stack: list[Any], k: int) -> _Par:
     """Start a parallel block: run its branches inline up to their first await.
 
     A branch that never awaits costs no task at all; the returned block's
-    `pending` lists the branches that still need one.
+    `pending` lists the branches that still need one. On replay, a block
+    whose failure was recorded runs only the branch that failed first.
     """
-    p = _Par(node, state, run, where)
+    p = _Par(node, state, run, parent, stack, k)
+    effects = run.effects
+    if effects.serving and node.mode == _n.FAIL_FAST:
+        recorded = effects.decision(p.position, "mce.par")
+        if recorded is not None:
+            p.only = recorded["branch"]
+            p.next = p.only
     limit = node.limit
     pending = p.pending
     while p.next < p.n and not p.stopped and (limit is None or len(pending) < limit):
         i = p.next
-        p.next += 1
+        p.next = p.n if p.only is not None else i + 1
         started = p.start(i)
         if started is not None:
             pending.append((i, started))
     if p.stopped:
         _discard(pending)
         pending.clear()
+    # Which branch failed first depends on timing once a branch has awaited:
+    # the choice is journaled so that a replay reports the same error.
+    p.must_record = effects.recording and p.went_async and node.mode == _n.FAIL_FAST
     return p
 
 
 async def _finish(p: _Par) -> Ok[Any, Any] | Err[Any, Any]:
     """Run a started block's pending branches concurrently; its outcome."""
-    backend = p.run.backend
-    if backend == "asyncio":
-        await _spawn_asyncio(p, p.pending)
-    elif backend == "trio":
-        await _spawn_trio(p, p.pending)
-    else:
-        await _spawn_anyio(p, p.pending)
+    if p.pending:
+        backend = p.run.backend
+        if backend == "asyncio":
+            await _spawn_asyncio(p, p.pending)
+        elif backend == "trio":
+            await _spawn_trio(p, p.pending)
+        else:
+            await _spawn_anyio(p, p.pending)
+    if p.must_record and p.failed is not None and p.bug is None:
+        await p.run.effects.record_decision(p.position, "mce.par", {"branch": p.failed_branch})
     return p.outcome()
 
 
-def _discard(pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None:
+def _discard(pending: list[tuple[int, _Pending]]) -> None:
     """Close awaitables of branches that will never be resumed (no 'never awaited' warnings)."""
-    for _i, (code, payload, _stack, _st) in pending:
+    for _i, (code, payload, _stack, _st, _seq) in pending:
         if code == _AWAIT:
             close = getattr(payload[1], "close", None)
             if close is not None:
                 close()
 
 
-async def _spawn_anyio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None:
+async def _spawn_anyio(p: _Par, pending: list[tuple[int, _Pending]]) -> None:
     p.started = [False] * len(pending)
     p.live = len(pending)
     async with anyio.create_task_group() as tg:
@@ -644,7 +775,7 @@ async def _spawn_anyio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[An
             tg.start_soon(p.work, k, i, first)
 
 
-async def _spawn_trio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]) -> None:
+async def _spawn_trio(p: _Par, pending: list[tuple[int, _Pending]]) -> None:
     """Fast path on trio: a bare nursery costs a third of an anyio task group."""
     import trio
 
@@ -656,9 +787,7 @@ async def _spawn_trio(p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any
             nursery.start_soon(p.work, k, i, first)
 
 
-async def _spawn_asyncio(
-    p: _Par, pending: list[tuple[int, tuple[int, Any, list[Any], Any]]]
-) -> None:
+async def _spawn_asyncio(p: _Par, pending: list[tuple[int, _Pending]]) -> None:
     """Fast path on asyncio: bare tasks and one completion future.
 
     An anyio task group costs several times `asyncio.gather` per task. This
@@ -718,14 +847,27 @@ async def run(
     step: Step[_S, _E, _A],
     state: _S,
     *,
+    handlers: Mapping[str, Handler] | None = None,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    mode: Mode = "live",
+    seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
 
     Errors on the error channel come back as `Err`. Bugs - exceptions raised
     by callbacks or lifted code, `StateConflict` - propagate as themselves,
-    with a note naming where in the program they were raised. `merge`
-    replaces the default three-way merge of parallel branches' states.
+    with a note naming where in the program they were raised.
+
+    * `handlers` maps effect kinds to handlers (overriding an effect's own).
+    * `journal` (a path or a `Journal`) records every effect; `mode` is
+      `"live"` (run and record), `"replay"` (serve every effect from the
+      journal, call no handler) or `"resume"` (serve what the journal has,
+      run the rest live and append). A program and a journal that do not
+      belong together raise `ReplayDivergence`.
+    * `seed` fixes `random()` and `uuid()` (by default a fresh seed per run,
+      kept in the journal).
+    * `merge` replaces the default three-way merge of parallel branches' states.
 
     >>> import anyio
     >>> from mce import pure
@@ -734,29 +876,42 @@ async def run(
     """
     if not isinstance(step, Step):
         raise TypeError(f"run() needs a Step, got {step!r}")
-    ctx = _Run(merge or default_merge, None, _backend())
-    stack: list[Any] = []
-    # Whatever needs no awaiting runs right here; a program that never awaits
-    # finishes without an event-loop round trip or a task group.
-    code, payload, state = _advance(step, stack, state, ctx, None)
-    if code == _OK:
-        return Ok(payload, state)
-    if code == _ERR:
-        return Err(payload, state)
-    outcome: Ok[Any, Any] | Err[Any, Any] | None = None
-    bug: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        ctx.tg = tg  # where shared steps run
-        try:
-            outcome = await _continue(code, payload, stack, state, ctx, None)
-        except Exception as exc:
-            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
-        # Shared steps nobody waits for any more (their consumers failed) stop here.
-        tg.cancel_scope.cancel()
-    if bug is not None:
-        raise bug
-    assert outcome is not None
-    return outcome
+    table = dict(handlers or {})
+    for kind, handler in table.items():
+        if not isinstance(kind, str) or not callable(handler):
+            raise TypeError(
+                f"run(handlers=...) maps effect kinds to callables; got {kind!r}: {handler!r}"
+            )
+    recorder = Recorder(mode, open_journal(journal) if journal is not None else None, table, seed)
+    try:
+        ctx = _Run(merge or default_merge, _backend(), recorder)
+        root = _Seq(None, None, None, "")
+        stack: list[Any] = []
+        # Whatever needs no awaiting runs right here; a program that never
+        # awaits finishes without an event-loop round trip or a task group.
+        code, payload, state = _advance(step, stack, state, ctx, root)
+        if code == _OK:
+            outcome: Ok[Any, Any] | Err[Any, Any] | None = Ok(payload, state)
+        elif code == _ERR:
+            outcome = Err(payload, state)
+        else:
+            outcome = None
+            bug: BaseException | None = None
+            async with anyio.create_task_group() as tg:
+                ctx.tg = tg  # where shared steps run
+                try:
+                    outcome = await _continue(code, payload, stack, state, ctx, root)
+                except Exception as exc:
+                    bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
+                # Shared steps nobody waits for any more (their consumers failed) stop here.
+                tg.cancel_scope.cancel()
+            if bug is not None:
+                raise bug
+        await recorder.finish()
+        assert outcome is not None
+        return outcome
+    finally:
+        recorder.close()
 
 
 def run_sync(
@@ -764,9 +919,13 @@ def run_sync(
     state: _S,
     *,
     backend: Literal["asyncio", "trio"] = "asyncio",
+    handlers: Mapping[str, Handler] | None = None,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    mode: Mode = "live",
+    seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
-    """Run a workflow to completion from synchronous code (`anyio.run`).
+    """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
 
     >>> from mce import gets
     >>> run_sync(gets(lambda s: s * 2), 21, backend="trio")
@@ -774,4 +933,7 @@ def run_sync(
     """
     if backend not in ("asyncio", "trio"):
         raise ValueError(f"run_sync(backend=...) must be 'asyncio' or 'trio', got {backend!r}")
-    return anyio.run(functools.partial(run, step, state, merge=merge), backend=backend)
+    go = functools.partial(
+        run, step, state, handlers=handlers, journal=journal, mode=mode, seed=seed, merge=merge
+    )
+    return anyio.run(go, backend=backend)

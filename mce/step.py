@@ -376,11 +376,12 @@ class _Timeout(Step[Any, Any, Any]):
 
 @final
 class _Share(Step[Any, Any, Any]):
-    __slots__ = ("step",)
+    __slots__ = ("key", "step")
     _tag = SHARE
 
-    def __init__(self, step: Step[Any, Any, Any]) -> None:
+    def __init__(self, step: Step[Any, Any, Any], key: str | None) -> None:
         self.step = step
+        self.key = key
 
     def __repr__(self) -> str:
         return f"share({self.step!r})"
@@ -494,12 +495,16 @@ def defer(thunk: Callable[[], Step[_S, _E, _A]]) -> Step[_S, _E, _A]:
     return _Defer(thunk, thunk)
 
 
-def share(step: Step[_S, _E, _A]) -> Step[_S, _E, _A]:
+def share(step: Step[_S, _E, _A], key: str | None = None) -> Step[_S, _E, _A]:
     """Run `step` at most once per run, however many consumers use it.
 
     The first consumer to reach it starts it (from that consumer's state);
     every consumer gets its value or error. Its state changes are discarded:
     a shared step computes a value, like a future in a DAG.
+
+    Its effects are journaled under `key` (default: the step's `.named`
+    label, else the order in which shared steps are first reached), so name
+    shared steps that several parallel branches may reach first.
 
     >>> from mce import run_sync
     >>> calls = []
@@ -509,7 +514,9 @@ def share(step: Step[_S, _E, _A]) -> Step[_S, _E, _A]:
     """
     if not isinstance(step, Step):
         raise TypeError(f"share() needs a Step, got {step!r}")
-    return _Share(step)
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ValueError(f"share(key=...) needs a non-empty string, got {key!r}")
+    return _Share(step, key)
 
 
 # ---------------------------------------------------------------- applicatives

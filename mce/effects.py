@@ -1,0 +1,280 @@
+"""Effects: requests to handlers chosen at run time, journaled by position.
+
+`effect(kind, request)` is a step whose value comes from the handler that
+`run(..., handlers={kind: handler})` registers for `kind` (or from the
+handler the effect carries itself, as tools do). Building the step calls
+nothing. A handler is an async or sync callable taking the request; an
+exception it raises becomes an `EffectError` on the error channel, and a
+handler that wants a typed error of its own raises `EffectFailed(error)`.
+
+Time and randomness are effects too (`now`, `random`, `uuid`, `sleep`), so
+they replay exactly.
+
+>>> from mce import run_sync
+>>> double = effect("double", {"x": 21})
+>>> run_sync(double, None, handlers={"double": lambda req: req["x"] * 2})
+Ok(value=42, state=None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Never, final
+
+from attrs import frozen
+
+from mce.codec import encode
+from mce.step import Step
+
+Handler = Callable[[Any], Any] | Callable[[Any], Awaitable[Any]]
+"""A handler: takes the request, returns (or awaits) the effect's value."""
+
+EFFECT: Final = 16  # the node tag; see mce.step for the others
+
+NOW: Final = "mce.now"
+RANDOM: Final = "mce.random"
+UUID: Final = "mce.uuid"
+SLEEP: Final = "mce.sleep"
+
+
+@final
+class Secret:
+    """A request value that must never reach a journal or a trace.
+
+    Handlers receive the real value; the journal and the request's
+    fingerprint see `"<secret>"` instead.
+
+    >>> Secret("sk-123")
+    Secret('***')
+    >>> redact({"key": Secret("sk-123"), "q": 1})
+    {'key': '<secret>', 'q': 1}
+    >>> reveal({"key": Secret("sk-123")})
+    {'key': 'sk-123'}
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(("mce.Secret", self.value))
+
+
+def _walk(value: Any, leaf: Callable[[Secret], Any]) -> Any:
+    t = type(value)
+    if t is Secret:
+        return leaf(value)
+    if t is dict:
+        return {k: _walk(v, leaf) for k, v in value.items()}
+    if t is list:
+        return [_walk(v, leaf) for v in value]
+    if t is tuple:
+        return tuple(_walk(v, leaf) for v in value)
+    return value
+
+
+def _has_secret(value: Any) -> bool:
+    t = type(value)
+    if t is Secret:
+        return True
+    if t is dict:
+        return any(_has_secret(v) for v in value.values())
+    if t is list or t is tuple:
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def redact(request: Any) -> Any:
+    """The request as journals and traces see it: every `Secret` replaced by `"<secret>"`.
+
+    >>> redact([Secret(1), 2])
+    ['<secret>', 2]
+    """
+    return _walk(request, lambda _s: "<secret>") if _has_secret(request) else request
+
+
+def reveal(request: Any) -> Any:
+    """The request as handlers see it: every `Secret` replaced by its value.
+
+    >>> reveal((Secret("k"),))
+    ('k',)
+    """
+    return _walk(request, lambda s: s.value) if _has_secret(request) else request
+
+
+def canonical(request: Any) -> str:
+    """The canonical JSON text of a (redacted) request: sorted keys, no spaces.
+
+    >>> canonical({"b": 1, "a": (1, 2)})
+    '{"a":{"$tuple":[1,2]},"b":1}'
+    """
+    return json.dumps(
+        encode(redact(request), "request"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def fingerprint(request: Any) -> str:
+    """A short hash of the canonical request; secrets do not change it.
+
+    >>> fingerprint({"q": "x", "key": Secret("a")}) == fingerprint({"q": "x", "key": Secret("b")})
+    True
+    """
+    return hashlib.sha256(canonical(request).encode()).hexdigest()[:32]
+
+
+@final
+@frozen
+class EffectError:
+    """A handler raised: the effect's kind and position, the message and the exception type.
+
+    >>> str(EffectError("search", "0/2", "timed out", "TimeoutError"))
+    "effect 'search' at 0/2 failed: TimeoutError: timed out"
+    """
+
+    kind: str
+    position: str
+    message: str
+    exception_type: str
+
+    def __str__(self) -> str:
+        return (
+            f"effect {self.kind!r} at {self.position} failed: {self.exception_type}: {self.message}"
+        )
+
+
+class EffectFailed(Exception):
+    """Raised by a handler to put its own typed `error` on the error channel.
+
+    >>> from mce import run_sync
+    >>> def refuse(req):
+    ...     raise EffectFailed({"code": 429})
+    >>> run_sync(effect("api", {}), None, handlers={"api": refuse})
+    Err(error={'code': 429}, state=None)
+    """
+
+    def __init__(self, error: Any) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class MissingHandler(LookupError):
+    """No handler is registered for an effect's kind: a configuration bug.
+
+    >>> str(MissingHandler("search", "0"))
+    "no handler for effect 'search' at position 0; pass run(..., handlers={'search': ...})"
+    """
+
+    def __init__(self, kind: str, position: str) -> None:
+        super().__init__(
+            f"no handler for effect {kind!r} at position {position}; "
+            f"pass run(..., handlers={{{kind!r}: ...}})"
+        )
+        self.kind = kind
+        self.position = position
+
+
+@final
+class _Effect(Step[Never, Any, Any]):
+    __slots__ = ("handler", "kind", "request")
+    _tag = EFFECT
+
+    def __init__(self, kind: str, request: Any, handler: Handler | None) -> None:
+        self.kind = kind
+        self.request = request
+        self.handler = handler
+
+    def __repr__(self) -> str:
+        return f"effect({self.kind!r}, {redact(self.request)!r})"
+
+
+def effect(
+    kind: str, request: Any = None, *, handler: Handler | None = None
+) -> Step[Never, Any, Any]:
+    """A step whose value comes from the handler for `kind`, called with `request`.
+
+    The request must be JSON-compatible (tuples, sets, bytes, attrs classes
+    and dataclasses are fine too); mark secret parts with `Secret`. The
+    effect is journaled at its position in the program. `handler` is used
+    when `run(..., handlers=...)` has none for `kind`.
+
+    >>> from mce import run_sync
+    >>> echo = effect("echo", "hi", handler=lambda req: req.upper())
+    >>> run_sync(echo, None)
+    Ok(value='HI', state=None)
+    >>> run_sync(echo, None, handlers={"echo": lambda req: req * 2})
+    Ok(value='hihi', state=None)
+    """
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"effect() needs a non-empty string kind, got {kind!r}")
+    if handler is not None and not callable(handler):
+        raise TypeError(f"effect({kind!r}, handler=...) must be callable, got {handler!r}")
+    canonical(request)  # a request that cannot be journaled is refused now, not mid-run
+    return _Effect(kind, request, handler)
+
+
+def now() -> Step[Never, Never, float]:
+    """The wall-clock time (seconds since the epoch), journaled so it replays.
+
+    >>> from mce import run_sync
+    >>> run_sync(now(), None).value > 1.7e9
+    True
+    """
+    return _Effect(NOW, None, None)
+
+
+def random() -> Step[Never, Never, float]:
+    """A float in [0, 1), seeded per run and per position: replays exactly.
+
+    With `run(..., seed=s)` the values are the same on every live run too,
+    whatever order parallel branches complete in.
+
+    >>> from mce import par, run_sync
+    >>> a = run_sync(par(random(), random()), None, seed=7).value
+    >>> a == run_sync(par(random(), random()), None, seed=7).value and a[0] != a[1]
+    True
+    """
+    return _Effect(RANDOM, None, None)
+
+
+def uuid() -> Step[Never, Never, str]:
+    """A random UUID (version 4, as text), seeded like `random`.
+
+    >>> from mce import run_sync
+    >>> len(run_sync(uuid(), None, seed=1).value)
+    36
+    """
+    return _Effect(UUID, None, None)
+
+
+def sleep(seconds: float) -> Step[Never, Never, None]:
+    """Sleep, as an effect: a replay does not wait.
+
+    >>> from mce import run_sync
+    >>> run_sync(sleep(0.001), None)
+    Ok(value=None, state=None)
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ValueError(f"sleep() needs a number of seconds >= 0, got {seconds!r}")
+    return _Effect(SLEEP, float(seconds), None)
+
+
+def is_effect(step: Step[Any, Any, Any]) -> bool:
+    """Whether `step` is an effect node (for tools that inspect programs).
+
+    >>> from mce import pure
+    >>> is_effect(now()), is_effect(pure(1))
+    (True, False)
+    """
+    return getattr(step, "_tag", None) == EFFECT

@@ -1,0 +1,268 @@
+"""The per-run effect runtime: serve effects from the journal or run them live, and record.
+
+One `Recorder` exists per `run`. In `live` mode it calls handlers and, with a
+journal, records every completed effect; in `replay` mode it serves every
+effect from the journal and never calls a handler; in `resume` mode it
+serves what the journal has and runs the rest live, appending.
+
+Records of completed effects are written in batches: an effect that
+completes waits until its batch is durable (flushed and fsynced) before its
+value is used, and effects that complete together share one fsync.
+
+>>> import anyio
+>>> from mce import effect, run
+>>> from mce.journal import Journal
+>>> j = Journal()
+>>> prog = effect("add", [1, 2])
+>>> anyio.run(lambda: run(prog, None, handlers={"add": sum}, journal=j))
+Ok(value=3, state=None)
+>>> anyio.run(lambda: run(prog, None, journal=j, mode="replay"))  # no handler needed
+Ok(value=3, state=None)
+"""
+
+from __future__ import annotations
+
+import random as _random
+import secrets
+import time
+import uuid as _uuid
+from typing import Any, Literal
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from mce.codec import decode, encode
+from mce.effects import (
+    NOW,
+    RANDOM,
+    SLEEP,
+    UUID,
+    EffectError,
+    EffectFailed,
+    Handler,
+    MissingHandler,
+    fingerprint,
+    redact,
+    reveal,
+)
+from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
+
+Mode = Literal["live", "replay", "resume"]
+MODES = ("live", "replay", "resume")
+
+
+class _Batch:
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: BaseException | None = None
+
+
+class Recorder:
+    """Serves and records the effects of one run (see the module docstring)."""
+
+    def __init__(
+        self,
+        mode: Mode,
+        journal: Journal | None,
+        handlers: dict[str, Handler],
+        seed: int | None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"run(mode=...) must be one of {MODES}, got {mode!r}")
+        if mode != "live" and journal is None:
+            raise ValueError(f"run(mode={mode!r}) needs a journal= to read from")
+        self.mode = mode
+        self.journal = journal
+        self.handlers = handlers
+        self.serving = mode != "live"
+        self.recording = journal is not None and mode != "replay"
+        self.recorded: dict[str, dict[str, Any]] = {}
+        self.live_calls = 0
+        self.served = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._batch = _Batch()
+        self._flushing = False
+        header: dict[str, Any] | None = None
+        if journal is not None:
+            if mode == "resume":
+                journal.prepare_resume()
+            header, entries = journal.load()
+            if mode == "live" and (header is not None or entries):
+                raise ValueError(
+                    f"journal {journal.name} already holds a run; replay it "
+                    "(mode='replay'), continue it (mode='resume'), or record to a new journal"
+                )
+            if self.serving:
+                for entry in entries:
+                    self.recorded.setdefault(entry["pos"], entry)
+        if header is not None:
+            self.run_id: str = str(header.get("run", ""))
+            recorded_seed = header.get("seed")
+            self.seed: int = int(recorded_seed) if recorded_seed is not None else 0
+        else:
+            self.run_id = _uuid.uuid4().hex
+            self.seed = seed if seed is not None else secrets.randbits(64)
+            if self.recording:
+                self._buffer.append(
+                    {HEADER_KEY: VERSION, "run": self.run_id, "seed": self.seed, "t0": time.time()}
+                )
+
+    # ------------------------------------------------------------ serving
+
+    def lookup(self, position: str, kind: str, request: Any) -> dict[str, Any] | None:
+        """The recorded entry for this effect, checked against the request; None to run live."""
+        entry = self.recorded.get(position)
+        if entry is None:
+            if self.mode == "replay":
+                raise ReplayDivergence(
+                    position, kind, "the journal has no entry here", None, request
+                )
+            return None
+        if entry["kind"] != kind:
+            raise ReplayDivergence(
+                position,
+                kind,
+                f"the journal recorded a {entry['kind']!r} effect here",
+                entry.get("req"),
+                request,
+            )
+        if entry["fp"] != fingerprint(request):
+            raise ReplayDivergence(
+                position,
+                kind,
+                "the request differs from the recorded one",
+                entry.get("req"),
+                request,
+            )
+        self.served += 1
+        return entry
+
+    def decision(self, position: str, kind: str) -> Any:
+        """A recorded scheduling decision (which branch failed, whether a timeout fired)."""
+        entry = self.recorded.get(position)
+        if entry is None:
+            return None
+        if entry["kind"] != kind:
+            raise ReplayDivergence(
+                position, kind, f"the journal recorded a {entry['kind']!r} here, not {kind!r}"
+            )
+        return decode(entry["ok"])
+
+    # ------------------------------------------------------------ running live
+
+    async def perform(self, node: Any, position: str, branch: str) -> tuple[bool, Any]:
+        """Run an effect's handler; record it; (ok, value or error)."""
+        kind = node.kind
+        request = node.request
+        handler = self.handlers.get(kind) or node.handler
+        t0 = time.time()
+        self.live_calls += 1
+        try:
+            if handler is not None:
+                result = handler(reveal(request))
+                if hasattr(result, "__await__"):
+                    result = await result
+            else:
+                result = await self._builtin(kind, request, position)
+            ok, value = True, result
+        except EffectFailed as failed:
+            ok, value = False, failed.error
+        except MissingHandler:
+            raise
+        except Exception as exc:
+            ok, value = False, EffectError(kind, position, str(exc), type(exc).__qualname__)
+        if self.recording:
+            record = {
+                "run": self.run_id,
+                "pos": position,
+                "kind": kind,
+                "fp": fingerprint(request),
+                "req": encode(redact(request), "request"),
+                "t0": t0,
+                "t1": time.time(),
+                "branch": branch,
+            }
+            try:
+                record["ok" if ok else "err"] = encode(value, f"effect {kind!r} at {position}")
+            except TypeError as exc:
+                exc.add_note("effect values must be journalable to record or replay a run")
+                raise
+            await self.commit(record)
+        return ok, value
+
+    async def _builtin(self, kind: str, request: Any, position: str) -> Any:
+        if kind == NOW:
+            return time.time()
+        if kind == SLEEP:
+            await anyio.sleep(request)
+            return None
+        if kind == RANDOM:
+            return _random.Random(f"{self.seed}:{position}").random()
+        if kind == UUID:
+            bits = _random.Random(f"{self.seed}:{position}").getrandbits(128)
+            return str(_uuid.UUID(int=bits, version=4))
+        raise MissingHandler(kind, position)
+
+    async def record_decision(self, position: str, kind: str, data: Any) -> None:
+        if self.recording:
+            await self.commit(
+                {
+                    "run": self.run_id,
+                    "pos": position,
+                    "kind": kind,
+                    "fp": "",
+                    "ok": encode(data),
+                    "t0": time.time(),
+                    "t1": time.time(),
+                }
+            )
+
+    async def commit(self, record: dict[str, Any]) -> None:
+        """Append `record`; return once it is durable. Concurrent commits share a write."""
+        journal = self.journal
+        assert journal is not None
+        self._buffer.append(record)
+        if not journal.needs_thread:
+            records, self._buffer = self._buffer, []
+            journal.write(records)
+            return
+        batch = self._batch
+        if self._flushing:
+            await batch.done.wait()
+            if batch.error is not None:
+                raise batch.error
+            return
+        self._flushing = True
+        try:
+            # Shielded: the write must finish even if this effect's branch is
+            # cancelled meanwhile - other effects' records wait on it.
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()  # effects completing now join this batch
+                while self._buffer:
+                    records, self._buffer = self._buffer, []
+                    batch, self._batch = self._batch, _Batch()
+                    try:
+                        await anyio.to_thread.run_sync(journal.write, records)
+                    except BaseException as exc:
+                        batch.error = exc
+                        raise
+                    finally:
+                        batch.done.set()
+        finally:
+            self._flushing = False
+
+    async def finish(self) -> None:
+        """Write what is still buffered (a header when the run made no effect)."""
+        if self.recording and self._buffer and self.journal is not None:
+            records, self._buffer = self._buffer, []
+            if self.journal.needs_thread:
+                await anyio.to_thread.run_sync(self.journal.write, records)
+            else:
+                self.journal.write(records)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()

@@ -21,12 +21,12 @@ from mce.effects import uuid as uuid
 from mce.errors import Failures as Failures
 from mce.errors import StepTimeout as StepTimeout
 from mce.interpret import run as run
+from mce.interpret import run_sync as run_sync
 from mce.journal import FileJournal as FileJournal
 from mce.journal import Journal as Journal
 from mce.journal import JournalCorrupt as JournalCorrupt
 from mce.journal import JournalWarning as JournalWarning
 from mce.journal import ReplayDivergence as ReplayDivergence
-from mce.interpret import run_sync as run_sync
 from mce.merge import StateConflict as StateConflict
 from mce.outcome import Err as Err
 from mce.outcome import Ok as Ok

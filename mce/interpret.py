@@ -454,7 +454,7 @@ async def _force_share(
 # ---------------------------------------------------------------- parallel blocks
 
 
-_Pending = tuple[int, Any, list[Any], Any, _Seq]
+_Pending = tuple[int, Any, list[Any], Any, _Seq | None]
 """A branch stopped at its first await: (code, payload, stack, state, sequence)."""
 
 
@@ -538,11 +538,11 @@ class _Par:
     def start(self, i: int) -> _Pending | None:
         """Run branch `i` inline up to its first await; None if it finished."""
         step: Any = self.branch(i)
-        seq = self.seq(i)
         if step._tag == 12 and step.is_async:  # nothing to do before the await
             self.went_async = True
-            return (_NODE, step, [], self.base, seq)
+            return (_NODE, step, [], self.base, None)  # the sequence is made if needed
         stack: list[Any] = []
+        seq = self.seq(i)
         code, payload, st = _advance(step, stack, self.base, self.run, seq)
         if code == _OK:
             self.results[i] = payload
@@ -606,11 +606,13 @@ class _Par:
                         try:
                             value = await payload.thunk()
                         except Exception as exc:
-                            _annotate(exc, payload, stack, seq)
+                            _annotate(exc, payload, stack, seq or self.seq(i))
                             raise
                         if not stack:  # the branch was just this coroutine
                             code, payload = _OK, value
                             break
+                        if seq is None:
+                            seq = self.seq(i)
                         code, payload, st = _advance(_Pure(value), stack, st, run, seq)
                     if code == _OK:
                         self.results[i] = payload
@@ -618,7 +620,7 @@ class _Par:
                     elif code == _ERR:
                         self.record_error(i, payload, st)
                     else:
-                        out = await _continue(code, payload, stack, st, run, seq)
+                        out = await _continue(code, payload, stack, st, run, seq or self.seq(i))
                         if type(out) is Ok:
                             self.results[i] = out.value
                             self.states[i] = out.state

@@ -157,8 +157,15 @@ def _annotate(
     if any(note.startswith("mce: ") for note in notes):
         return  # the innermost position is the useful one
     kind = kind or _CALLBACK_KIND.get(getattr(node, "_tag", -1), "step")
-    fn = getattr(node, "f", None) or getattr(node, "thunk", None) or getattr(node, "origin", None)
-    name = getattr(fn, "__qualname__", None) or repr(fn)
+    if getattr(node, "_tag", None) == EFFECT:
+        name = repr(node.kind)  # type: ignore[attr-defined]
+    else:
+        fn = (
+            getattr(node, "f", None)
+            or getattr(node, "thunk", None)
+            or getattr(node, "origin", None)
+        )
+        name = getattr(fn, "__qualname__", None) or repr(fn)
     exc.add_note(f"mce: raised by the {kind} {name} at {_describe_where(stack, where)}")
 
 

@@ -1,0 +1,171 @@
+"""Modes: replay makes no live call and never writes; divergence; resume; decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mce import (
+    Err,
+    FileJournal,
+    Journal,
+    Ok,
+    ReplayDivergence,
+    effect,
+    fail,
+    gather,
+    now,
+    par,
+    pure,
+    random,
+    run,
+    sleep,
+    traverse,
+    uuid,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.log: list[Any] = []
+
+    async def __call__(self, req: Any) -> Any:
+        self.log.append(req)
+        await anyio.sleep(0)
+        return {"echo": req}
+
+
+def workflow() -> Any:
+    return effect("fetch", {"url": "a"}).then(
+        lambda page: traverse(
+            range(4), lambda i: effect("summarize", {"i": i, "page": page}), limit=2
+        ).then(lambda parts: par(now(), random(), uuid()).map(lambda extras: (parts, extras)))
+    )
+
+
+async def test_replay_serves_everything_and_calls_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    calls = Calls()
+    handlers = {"fetch": calls, "summarize": calls}
+    live = await run(workflow(), None, handlers=handlers, journal=path)
+    assert live.ok and len(calls.log) == 5
+    before = path.read_bytes()
+    calls.log.clear()
+    replayed = await run(workflow(), None, handlers=handlers, journal=path, mode="replay")
+    assert replayed == live
+    assert calls.log == []  # zero live calls
+    assert path.read_bytes() == before  # replay never writes
+    no_handlers = await run(workflow(), None, journal=path, mode="replay")
+    assert no_handlers == live
+
+
+async def test_changed_request_is_a_divergence_naming_position_and_both_requests() -> None:
+    j = Journal()
+    calls = Calls()
+    await run(workflow(), None, handlers={"fetch": calls, "summarize": calls}, journal=j)
+    changed = effect("fetch", {"url": "b"}).then(lambda _: pure(1))
+    with pytest.raises(ReplayDivergence) as info:
+        await run(changed, None, journal=j, mode="replay")
+    err = info.value
+    assert err.position == "0" and err.kind == "fetch"
+    assert "{'url': 'a'}" in str(err) and "{'url': 'b'}" in str(err)
+
+
+async def test_missing_effect_and_wrong_kind_are_divergences() -> None:
+    j = Journal()
+    await run(effect("a", 1, handler=lambda r: r), None, journal=j)
+    longer = effect("a", 1).then(lambda _: effect("b", 2))
+    with pytest.raises(ReplayDivergence, match=r"position 1 .*no entry"):
+        await run(longer, None, journal=j, mode="replay")
+    with pytest.raises(ReplayDivergence, match="recorded a 'a' effect here"):
+        await run(effect("z", 1), None, journal=j, mode="replay")
+
+
+async def test_fail_fast_error_is_the_recorded_one_on_replay() -> None:
+    async def wait_then_fail(req: Any) -> None:
+        await anyio.sleep(req["delay"])
+        raise RuntimeError(req["name"])
+
+    def branch(name: str, delay: float) -> Any:
+        return effect("job", {"name": name, "delay": delay}, handler=wait_then_fail)
+
+    # Branch 1 fails first in time; branch 0 would fail later. On replay every
+    # effect is instant, so without the journaled decision branch 0 would win.
+    prog = gather([branch("slow", 0.05), branch("fast", 0.0)])
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert isinstance(live, Err) and live.error.message == "fast"
+    replayed = await run(prog, None, journal=j, mode="replay")
+    assert replayed == live
+
+
+async def test_inline_failure_after_awaiting_branches_replays_the_same() -> None:
+    slow = effect("job", 1, handler=lambda r: anyio.sleep(0.01)).then(lambda _: fail("slow"))
+    prog = gather([slow, fail("inline")])
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert live == Err("inline")
+    assert await run(prog, None, journal=j, mode="replay") == live
+
+
+async def test_timeouts_replay_without_waiting() -> None:
+    j = Journal()
+    prog = par(sleep(5).timeout(0.02).recover(lambda e: pure(str(e))), sleep(0).timeout(5))
+    live = await run(prog, None, journal=j)
+    assert live == Ok(("step timed out after 0.02 s", None), None)
+    start = anyio.current_time()
+    assert await run(prog, None, journal=j, mode="replay") == live
+    assert anyio.current_time() - start < 1
+
+
+async def test_timeout_without_a_record_diverges_on_replay() -> None:
+    j = Journal()
+    await run(pure(1), None, journal=j)
+    with pytest.raises(ReplayDivergence, match="no record of this timeout"):
+        await run(sleep(0).timeout(1), None, journal=j, mode="replay")
+
+
+async def test_resume_serves_what_was_recorded_and_runs_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    calls = Calls()
+    handlers = {"fetch": calls, "summarize": calls}
+    full = await run(workflow(), None, handlers=handlers, journal=path, seed=5)
+    # Simulate a crash after three effects: keep the header and three entries,
+    # and a torn fourth line.
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:4]) + b"\n" + lines[4][:20])
+    calls.log.clear()
+    with pytest.warns(Warning, match="torn last line"):
+        resumed = await run(workflow(), None, handlers=handlers, journal=path, mode="resume")
+    assert isinstance(resumed, Ok) and isinstance(full, Ok)
+    parts, (_time, rand, uid) = resumed.value
+    assert (parts, rand, uid) == (full.value[0], *full.value[1][1:])  # seeded by the journal
+    assert len(calls.log) == 2  # only the effects that had not completed
+    replayed = await run(workflow(), None, journal=path, mode="replay")  # no torn-line warning
+    assert replayed == resumed
+    entries = FileJournal(path).load()[1]
+    assert len(entries) == len(lines) - 2  # one entry per effect (header and final newline aside)
+    assert len({e["pos"] for e in entries}) == len(entries)
+
+
+async def test_resume_of_a_finished_run_is_a_replay(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    calls = Calls()
+    full = await run(workflow(), None, handlers={"fetch": calls, "summarize": calls}, journal=path)
+    calls.log.clear()
+    again = await run(
+        workflow(), None, handlers={"fetch": calls, "summarize": calls}, journal=path, mode="resume"
+    )
+    assert again == full and calls.log == []
+
+
+async def test_resume_without_a_journal_file_runs_live(tmp_path: Path) -> None:
+    path = tmp_path / "new.jsonl"
+    out = await run(effect("k", 2, handler=lambda r: r * 2), None, journal=path, mode="resume")
+    assert out == Ok(4, None)
+    assert len(FileJournal(path).load()[1]) == 1

@@ -1,0 +1,91 @@
+"""Positions do not depend on completion order: shuffled latencies, same journal."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import anyio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mce import Journal, Ok, Step, effect, gather, run, traverse
+
+Tree = Any  # ("leaf", id) | ("seq", a, b) | ("par", [children], limit) | ("trav", [ids], limit)
+
+
+@st.composite
+def trees(draw: st.DrawFn, depth: int = 3) -> Tree:
+    ids = itertools.count()
+
+    def build(d: int) -> Tree:
+        kind = draw(st.sampled_from(["leaf", "seq", "par", "trav"] if d else ["leaf"]))
+        if kind == "leaf":
+            return ("leaf", next(ids))
+        if kind == "seq":
+            return ("seq", build(d - 1), build(d - 1))
+        limit = draw(st.one_of(st.none(), st.integers(1, 3)))
+        if kind == "par":
+            return ("par", [build(d - 1) for _ in range(draw(st.integers(1, 4)))], limit)
+        return ("trav", [next(ids) for _ in range(draw(st.integers(1, 4)))], limit)
+
+    return build(depth)
+
+
+def leaves(tree: Tree) -> list[int]:
+    kind = tree[0]
+    if kind == "leaf":
+        return [tree[1]]
+    if kind == "seq":
+        return leaves(tree[1]) + leaves(tree[2])
+    if kind == "par":
+        return [i for child in tree[1] for i in leaves(child)]
+    return list(tree[1])
+
+
+def program(tree: Tree) -> Step[Any, Any, Any]:
+    kind = tree[0]
+    if kind == "leaf":
+        return effect("work", {"id": tree[1]})
+    if kind == "seq":
+        first, second = program(tree[1]), program(tree[2])
+        return first.then(lambda x: second.map(lambda y: (x, y)))
+    if kind == "par":
+        return gather([program(child) for child in tree[1]], limit=tree[2])
+    return traverse(tree[1], lambda i: effect("work", {"id": i, "item": True}), limit=tree[2])
+
+
+def handler(latency: dict[int, float]) -> Any:
+    async def work(req: dict[str, Any]) -> int:
+        await anyio.sleep(latency[req["id"]])
+        return int(req["id"]) * 31 % 97
+
+    return work
+
+
+def comparable(journal: Journal) -> dict[str, Any]:
+    return {
+        e["pos"]: (e["kind"], e["fp"], e["req"], e.get("ok"), e["branch"])
+        for e in journal.load()[1]
+    }
+
+
+@given(trees(), st.randoms(use_true_random=False))
+def test_journal_is_independent_of_completion_order(tree: Tree, rnd: Any) -> None:
+    ids = leaves(tree)
+    slow_first = {i: rnd.choice([0.0, 0.001, 0.002]) for i in ids}
+    shuffled = {i: rnd.choice([0.0, 0.001, 0.002]) for i in ids}
+    prog = program(tree)
+
+    async def main() -> None:
+        ja, jb = Journal(), Journal()
+        a = await run(prog, None, handlers={"work": handler(slow_first)}, journal=ja)
+        b = await run(prog, None, handlers={"work": handler(shuffled)}, journal=jb)
+        assert isinstance(a, Ok)
+        assert a == b
+        assert comparable(ja) == comparable(jb)
+        assert len(comparable(ja)) == len(ids)
+        replayed = await run(prog, None, journal=ja, mode="replay")
+        assert replayed == a
+
+    anyio.run(main)

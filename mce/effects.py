@@ -125,13 +125,34 @@ def canonical(request: Any) -> str:
     )
 
 
+def _fingerprint_default(value: Any) -> Any:
+    if type(value) is Secret:
+        return "<secret>"
+    return encode(value, "request")
+
+
 def fingerprint(request: Any) -> str:
-    """A short hash of the canonical request; secrets do not change it.
+    """A short hash identifying a request; secrets do not change it.
+
+    It hashes the request's JSON text with sorted keys (so tuples and lists
+    holding the same items, or the keys 1 and "1", fingerprint alike).
 
     >>> fingerprint({"q": "x", "key": Secret("a")}) == fingerprint({"q": "x", "key": Secret("b")})
     True
+    >>> fingerprint({"a": 1, "b": [2]}) == fingerprint({"b": [2], "a": 1})
+    True
     """
-    return hashlib.sha256(canonical(request).encode()).hexdigest()[:32]
+    try:
+        text = json.dumps(
+            request,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=_fingerprint_default,
+        )
+    except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
+        text = canonical(request)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @final
@@ -187,13 +208,16 @@ class MissingHandler(LookupError):
 
 @final
 class _Effect(Step[Never, Any, Any]):
-    __slots__ = ("handler", "kind", "request")
+    __slots__ = ("fp", "handler", "kind", "request")
     _tag = EFFECT
 
     def __init__(self, kind: str, request: Any, handler: Handler | None) -> None:
         self.kind = kind
         self.request = request
         self.handler = handler
+        # Computed once, when the step is built: it also proves the request
+        # can be journaled, so a bad request fails here rather than mid-run.
+        self.fp = fingerprint(request)
 
     def __repr__(self) -> str:
         return f"effect({self.kind!r}, {redact(self.request)!r})"
@@ -220,7 +244,6 @@ def effect(
         raise ValueError(f"effect() needs a non-empty string kind, got {kind!r}")
     if handler is not None and not callable(handler):
         raise TypeError(f"effect({kind!r}, handler=...) must be callable, got {handler!r}")
-    canonical(request)  # a request that cannot be journaled is refused now, not mid-run
     return _Effect(kind, request, handler)
 
 

@@ -278,7 +278,7 @@ def _advance(
                 position = f"{where.prefix}{k}"
                 if effects.serving:
                     cur = node
-                    entry = effects.lookup(position, node.kind, node.request)
+                    entry = effects.lookup(position, node.kind, node.request, node.fp)
                     if entry is not None:
                         if "ok" in entry:
                             value = decode(entry["ok"])

@@ -42,7 +42,6 @@ from mce.effects import (
     EffectFailed,
     Handler,
     MissingHandler,
-    fingerprint,
     redact,
     reveal,
 )
@@ -53,11 +52,18 @@ MODES = ("live", "replay", "resume")
 
 
 class _Batch:
+    """Records written together; their effects wait until the write is durable."""
+
     __slots__ = ("done", "error")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.error: BaseException | None = None
+
+    async def wait(self) -> None:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
 
 
 class Recorder:
@@ -82,8 +88,8 @@ class Recorder:
         self.recorded: dict[str, dict[str, Any]] = {}
         self.live_calls = 0
         self.served = 0
-        self._buffer: list[dict[str, Any]] = []
-        self._batch = _Batch()
+        self._buffer: list[Any] = []  # prepared records (see Journal.prepare)
+        self._batch: _Batch | None = None  # created lazily, inside the event loop
         self._flushing = False
         header: dict[str, Any] | None = None
         if journal is not None:
@@ -106,13 +112,21 @@ class Recorder:
             self.run_id = _uuid.uuid4().hex
             self.seed = seed if seed is not None else secrets.randbits(64)
             if self.recording:
+                assert journal is not None
                 self._buffer.append(
-                    {HEADER_KEY: VERSION, "run": self.run_id, "seed": self.seed, "t0": time.time()}
+                    journal.prepare(
+                        {
+                            HEADER_KEY: VERSION,
+                            "run": self.run_id,
+                            "seed": self.seed,
+                            "t0": time.time(),
+                        }
+                    )
                 )
 
     # ------------------------------------------------------------ serving
 
-    def lookup(self, position: str, kind: str, request: Any) -> dict[str, Any] | None:
+    def lookup(self, position: str, kind: str, request: Any, fp: str) -> dict[str, Any] | None:
         """The recorded entry for this effect, checked against the request; None to run live."""
         entry = self.recorded.get(position)
         if entry is None:
@@ -129,7 +143,7 @@ class Recorder:
                 entry.get("req"),
                 request,
             )
-        if entry["fp"] != fingerprint(request):
+        if entry["fp"] != fp:
             raise ReplayDivergence(
                 position,
                 kind,
@@ -179,7 +193,7 @@ class Recorder:
                 "run": self.run_id,
                 "pos": position,
                 "kind": kind,
-                "fp": fingerprint(request),
+                "fp": node.fp,
                 "req": encode(redact(request), "request"),
                 "t0": t0,
                 "t1": time.time(),
@@ -224,16 +238,16 @@ class Recorder:
         """Append `record`; return once it is durable. Concurrent commits share a write."""
         journal = self.journal
         assert journal is not None
-        self._buffer.append(record)
+        self._buffer.append(journal.prepare(record))
         if not journal.needs_thread:
-            records, self._buffer = self._buffer, []
-            journal.write(records)
+            prepared, self._buffer = self._buffer, []
+            journal.write_prepared(prepared)
             return
         batch = self._batch
+        if batch is None:
+            batch = self._batch = self._new_batch()
         if self._flushing:
-            await batch.done.wait()
-            if batch.error is not None:
-                raise batch.error
+            await batch.wait()
             return
         self._flushing = True
         try:
@@ -242,10 +256,10 @@ class Recorder:
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # effects completing now join this batch
                 while self._buffer:
-                    records, self._buffer = self._buffer, []
-                    batch, self._batch = self._batch, _Batch()
+                    prepared, self._buffer = self._buffer, []
+                    batch, self._batch = self._batch or self._new_batch(), self._new_batch()
                     try:
-                        await anyio.to_thread.run_sync(journal.write, records)
+                        await anyio.to_thread.run_sync(journal.write_prepared, prepared)
                     except BaseException as exc:
                         batch.error = exc
                         raise
@@ -254,14 +268,18 @@ class Recorder:
         finally:
             self._flushing = False
 
+    def _new_batch(self) -> _Batch:
+        return _Batch()
+
     async def finish(self) -> None:
         """Write what is still buffered (a header when the run made no effect)."""
-        if self.recording and self._buffer and self.journal is not None:
-            records, self._buffer = self._buffer, []
-            if self.journal.needs_thread:
-                await anyio.to_thread.run_sync(self.journal.write, records)
+        journal = self.journal
+        if self.recording and self._buffer and journal is not None:
+            prepared, self._buffer = self._buffer, []
+            if journal.needs_thread:
+                await anyio.to_thread.run_sync(journal.write_prepared, prepared)
             else:
-                self.journal.write(records)
+                journal.write_prepared(prepared)
 
     def close(self) -> None:
         if self.journal is not None:

@@ -166,9 +166,9 @@ def test_concurrent_effects_share_fsyncs(tmp_path: Path) -> None:
     writes: list[int] = []
 
     class Counting(FileJournal):
-        def write(self, records: list[dict[str, Any]]) -> None:
-            writes.append(len(records))
-            super().write(records)
+        def write_prepared(self, prepared: list[Any]) -> None:
+            writes.append(len(prepared))
+            super().write_prepared(prepared)
 
     async def io(r: int) -> int:
         import anyio

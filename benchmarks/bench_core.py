@@ -19,65 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import gc
-import os
-import platform
-import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import anyio
 import trio
+from _common import DOC, ROOT, Stat, machine, repeat, timed, timed_async, today, write_section
 
 from mce import Step, gather, lift, pure, run
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench_core:start -->", "<!-- bench_core:end -->"
-
-
-# ---------------------------------------------------------------- measuring
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    gc.collect()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def timed_async(backend: str, fn: Callable[[], Awaitable[Any]]) -> float:
-    """Seconds for `await fn()`, excluding event-loop start-up."""
-
-    async def main() -> float:
-        gc.collect()
-        t0 = time.perf_counter()
-        await fn()
-        return time.perf_counter() - t0
-
-    return anyio.run(main, backend=backend)
-
-
-class Stat:
-    def __init__(self, samples: list[float], per: int) -> None:
-        self.us = sorted(s / per * 1e6 for s in samples)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.us)
-
-    def cell(self) -> str:
-        return f"{self.median:.3f} ({self.us[0]:.3f}–{self.us[-1]:.3f})"
-
-
-def repeat(times: int, sample: Callable[[], float], per: int) -> Stat:
-    sample()  # warm-up, not counted
-    return Stat([sample() for _ in range(times)], per)
 
 
 # ---------------------------------------------------------------- workloads
@@ -182,31 +134,14 @@ def bench_branches(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- report
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"mce {version('mce')}, anyio {version('anyio')}, trio {version('trio')}"
-    )
-
-
 def report(binds: list[dict[str, Any]], branches: list[dict[str, Any]], repeats: int) -> str:
-    today = dt.date.today().isoformat()
     worst_bind = max(r["ratio"] for r in binds)
     worst_branch = max(r["ratio_asyncio"] for r in branches)
     lines = [
         START,
         "## Core overhead (`benchmarks/bench_core.py`)",
         "",
-        f"Measured {today} on {machine()}.",
+        f"Measured {today()} on {machine()}.",
         f"Median of {repeats} runs (fewer at depth 10^6), min–max in brackets; µs per unit.",
         "Reproduce with `python benchmarks/bench_core.py`.",
         "",
@@ -253,17 +188,6 @@ def report(binds: list[dict[str, Any]], branches: list[dict[str, Any]], repeats:
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -278,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     section = report(binds, branches, args.repeats)
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section(section, START, END)
         print(f"wrote {DOC.relative_to(ROOT)}")
 
 

@@ -1,0 +1,521 @@
+"""The laws, each a pair of programs that must be observed equal, and how to check them.
+
+A `Law` draws its inputs from an instance's strategies and returns the two
+sides and a starting state; `check_law` runs it under hypothesis and raises
+`LawViolation` with both observations on the first counterexample;
+`check_all_laws` registers every law that applies to a subject as a pytest
+test in the calling module.
+
+>>> from mce.laws.instances import STEP
+>>> [law.title for law in laws_for(STEP)][:3]
+['Functor: identity', 'Functor: composition', 'Applicative: identity']
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, final
+
+from attrs import frozen
+from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import strategies as st
+
+from mce.laws.instances import Instance, MergeSubject
+from mce.laws.strategies import Fn, arrows, functions, programs
+from mce.merge import StateConflict
+
+Sides = tuple[Any, Any, Any]  # left program, right program, starting state
+
+
+class LawViolation(AssertionError):
+    """A law does not hold: names the law, the subject, and both observations."""
+
+
+@final
+@frozen
+class Law:
+    """One law: `family: name`, a statement, and how to draw an example of it."""
+
+    family: str
+    name: str
+    statement: str
+    applies: Callable[[Any], bool]
+    example: Callable[[Any, st.DataObject], Sides]
+
+    @property
+    def title(self) -> str:
+        return f"{self.family}: {self.name}"
+
+
+def _prog(inst: Instance, data: st.DataObject) -> Any:
+    return data.draw(programs(inst), label="m").build(inst)
+
+
+def _arrow(inst: Instance, data: st.DataObject, label: str) -> Callable[[Any], Any]:
+    return data.draw(arrows(inst), label=label).build(inst)
+
+
+def _state(inst: Instance, data: st.DataObject) -> Any:
+    return data.draw(inst.states, label="state")
+
+
+def _fn_program(inst: Instance, data: st.DataObject, label: str) -> Any:
+    """A program whose value is a function (for the applicative laws)."""
+    f = data.draw(functions(), label=f"{label}_fn")
+    return inst.map(
+        data.draw(programs(inst), label=label).build(inst),
+        lambda a: Fn(f"{f!r}@{a!r}", lambda x: (a, f(x))),
+    )
+
+
+def _compose(f: Any) -> Any:
+    return lambda g: lambda x: f(g(x))
+
+
+def _always(_inst: Any) -> bool:
+    return True
+
+
+def _functor_identity(inst: Instance, data: st.DataObject) -> Sides:
+    m = _prog(inst, data)
+    return inst.map(m, lambda x: x), m, _state(inst, data)
+
+
+def _functor_composition(inst: Instance, data: st.DataObject) -> Sides:
+    m, f, g = (
+        _prog(inst, data),
+        data.draw(functions(), label="f"),
+        data.draw(functions(), label="g"),
+    )
+    return inst.map(inst.map(m, f), g), inst.map(m, lambda x: g(f(x))), _state(inst, data)
+
+
+def _ap_identity(inst: Instance, data: st.DataObject) -> Sides:
+    v = _prog(inst, data)
+    return inst.ap(inst.pure(lambda x: x), v), v, _state(inst, data)
+
+
+def _ap_homomorphism(inst: Instance, data: st.DataObject) -> Sides:
+    f, x = data.draw(functions(), label="f"), data.draw(inst.values, label="x")
+    return inst.ap(inst.pure(f), inst.pure(x)), inst.pure(f(x)), _state(inst, data)
+
+
+def _ap_interchange(inst: Instance, data: st.DataObject) -> Sides:
+    u, y = _fn_program(inst, data, "u"), data.draw(inst.values, label="y")
+    return inst.ap(u, inst.pure(y)), inst.ap(inst.pure(lambda f: f(y)), u), _state(inst, data)
+
+
+def _ap_composition(inst: Instance, data: st.DataObject) -> Sides:
+    u, v, w = _fn_program(inst, data, "u"), _fn_program(inst, data, "v"), _prog(inst, data)
+    left = inst.ap(inst.ap(inst.ap(inst.pure(_compose), u), v), w)
+    return left, inst.ap(u, inst.ap(v, w)), _state(inst, data)
+
+
+def _left_identity(inst: Instance, data: st.DataObject) -> Sides:
+    a, k = data.draw(inst.values, label="a"), _arrow(inst, data, "k")
+    return inst.bind(inst.pure(a), k), k(a), _state(inst, data)
+
+
+def _right_identity(inst: Instance, data: st.DataObject) -> Sides:
+    m = _prog(inst, data)
+    return inst.bind(m, inst.pure), m, _state(inst, data)
+
+
+def _associativity(inst: Instance, data: st.DataObject) -> Sides:
+    m, f, g = _prog(inst, data), _arrow(inst, data, "f"), _arrow(inst, data, "g")
+    return (
+        inst.bind(inst.bind(m, f), g),
+        inst.bind(m, lambda x: inst.bind(f(x), g)),
+        _state(inst, data),
+    )
+
+
+def _ap_is_bind(inst: Instance, data: st.DataObject) -> Sides:
+    u, m = _fn_program(inst, data, "u"), _prog(inst, data)
+    via_bind = inst.bind(u, lambda f: inst.bind(m, lambda a: inst.pure(f(a))))
+    return inst.ap(u, m), via_bind, _state(inst, data)
+
+
+def _has_state(inst: Any) -> bool:
+    return bool(getattr(inst, "has_state", False))
+
+
+def _has_error(inst: Any) -> bool:
+    return bool(getattr(inst, "has_error", False))
+
+
+def _get_put(inst: Instance, data: st.DataObject) -> Sides:
+    return inst.bind(inst.get(), inst.put), inst.pure(None), _state(inst, data)
+
+
+def _put_get(inst: Instance, data: st.DataObject) -> Sides:
+    s = data.draw(inst.states, label="s")
+    return (
+        inst.bind(inst.put(s), lambda _: inst.get()),
+        inst.bind(inst.put(s), lambda _: inst.pure(s)),
+        _state(inst, data),
+    )
+
+
+def _put_put(inst: Instance, data: st.DataObject) -> Sides:
+    s1, s2 = data.draw(inst.states, label="s1"), data.draw(inst.states, label="s2")
+    return inst.bind(inst.put(s1), lambda _: inst.put(s2)), inst.put(s2), _state(inst, data)
+
+
+def _get_get(inst: Instance, data: st.DataObject) -> Sides:
+    both = inst.bind(inst.get(), lambda a: inst.bind(inst.get(), lambda b: inst.pure((a, b))))
+    return both, inst.bind(inst.get(), lambda a: inst.pure((a, a))), _state(inst, data)
+
+
+def _throw_bind(inst: Instance, data: st.DataObject) -> Sides:
+    e, k = data.draw(inst.errors, label="e"), _arrow(inst, data, "k")
+    return inst.bind(inst.throw(e), k), inst.throw(e), _state(inst, data)
+
+
+def _catch_throw(inst: Instance, data: st.DataObject) -> Sides:
+    e, h = data.draw(inst.errors, label="e"), _arrow(inst, data, "h")
+    return inst.catch(inst.throw(e), h), h(e), _state(inst, data)
+
+
+def _catch_pure(inst: Instance, data: st.DataObject) -> Sides:
+    a, h = data.draw(inst.values, label="a"), _arrow(inst, data, "h")
+    return inst.catch(inst.pure(a), h), inst.pure(a), _state(inst, data)
+
+
+def _catch_state(inst: Instance, data: st.DataObject) -> Sides:
+    s, e = data.draw(inst.states, label="s"), data.draw(inst.errors, label="e")
+    attempt = inst.bind(inst.put(s), lambda _: inst.throw(e))
+    handled = inst.catch(attempt, lambda _e: inst.get())
+    if inst.rollback:  # the handler runs from the state where catch was attached
+        return handled, inst.get(), _state(inst, data)
+    return handled, inst.bind(inst.put(s), lambda _: inst.get()), _state(inst, data)
+
+
+def _has_lift(inst: Any) -> bool:
+    return bool(getattr(inst, "has_lift", False)) and getattr(inst, "inner", None) is not None
+
+
+def _lift_pure(inst: Instance, data: st.DataObject) -> Sides:
+    assert inst.inner is not None
+    a = data.draw(inst.values, label="a")
+    return inst.lift(inst.inner.pure(a)), inst.pure(a), _state(inst, data)
+
+
+def _lift_bind(inst: Instance, data: st.DataObject) -> Sides:
+    inner = inst.inner
+    assert inner is not None
+    m = data.draw(programs(inner), label="inner_m").build(inner)
+    f = data.draw(arrows(inner), label="inner_f").build(inner)
+    return (
+        inst.lift(inner.bind(m, f)),
+        inst.bind(inst.lift(m), lambda a: inst.lift(f(a))),
+        _state(inst, data),
+    )
+
+
+def _has_par(inst: Any) -> bool:
+    return bool(getattr(inst, "has_par", False))
+
+
+def _confined(inst: Instance, data: st.DataObject, key: str) -> Any:
+    """A program that reads and writes only `state[key]` (a dict state)."""
+    ops = data.draw(
+        st.lists(st.sampled_from(["read", "write", "pure", "throw"]), min_size=1, max_size=4),
+        label=f"{key}_ops",
+    )
+    value = data.draw(inst.values, label=f"{key}_value")
+
+    def op(name: str, acc: Any) -> Any:
+        if name == "read":
+            return inst.map(inst.get(), lambda s: (acc, s.get(key)))
+        if name == "write":
+            return inst.bind(
+                inst.get(), lambda s: inst.map(inst.put({**s, key: (acc, value)}), lambda _: acc)
+            )
+        if name == "throw":
+            return inst.throw(("failed", key))
+        return inst.pure((acc, value))
+
+    def then(name: str) -> Callable[[Any], Any]:
+        return lambda acc: op(name, acc)
+
+    program = inst.pure(key)
+    for name in ops:
+        program = inst.bind(program, then(name))
+    return program
+
+
+def _par_is_sequence(inst: Instance, data: st.DataObject) -> Sides:
+    a, b = _confined(inst, data, "left"), _confined(inst, data, "right")
+    state = {"left": 0, "right": 0, "other": 1}
+    return inst.par(a, b), inst.bind(a, lambda x: inst.map(b, lambda y: (x, y))), state
+
+
+INSTANCE_LAWS: tuple[Law, ...] = (
+    Law("Functor", "identity", "map(m, id) = m", _always, _functor_identity),
+    Law(
+        "Functor", "composition", "map(map(m, f), g) = map(m, g . f)", _always, _functor_composition
+    ),
+    Law("Applicative", "identity", "ap(pure(id), v) = v", _always, _ap_identity),
+    Law(
+        "Applicative",
+        "homomorphism",
+        "ap(pure(f), pure(x)) = pure(f(x))",
+        _always,
+        _ap_homomorphism,
+    ),
+    Law(
+        "Applicative",
+        "interchange",
+        "ap(u, pure(y)) = ap(pure(f -> f(y)), u)",
+        _always,
+        _ap_interchange,
+    ),
+    Law(
+        "Applicative",
+        "composition",
+        "ap(ap(ap(pure(compose), u), v), w) = ap(u, ap(v, w))",
+        _always,
+        _ap_composition,
+    ),
+    Law("Monad", "left identity", "bind(pure(a), k) = k(a)", _always, _left_identity),
+    Law("Monad", "right identity", "bind(m, pure) = m", _always, _right_identity),
+    Law(
+        "Monad",
+        "associativity",
+        "bind(bind(m, f), g) = bind(m, x -> bind(f(x), g))",
+        _always,
+        _associativity,
+    ),
+    Law(
+        "Monad",
+        "ap agrees with bind",
+        "ap(u, m) = bind(u, f -> bind(m, a -> pure(f(a))))",
+        _always,
+        _ap_is_bind,
+    ),
+    Law("MonadState", "get-put", "bind(get, put) = pure(None)", _has_state, _get_put),
+    Law(
+        "MonadState",
+        "put-get",
+        "bind(put(s), _ -> get) = bind(put(s), _ -> pure(s))",
+        _has_state,
+        _put_get,
+    ),
+    Law("MonadState", "put-put", "bind(put(s1), _ -> put(s2)) = put(s2)", _has_state, _put_put),
+    Law("MonadState", "get-get", "get twice = get once, used twice", _has_state, _get_get),
+    Law(
+        "MonadError",
+        "throw short-circuits bind",
+        "bind(throw(e), k) = throw(e)",
+        _has_error,
+        _throw_bind,
+    ),
+    Law("MonadError", "catch of throw", "catch(throw(e), h) = h(e)", _has_error, _catch_throw),
+    Law("MonadError", "catch of pure", "catch(pure(a), h) = pure(a)", _has_error, _catch_pure),
+    Law(
+        "MonadError",
+        "state across catch",
+        "catch(bind(put(s), _ -> throw(e)), _ -> get) = get (rollback) or = bind(put(s), _ -> get)",
+        lambda inst: _has_state(inst) and _has_error(inst),
+        _catch_state,
+    ),
+    Law("MonadTrans", "lift . pure = pure", "lift(pure(a)) = pure(a)", _has_lift, _lift_pure),
+    Law(
+        "MonadTrans",
+        "lift distributes over bind",
+        "lift(bind(m, f)) = bind(lift(m), a -> lift(f(a)))",
+        _has_lift,
+        _lift_bind,
+    ),
+    Law(
+        "Parallel",
+        "par equals sequence for disjoint writes",
+        "par(a, b) = bind(a, x -> map(b, y -> (x, y))) when a and b write different keys",
+        _has_par,
+        _par_is_sequence,
+    ),
+)
+
+
+# ---------------------------------------------------------------- merge laws
+
+
+def _attempt(f: Callable[[], Any]) -> Any:
+    try:
+        return ("merged", f())
+    except StateConflict:
+        return ("conflict",)  # which field is reported first may depend on grouping
+
+
+def _merge_assoc(subject: MergeSubject, data: st.DataObject) -> Sides:
+    m = subject.merge
+    b = data.draw(subject.bases, label="base")
+    x, y, z = (data.draw(subject.edits, label=n)(b) for n in ("x", "y", "z"))
+    return (
+        lambda: _attempt(lambda: m(b, m(b, x, y), z)),
+        lambda: _attempt(lambda: m(b, x, m(b, y, z))),
+        None,
+    )
+
+
+def _merge_identity(subject: MergeSubject, data: st.DataObject) -> Sides:
+    m = subject.merge
+    b = data.draw(subject.bases, label="base")
+    x = data.draw(subject.edits, label="x")(b)
+    return (lambda: (m(b, x, b), m(b, b, x))), (lambda: (x, x)), None
+
+
+def _merge_commute(subject: MergeSubject, data: st.DataObject) -> Sides:
+    m = subject.merge
+    assert subject.disjoint is not None
+    b = data.draw(subject.bases, label="base")
+    ex, ey = data.draw(subject.disjoint, label="disjoint edits")
+    x, y = ex(b), ey(b)
+    return (lambda: _attempt(lambda: m(b, x, y))), (lambda: _attempt(lambda: m(b, y, x))), None
+
+
+MERGE_LAWS: tuple[Law, ...] = (
+    Law(
+        "Merge",
+        "associativity",
+        "merge(b, merge(b, x, y), z) = merge(b, x, merge(b, y, z))",
+        _always,
+        _merge_assoc,
+    ),
+    Law(
+        "Merge",
+        "untouched branch is identity",
+        "merge(b, x, b) = x = merge(b, b, x)",
+        _always,
+        _merge_identity,
+    ),
+    Law(
+        "Merge",
+        "disjoint writes commute",
+        "merge(b, x, y) = merge(b, y, x) when x and y change different fields",
+        lambda subject: subject.disjoint is not None,
+        _merge_commute,
+    ),
+)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def laws_for(subject: Instance | MergeSubject) -> list[Law]:
+    """The laws that apply to `subject`.
+
+    >>> from mce.laws.instances import STEP
+    >>> len(laws_for(STEP))
+    21
+    """
+    catalog = MERGE_LAWS if isinstance(subject, MergeSubject) else INSTANCE_LAWS
+    return [law for law in catalog if law.applies(subject)]
+
+
+def _observe_pair(subject: Any, sides: Sides) -> tuple[Any, Any]:
+    left, right, state = sides
+    if isinstance(subject, MergeSubject):
+        return left(), right()
+    return subject.observe(left, state), subject.observe(right, state)
+
+
+def _law_test(subject: Any, law: Law, config: settings | None) -> Callable[..., None]:
+    @given(data=st.data())
+    def test(data: st.DataObject) -> None:
+        left, right = _observe_pair(subject, law.example(subject, data))
+        if left != right:
+            raise LawViolation(
+                f"{law.title} fails for {subject.name}: {law.statement}\n"
+                f"  left side observed:  {left!r}\n  right side observed: {right!r}"
+            )
+
+    if config is not None:
+        test = config(test)
+    return test
+
+
+def check_law(
+    subject: Instance | MergeSubject, law: Law, *, config: settings | None = None
+) -> None:
+    """Check one law with hypothesis; raise `LawViolation` on a counterexample.
+
+    >>> from mce.laws.instances import STEP
+    >>> check_law(STEP, laws_for(STEP)[0])
+    """
+    _law_test(subject, law, config)()
+
+
+def broken_laws(
+    subject: Instance | MergeSubject, *, max_examples: int = 100, first_only: bool = False
+) -> list[str]:
+    """Titles of the laws `subject` breaks (for checking that the laws have teeth).
+
+    Anything a law's example raises counts as breaking it. With
+    `first_only`, stop at the first broken law.
+
+    >>> from mce.laws.instances import STEP
+    >>> broken_laws(STEP, max_examples=5)
+    []
+    """
+    quiet = settings(
+        max_examples=max_examples,
+        deadline=None,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    broken = []
+    for law in laws_for(subject):
+        try:
+            check_law(subject, law, config=quiet)
+        except Exception:
+            broken.append(law.title)
+            if first_only:
+                break
+    return broken
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+
+
+def check_all_laws(
+    subject: Instance | MergeSubject, *, config: settings | None = None, prefix: str | None = None
+) -> list[str]:
+    """Register every law that applies to `subject` as a pytest test in the calling module.
+
+    Call it at module level in a test file; each law becomes a test named
+    `test_<subject>__<family>_<law>`. Returns the names.
+
+    >>> from mce.laws.instances import STEP
+    >>> names = check_all_laws(STEP)
+    >>> names[0]
+    'test_step__functor_identity'
+    """
+    namespace = sys._getframe(1).f_globals
+    base = prefix or _slug(subject.name)
+    names = []
+    for law in laws_for(subject):
+        name = f"test_{base}__{_slug(law.family)}_{_slug(law.name)}"
+        test = _law_test(subject, law, config)
+        test.__name__ = test.__qualname__ = name
+        test.__doc__ = f"{law.title} for {subject.name}: {law.statement}"
+        namespace[name] = test
+        names.append(name)
+    return names
+
+
+__all__ = [
+    "INSTANCE_LAWS",
+    "MERGE_LAWS",
+    "Law",
+    "LawViolation",
+    "broken_laws",
+    "check_all_laws",
+    "check_law",
+    "laws_for",
+]

@@ -31,6 +31,7 @@ from mce.merge import StateConflict as StateConflict
 from mce.outcome import Err as Err
 from mce.outcome import Ok as Ok
 from mce.outcome import Outcome as Outcome
+from mce.outcome import RunReport as RunReport
 from mce.step import Step as Step
 from mce.step import collect as collect
 from mce.step import defer as defer
@@ -59,6 +60,7 @@ __all__ = [
     "Ok",
     "Outcome",
     "ReplayDivergence",
+    "RunReport",
     "Secret",
     "StateConflict",
     "Step",

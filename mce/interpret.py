@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -282,6 +283,8 @@ def _advance(
                     if entry is not None:
                         if "ok" in entry:
                             value = decode(entry["ok"])
+                            if type(value) is not int and type(value) is not str:
+                                effects.account(value)
                         else:
                             node = _Fail(decode(entry["err"]))
                             continue
@@ -892,6 +895,7 @@ async def run(
                 f"run(handlers=...) maps effect kinds to callables; got {kind!r}: {handler!r}"
             )
     recorder = Recorder(mode, open_journal(journal) if journal is not None else None, table, seed)
+    started = time.perf_counter()
     try:
         ctx = _Run(merge or default_merge, _backend(), recorder)
         root = _Seq(None, None, None, "")
@@ -918,7 +922,10 @@ async def run(
                 raise bug
         await recorder.finish()
         assert outcome is not None
-        return outcome
+        report = recorder.report(time.perf_counter() - started)
+        if type(outcome) is Ok:
+            return Ok(outcome.value, outcome.state, report)
+        return Err(outcome.error, outcome.state, report)
     finally:
         recorder.close()
 

@@ -78,8 +78,52 @@ class Outcome(Generic[_S_co, _E_co, _A_co]):
 
 @final
 @frozen
+class RunReport:
+    """What a run did: effects, live calls, time, tokens. Attached to its outcome.
+
+    `effect_seconds` sums the time live effects took; with parallel branches
+    it exceeds `wall_seconds`, and their ratio is the speed-up parallelism gave.
+
+    >>> r = RunReport(effects=3, live_calls=3, replayed=0, wall_seconds=1.0, effect_seconds=2.5)
+    >>> r.parallel_speedup, r.total_tokens
+    (2.5, 0)
+    """
+
+    effects: int = 0
+    live_calls: int = 0
+    replayed: int = 0
+    wall_seconds: float = 0.0
+    effect_seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def parallel_speedup(self) -> float:
+        return self.effect_seconds / self.wall_seconds if self.wall_seconds > 0 else 1.0
+
+    def summary(self) -> str:
+        """One line for humans.
+
+        >>> RunReport(4, 4, 0, 0.5, 1.5, 10, 5).summary()
+        '4 effects (4 live, 0 replayed) in 0.50 s wall, 1.50 s of effect time (3.0x from parallelism), 15 tokens'
+        """
+        return (
+            f"{self.effects} effects ({self.live_calls} live, {self.replayed} replayed) in "
+            f"{self.wall_seconds:.2f} s wall, {self.effect_seconds:.2f} s of effect time "
+            f"({self.parallel_speedup:.1f}x from parallelism), {self.total_tokens} tokens"
+        )
+
+
+@final
+@frozen
 class Ok(Outcome[_S_co, Never, _A_co]):
     """A successful run: the value and the final state.
+
+    `report` (not part of equality) says what the run did.
 
     >>> Ok(3, {"n": 1}).value
     3
@@ -87,6 +131,7 @@ class Ok(Outcome[_S_co, Never, _A_co]):
 
     value: _A_co
     state: _S_co
+    report: RunReport | None = field(default=None, eq=False, repr=False)
 
 
 @final
@@ -100,3 +145,4 @@ class Err(Outcome[_S_co, _E_co, Never]):
 
     error: _E_co
     state: _S_co | None = field(default=None, eq=False)
+    report: RunReport | None = field(default=None, eq=False, repr=False)

@@ -46,6 +46,7 @@ from mce.effects import (
     reveal,
 )
 from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
+from mce.outcome import RunReport
 
 Mode = Literal["live", "replay", "resume"]
 MODES = ("live", "replay", "resume")
@@ -88,6 +89,9 @@ class Recorder:
         self.recorded: dict[str, dict[str, Any]] = {}
         self.live_calls = 0
         self.served = 0
+        self.effect_seconds = 0.0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
         self._buffer: list[Any] = []  # prepared records (see Journal.prepare)
         self._batch: _Batch | None = None  # created lazily, inside the event loop
         self._flushing = False
@@ -188,6 +192,10 @@ class Recorder:
             raise
         except Exception as exc:
             ok, value = False, EffectError(kind, position, str(exc), type(exc).__qualname__)
+        t1 = time.time()
+        self.effect_seconds += t1 - t0
+        if ok:
+            self.account(value)
         if self.recording:
             record = {
                 "run": self.run_id,
@@ -196,7 +204,7 @@ class Recorder:
                 "fp": node.fp,
                 "req": encode(redact(request), "request"),
                 "t0": t0,
-                "t1": time.time(),
+                "t1": t1,
                 "branch": branch,
             }
             try:
@@ -206,6 +214,24 @@ class Recorder:
                 raise
             await self.commit(record)
         return ok, value
+
+    def account(self, value: Any) -> None:
+        """Add a value's token usage (anything with `.usage.prompt_tokens`) to the totals."""
+        usage = getattr(value, "usage", None)
+        if usage is not None:
+            self.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+
+    def report(self, wall_seconds: float) -> RunReport:
+        return RunReport(
+            effects=self.live_calls + self.served,
+            live_calls=self.live_calls,
+            replayed=self.served,
+            wall_seconds=wall_seconds,
+            effect_seconds=self.effect_seconds,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )
 
     async def _builtin(self, kind: str, request: Any, position: str) -> Any:
         if kind == NOW:

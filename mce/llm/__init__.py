@@ -1,0 +1,274 @@
+"""Models as journaled effects: chat, structured output, and a tool-calling agent loop.
+
+`chat(messages, ...)` is a step (effect kind `"llm.chat"`) whose value is an
+`AssistantMessage`. Which model answers is chosen when the workflow runs:
+the `"llm.chat"` handler given to `run` - `openai_handler(...)` for any
+OpenAI-compatible endpoint, `scripted_handler(ScriptedModel(...))` for
+deterministic offline runs - or, when none is given, the endpoint named by
+`OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` if set, else the embedded
+scripted model, so that everything runs offline by default.
+
+>>> from mce import run_sync
+>>> model = ScriptedModel().when("capital", say("Lisbon."))
+>>> out = run_sync(chat([{"role": "user", "content": "Capital of Portugal?"}]), None,
+...                handlers={"llm.chat": scripted_handler(model)})
+>>> out.value.content, out.value.usage.total_tokens
+('Lisbon.', 4)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, Never, TypeVar, final
+
+from attrs import frozen
+
+from mce.effects import effect
+from mce.llm.endpoint import OpenAIHandler, openai_handler
+from mce.llm.scripted import (
+    Reply,
+    ScriptedModel,
+    call,
+    calls,
+    example_from_schema,
+    json_reply,
+    say,
+    scripted_handler,
+)
+from mce.llm.types import AssistantMessage, LLMError, ToolCall, Usage
+from mce.schema import convert, schema_of, to_json
+from mce.step import Step, fail, gather, pure
+from mce.tools import Registry, Tool
+
+_T = TypeVar("_T")
+
+CHAT = "llm.chat"
+"""The effect kind of a model call."""
+
+Message = dict[str, Any] | AssistantMessage | str
+
+
+def _messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, AssistantMessage):
+            out.append(m.to_dict())
+        elif isinstance(m, str):
+            out.append({"role": "user", "content": m})
+        elif isinstance(m, dict) and "role" in m:
+            out.append(m)
+        else:
+            raise TypeError(
+                f"message {i} must be a dict with a 'role', a str or an AssistantMessage, got {m!r}"
+            )
+    return out
+
+
+def _tool_schemas(tools: Registry | Iterable[Tool | dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(tools, Registry):
+        return tools.schemas()
+    return [t.schema() if isinstance(t, Tool) else t for t in tools]
+
+
+_DEFAULT_MODEL = ScriptedModel(name="mce-scripted", keep_requests=False)
+_env_handlers: dict[tuple[str | None, str | None, str | None], OpenAIHandler] = {}
+
+
+def default_chat_handler(request: dict[str, Any]) -> Any:
+    """The handler `chat` uses when `run` is given none for `"llm.chat"`.
+
+    The endpoint from `OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` when one
+    of the first two is set; otherwise the embedded scripted model.
+    """
+    base_url, api_key = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
+    if base_url or api_key:
+        key = (base_url, api_key, os.environ.get("MCE_MODEL"))
+        handler = _env_handlers.get(key)
+        if handler is None:
+            handler = _env_handlers[key] = openai_handler()
+        return handler(request)
+    return _DEFAULT_MODEL.respond(request)
+
+
+def chat(
+    messages: Iterable[Message],
+    *,
+    model: str | None = None,
+    tools: Registry | Iterable[Tool | dict[str, Any]] = (),
+    response_format: dict[str, Any] | None = None,
+    **params: Any,
+) -> Step[Never, LLMError, AssistantMessage]:
+    """One model call: a step whose value is the `AssistantMessage`.
+
+    `messages` are OpenAI-format dicts (a plain str is a user message);
+    `tools` are `@tool`s, a `Registry` or raw tool schemas; other keyword
+    arguments (temperature, max_tokens, seed, ...) go to the endpoint.
+
+    >>> from mce import run_sync
+    >>> run_sync(chat(["hi"]), None).value.content  # the embedded scripted model
+    '(scripted reply to: hi)'
+    """
+    request: dict[str, Any] = {"messages": _messages(messages)}
+    if model is not None:
+        request["model"] = model
+    schemas = _tool_schemas(tools)
+    if schemas:
+        request["tools"] = schemas
+    if response_format is not None:
+        request["response_format"] = response_format
+    request.update({k: v for k, v in params.items() if v is not None})
+    return effect(CHAT, request, handler=default_chat_handler)
+
+
+def structured(
+    messages: Iterable[Message],
+    into: type[_T],
+    *,
+    model: str | None = None,
+    repairs: int = 1,
+    **params: Any,
+) -> Step[Never, LLMError, _T]:
+    """A model call whose reply is parsed and validated into `into` (attrs class, dataclass...).
+
+    The JSON schema of `into` is sent as structured-output `response_format`.
+    A reply that is not valid JSON or does not match gets `repairs` more
+    tries, each telling the model what was wrong; then an `LLMError`
+    ("invalid_output") carrying the raw text.
+
+    >>> from attrs import frozen
+    >>> from mce import run_sync
+    >>> @frozen
+    ... class City:
+    ...     name: str
+    ...     population: int
+    >>> model = ScriptedModel().queue('{"name": "Lisbon"}', json_reply({"name": "Lisbon", "population": 545000}))
+    >>> run_sync(structured(["Largest city?"], City), None, handlers={"llm.chat": scripted_handler(model)}).value
+    City(name='Lisbon', population=545000)
+    """
+    if repairs < 0:
+        raise ValueError(f"repairs must be >= 0, got {repairs}")
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": getattr(into, "__name__", "Output"), "schema": schema_of(into)},
+    }
+
+    def attempt(history: list[dict[str, Any]], left: int) -> Step[Never, LLMError, _T]:
+        asked = chat(history, model=model, response_format=response_format, **params)
+        return asked.then(lambda reply: parse(reply, history, left))
+
+    def parse(reply: AssistantMessage, history: list[dict[str, Any]], left: int) -> Any:
+        raw = reply.content or ""
+        try:
+            value = convert(json.loads(raw), into)
+        except ValueError as exc:
+            if left > 0:
+                correction = {
+                    "role": "user",
+                    "content": f"That reply was not valid: {exc}. Reply again with only a JSON "
+                    "value that matches the schema.",
+                }
+                return attempt([*history, reply.to_dict(), correction], left - 1)
+            return fail(LLMError("invalid_output", str(exc), raw_text=raw, attempts=repairs + 1))
+        return pure(value)
+
+    return attempt(_messages(messages), repairs)
+
+
+@final
+@frozen
+class AgentResult:
+    """The end of an agent loop: the answer, the whole conversation, turns and tokens."""
+
+    answer: str
+    messages: tuple[dict[str, Any], ...]
+    turns: int
+    usage: Usage
+
+
+def _tool_message(call_: ToolCall, content: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_.id, "content": content}
+
+
+def _result_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(to_json(value), default=str)
+
+
+def react(
+    messages: Iterable[Message],
+    tools: Registry | Iterable[Tool],
+    *,
+    max_turns: int = 8,
+    model: str | None = None,
+    **params: Any,
+) -> Step[Never, LLMError, AgentResult]:
+    """A tool-calling agent loop: ask the model, run the turn's tool calls concurrently, repeat.
+
+    All tool calls of one turn run in parallel (applicatively); their
+    results - or their errors, so the model can correct itself - go back as
+    tool messages. The loop ends with the first reply that calls no tool, or
+    fails with `LLMError("max_turns")` after `max_turns` model calls.
+
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def weather(city: str) -> str:
+    ...     "Current weather."
+    ...     return f"{city}: sunny"
+    >>> model = ScriptedModel().queue(call("weather", city="Porto"), say("It is sunny in Porto."))
+    >>> out = run_sync(react(["Weather in Porto?"], [weather]), None,
+    ...                handlers={"llm.chat": scripted_handler(model)})
+    >>> out.value.answer, out.value.turns
+    ('It is sunny in Porto.', 2)
+    """
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+
+    def turn(history: list[dict[str, Any]], n: int, usage: Usage) -> Any:
+        if n == max_turns:
+            return fail(LLMError("max_turns", f"no final answer after {max_turns} model calls"))
+        asked = chat(history, model=model, tools=registry, **params)
+        return asked.then(lambda reply: after(reply, history, n + 1, usage + reply.usage))
+
+    def after(reply: AssistantMessage, history: list[dict[str, Any]], n: int, usage: Usage) -> Any:
+        history = [*history, reply.to_dict()]
+        if not reply.tool_calls:
+            return pure(AgentResult(reply.content or "", tuple(history), n, usage))
+
+        def run_call(c: ToolCall) -> Step[Never, Never, dict[str, Any]]:
+            ran = registry.call(c.name, c.arguments).map(
+                lambda v: _tool_message(c, _result_text(v))
+            )
+            return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
+
+        results = gather([run_call(c) for c in reply.tool_calls])
+        return results.then(lambda tool_messages: turn([*history, *tool_messages], n, usage))
+
+    agent: Step[Never, LLMError, AgentResult] = turn(_messages(messages), 0, Usage())
+    return agent
+
+
+__all__ = [
+    "CHAT",
+    "AgentResult",
+    "AssistantMessage",
+    "LLMError",
+    "OpenAIHandler",
+    "Reply",
+    "ScriptedModel",
+    "ToolCall",
+    "Usage",
+    "call",
+    "calls",
+    "chat",
+    "default_chat_handler",
+    "example_from_schema",
+    "json_reply",
+    "openai_handler",
+    "react",
+    "say",
+    "scripted_handler",
+    "structured",
+]

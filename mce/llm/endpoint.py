@@ -1,0 +1,180 @@
+"""The `llm.chat` handler for OpenAI-compatible endpoints, on the official `openai` client.
+
+Concurrency is bounded by an anyio `CapacityLimiter`; rate limits (429),
+server errors (5xx), timeouts and dropped connections are retried with
+exponential backoff and jitter, honouring `Retry-After`. What still fails
+becomes an `LLMError` on the error channel. The API key lives in the client,
+never in a request: it cannot reach a journal or a trace.
+
+>>> handler = openai_handler(base_url="http://127.0.0.1:9/v1", api_key="sk-test", model="m")
+>>> handler.model
+'m'
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+from typing import Any, final
+
+import anyio
+import openai
+
+from mce.effects import EffectFailed
+from mce.llm.types import AssistantMessage, LLMError, ToolCall, Usage
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds to wait from `Retry-After` / `retry-after-ms` headers, if present.
+
+    >>> retry_after({"retry-after": "2"}), retry_after({"retry-after-ms": "150"}), retry_after({})
+    (2.0, 0.15, None)
+    """
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def to_message(response: Any) -> AssistantMessage:
+    """Convert an `openai` chat completion into an `AssistantMessage`."""
+    choice = response.choices[0]
+    message = choice.message
+    calls = tuple(
+        ToolCall(c.id, c.function.name, c.function.arguments or "")
+        for c in (message.tool_calls or ())
+        if getattr(c, "function", None) is not None
+    )
+    usage = response.usage
+    return AssistantMessage(
+        content=message.content,
+        tool_calls=calls,
+        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+        model=response.model,
+        finish_reason=choice.finish_reason,
+    )
+
+
+@final
+class OpenAIHandler:
+    """Calls `chat.completions.create`; see `openai_handler`."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        max_concurrency: int | None,
+        retries: int,
+        backoff: float,
+        max_backoff: float,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def _delay(self, attempt: int, hinted: float | None) -> float:
+        if hinted is not None:
+            return min(hinted, self.max_backoff)
+        base: float = min(self.max_backoff, self.backoff * 2.0**attempt)
+        return base / 2 + random.uniform(0, base / 2)  # jitter: spread retrying clients
+
+    async def __call__(self, request: dict[str, Any]) -> AssistantMessage:
+        if self.limiter is None:
+            return await self._call(request)
+        async with self.limiter:
+            return await self._call(request)
+
+    async def _call(self, request: dict[str, Any]) -> AssistantMessage:
+        kwargs = {k: v for k, v in request.items() if v is not None}
+        kwargs["model"] = kwargs.get("model") or self.model
+        if not kwargs.get("tools"):
+            kwargs.pop("tools", None)
+        attempt = 0
+        while True:
+            try:
+                response = await self.client.chat.completions.create(**kwargs)
+                return to_message(response)
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                retryable = status == 429 or status >= 500
+                kind = (
+                    "rate_limited"
+                    if status == 429
+                    else "server_error"
+                    if status >= 500
+                    else "bad_request"
+                )
+                error = LLMError(kind, _message(exc), status=status, attempts=attempt + 1)
+                hinted = retry_after(exc.response.headers if exc.response is not None else None)
+            except openai.APITimeoutError as exc:
+                retryable, hinted = True, None
+                error = LLMError("timeout", _message(exc), attempts=attempt + 1)
+            except openai.APIConnectionError as exc:
+                retryable, hinted = True, None
+                error = LLMError("connection", _message(exc), attempts=attempt + 1)
+            if not retryable or attempt >= self.retries:
+                raise EffectFailed(error)
+            await anyio.sleep(self._delay(attempt, hinted))
+            attempt += 1
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 500 else text[:500] + "..."
+
+
+def openai_handler(
+    client: openai.AsyncOpenAI | None = None,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    max_concurrency: int | None = None,
+    retries: int = 3,
+    timeout: float = 60.0,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+) -> OpenAIHandler:
+    """An `llm.chat` handler for any OpenAI-compatible endpoint.
+
+    Without `client`, one is made from `base_url`/`api_key` (default: the
+    `OPENAI_BASE_URL`/`OPENAI_API_KEY` environment). `model` (default
+    `MCE_MODEL`, then gpt-4o-mini) is used when a request names none.
+    `retries` counts retries after the first attempt; the client's own
+    retries are off so that this handler's backoff is the only one.
+
+    >>> openai_handler(base_url="http://127.0.0.1:9/v1", api_key="k", max_concurrency=2).limiter.total_tokens
+    2
+    """
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if client is None:
+        client = openai.AsyncOpenAI(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            max_retries=0,
+            timeout=timeout,
+        )
+    chosen = model or os.environ.get("MCE_MODEL") or DEFAULT_MODEL
+    return OpenAIHandler(client, chosen, max_concurrency, retries, backoff, max_backoff)

@@ -1,0 +1,4 @@
+"""Testing support: a loopback OpenAI-compatible server (`mce.testing.openai_server`).
+
+The pytest plugin (`mce.pytest_plugin`) is loaded by pytest automatically.
+"""

@@ -1,0 +1,263 @@
+"""A small OpenAI-compatible HTTP server on loopback, answering from a `ScriptedModel`.
+
+It speaks enough of the chat-completions API for the official `openai`
+client (text, tool calls, JSON replies; `GET /v1/models`), and can inject
+faults - a status code with `Retry-After`, a hung response - so that tests
+drive the real client over real HTTP, offline.
+
+    with OpenAIServer(ScriptedModel().when("hi", say("hello"))) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
+
+From the command line (rules: a JSON list of {"contains": ..., "reply": ...}
+or {"contains": ..., "tool": ..., "arguments": {...}}):
+
+    python -m mce.testing.openai_server --port 8000 [--rules rules.json]
+
+>>> with OpenAIServer(ScriptedModel()) as server:
+...     server.base_url.startswith("http://127.0.0.1:")
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, final
+
+from attrs import frozen
+
+from mce.llm.scripted import ScriptedModel, call, say
+
+
+@final
+@frozen
+class Fault:
+    """One injected failure: an HTTP status (with `Retry-After`), or a hang."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    hang: float | None = None
+    body: str | None = None
+
+
+@final
+class OpenAIServer:
+    """The server; a context manager that starts it on a free loopback port."""
+
+    def __init__(
+        self,
+        model: ScriptedModel,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+    ) -> None:
+        self.model = model
+        self.api_key = api_key
+        self.requests: list[dict[str, Any]] = []
+        self.hits = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = self._httpd.server_address[0]
+        return f"http://{host if isinstance(host, str) else host.decode()}:{self.port}/v1"
+
+    def fail_next(
+        self,
+        status: int | None = None,
+        *,
+        retry_after: float | None = None,
+        hang: float | None = None,
+        times: int = 1,
+        body: str | None = None,
+    ) -> OpenAIServer:
+        """Make the next `times` requests fail with `status` (or hang for `hang` seconds)."""
+        if status is None and hang is None:
+            raise ValueError("fail_next() needs a status or hang=")
+        for _ in range(times):
+            self._faults.append(Fault(status, retry_after, hang, body))
+        return self
+
+    def start(self) -> OpenAIServer:
+        self._thread = threading.Thread(
+            target=lambda: self._httpd.serve_forever(poll_interval=0.05),
+            name="mce-openai-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request handling (on server threads)
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            self.hits += 1
+            return self._faults.popleft() if self._faults else None
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(body)
+            message = self.model.respond(body)
+        payload: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if message.tool_calls:
+            payload["tool_calls"] = [c.to_dict() for c in message.tool_calls]
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": message.model or body.get("model") or self.model.name,
+            "choices": [{"index": 0, "message": payload, "finish_reason": message.finish_reason}],
+            "usage": {
+                "prompt_tokens": message.usage.prompt_tokens,
+                "completion_tokens": message.usage.completion_tokens,
+                "total_tokens": message.usage.total_tokens,
+            },
+        }
+
+
+def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _authorized(self) -> bool:
+            if server.api_key is None:
+                return True
+            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                return True
+            self._send(
+                401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}}
+            )
+            return False
+
+        def do_GET(self) -> None:
+            if not self._authorized():
+                return
+            if self.path.rstrip("/").endswith("/models"):
+                self._send(
+                    200, {"object": "list", "data": [{"id": server.model.name, "object": "model"}]}
+                )
+            else:
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+        def do_POST(self) -> None:
+            with server._lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._post()
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _post(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if not self._authorized():
+                return
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            fault = server._next_fault()
+            if fault is not None:
+                if fault.hang is not None:
+                    server._stopping.wait(fault.hang)
+                if fault.status is not None:
+                    headers = {}
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = f"{fault.retry_after:g}"
+                    message = fault.body or f"injected {fault.status}"
+                    self._send(
+                        fault.status,
+                        {"error": {"message": message, "type": "server_error"}},
+                        headers,
+                    )
+                    return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._send(
+                    400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
+                )
+                return
+            self._send(200, server.completion(body))
+
+    return Handler
+
+
+def _model_from_rules(path: str | None) -> ScriptedModel:
+    model = ScriptedModel()
+    if path is None:
+        return model
+    with open(path) as f:
+        rules = json.load(f)
+    for rule in rules:
+        if "tool" in rule:
+            model.when(rule["contains"], call(rule["tool"], rule.get("arguments", {})))
+        else:
+            model.when(rule["contains"], say(rule["reply"]))
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on loopback.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--rules", help="a JSON file of rules for the scripted model")
+    parser.add_argument("--api-key", help="require this bearer token")
+    args = parser.parse_args(argv)
+    server = OpenAIServer(
+        _model_from_rules(args.rules), host=args.host, port=args.port, api_key=args.api_key
+    )
+    print(f"serving the scripted model at {server.base_url}", flush=True)
+    try:
+        server._httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

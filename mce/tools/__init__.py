@@ -1,0 +1,295 @@
+"""Tools: typed functions turned into journaled, schema'd, validated effects.
+
+`@tool` turns an async or sync function into a `Tool`: calling it returns a
+`Step` (effect kind `"tool.<name>"`) instead of running it. The JSON schema
+of its parameters comes from the type hints, for tool calling. Arguments
+are validated when the step runs, before the function is called: invalid
+ones fail with a `ToolError` naming the field path; an exception raised by
+the function, or a timeout, is a `ToolError` too - all on the error channel.
+
+>>> from mce import run_sync
+>>> @tool
+... def add(a: int, b: int = 1) -> int:
+...     "Add two integers."
+...     return a + b
+>>> run_sync(add(2, b=3), None)
+Ok(value=5, state=None)
+>>> run_sync(add.call({"a": "two"}), None).error
+ToolError(tool='add', kind='invalid_arguments', message="expected an integer, got 'two'", path='a', exception_type=None)
+>>> add.schema()["function"]["parameters"]["required"]
+['a']
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Never, final, overload
+
+import anyio
+import anyio.to_thread
+from attrs import frozen
+
+from mce.effects import EffectFailed, effect
+from mce.schema import SchemaError, convert, schema_of, to_json
+from mce.step import Step, defer, fail
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@final
+@frozen
+class ToolError:
+    """A tool call failed: bad arguments, an exception, a timeout, or an unknown tool.
+
+    >>> str(ToolError("search", "invalid_arguments", "expected a string", path="q"))
+    "tool 'search': invalid_arguments at q: expected a string"
+    """
+
+    tool: str
+    kind: str  # "invalid_arguments" | "failed" | "timeout" | "unknown_tool"
+    message: str
+    path: str | None = None
+    exception_type: str | None = None
+
+    def __str__(self) -> str:
+        where = f" at {self.path}" if self.path else ""
+        return f"tool {self.tool!r}: {self.kind}{where}: {self.message}"
+
+
+def _describe(fn: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+@final
+class Tool:
+    """A function callable by workflows and models; calling it builds a `Step`."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        remote: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        if not _NAME.match(self.name):
+            raise ValueError(f"tool name {self.name!r} must be 1-64 letters, digits, _ or -")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
+        self.description = description if description is not None else _describe(fn)
+        self.timeout = timeout
+        self.remote = remote
+        self.kind = f"tool.{self.name}"
+        self.signature = inspect.signature(fn)
+        hints = typing.get_type_hints(fn)
+        self.params: list[tuple[str, Any, bool]] = []
+        for p in self.signature.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(
+                    f"tool {self.name!r}: *args and **kwargs cannot be described to a model"
+                )
+            self.params.append((p.name, hints.get(p.name, Any), p.default is p.empty))
+        self.parameters = {
+            "type": "object",
+            "properties": {n: schema_of(t) for n, t, _ in self.params},
+            "required": [n for n, _, required in self.params if required],
+            "additionalProperties": False,
+        }
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def __repr__(self) -> str:
+        return f"<tool {self.name}>"
+
+    def schema(self) -> dict[str, Any]:
+        """The tool as OpenAI's tool-calling API describes it."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def validate(self, arguments: Any) -> dict[str, Any]:
+        """Typed keyword arguments from JSON arguments; `SchemaError` names the bad field."""
+        if not isinstance(arguments, dict):
+            raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
+        known = {n for n, _, _ in self.params}
+        for key in arguments:
+            if key not in known:
+                raise SchemaError(key, f"unexpected argument (this tool takes {sorted(known)})")
+        typed = {}
+        for name, tp, required in self.params:
+            if name in arguments:
+                typed[name] = convert(arguments[name], tp, name)
+            elif required:
+                raise SchemaError(name, "missing required argument")
+        return typed
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Step[Never, Any, Any]:
+        """A step that calls the tool with these arguments (validated when it runs)."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"tool {self.name!r}: {exc}") from None
+        return self.call({k: to_json(v) for k, v in bound.arguments.items()})
+
+    def call(self, arguments: dict[str, Any]) -> Step[Never, Any, Any]:
+        """A step that calls the tool with JSON `arguments` (as a model sends them)."""
+
+        def build() -> Step[Never, Any, Any]:
+            try:
+                self.validate(arguments)
+            except SchemaError as exc:
+                return fail(ToolError(self.name, "invalid_arguments", exc.message, path=exc.path))
+            return effect(self.kind, arguments, handler=self.handle)
+
+        return defer(build)
+
+    async def handle(self, arguments: dict[str, Any]) -> Any:
+        """The tool's own handler: run the function (a `ToolError` on failure)."""
+        try:
+            kwargs = self.validate(arguments)
+        except SchemaError as exc:
+            raise EffectFailed(
+                ToolError(self.name, "invalid_arguments", exc.message, path=exc.path)
+            ) from None
+        try:
+            if self.timeout is None:
+                result = self.fn(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            with anyio.fail_after(self.timeout):
+                if self.is_async:
+                    return await self.fn(**kwargs)
+                return await anyio.to_thread.run_sync(
+                    lambda: self.fn(**kwargs), abandon_on_cancel=True
+                )
+        except TimeoutError:
+            raise EffectFailed(
+                ToolError(self.name, "timeout", f"no result within {self.timeout} s")
+            ) from None
+        except EffectFailed:
+            raise
+        except Exception as exc:
+            raise EffectFailed(
+                ToolError(self.name, "failed", str(exc), exception_type=type(exc).__qualname__)
+            ) from None
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    remote: bool = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    remote: bool = False,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a function a `Tool` (see the module docstring). Use bare or with options.
+
+    `remote=True` marks a tool to run on a cluster executor when one is used.
+
+    >>> @tool(name="lookup", timeout=5)
+    ... async def find(key: str) -> str:
+    ...     return key
+    >>> find.name, find.timeout
+    ('lookup', 5)
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name=name, description=description, timeout=timeout, remote=remote)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@final
+class Registry:
+    """Tools by name: the set a model may call.
+
+    >>> @tool
+    ... def ping() -> str:
+    ...     "Answer pong."
+    ...     return "pong"
+    >>> reg = Registry([ping])
+    >>> reg.names, "ping" in reg
+    (['ping'], True)
+    >>> from mce import run_sync
+    >>> run_sync(reg.call("nope", "{}"), None).error.kind
+    'unknown_tool'
+    """
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool) -> Tool:
+        if not isinstance(t, Tool):
+            raise TypeError(f"Registry holds tools made with @tool, got {t!r}")
+        if t.name in self._tools:
+            raise ValueError(f"a tool named {t.name!r} is already registered")
+        self._tools[t.name] = t
+        return t
+
+    def __getitem__(self, name: str) -> Tool:
+        return self._tools[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """Every tool's schema, for `chat(..., tools=...)`."""
+        return [t.schema() for t in self._tools.values()]
+
+    def call(self, name: str, arguments: str | dict[str, Any]) -> Step[Never, Any, Any]:
+        """A step calling tool `name` with JSON text or a dict (as a model sends them).
+
+        Unknown tools and malformed JSON fail with a `ToolError`.
+        """
+        found = self._tools.get(name)
+        if found is None:
+            return fail(ToolError(name, "unknown_tool", f"no such tool; available: {self.names}"))
+        if isinstance(arguments, str):
+            try:
+                parsed = json.loads(arguments) if arguments.strip() else {}
+            except ValueError as exc:
+                return fail(
+                    ToolError(name, "invalid_arguments", f"arguments are not valid JSON: {exc}")
+                )
+        else:
+            parsed = arguments
+        return found.call(parsed)
+
+
+__all__ = ["Registry", "Tool", "ToolError", "tool"]

@@ -83,13 +83,26 @@ class OpenAIHandler:
         retries: int,
         backoff: float,
         max_backoff: float,
+        owns_client: bool = False,
     ) -> None:
         self.client = client
+        self.owns_client = owns_client
         self.model = model
         self.limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+
+    async def aclose(self) -> None:
+        """Close the client's connections (if this handler made the client)."""
+        if self.owns_client:
+            await self.client.close()
+
+    async def __aenter__(self) -> OpenAIHandler:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def _delay(self, attempt: int, hinted: float | None) -> float:
         if hinted is not None:
@@ -160,7 +173,9 @@ def openai_handler(
     `OPENAI_BASE_URL`/`OPENAI_API_KEY` environment). `model` (default
     `MCE_MODEL`, then gpt-4o-mini) is used when a request names none.
     `retries` counts retries after the first attempt; the client's own
-    retries are off so that this handler's backoff is the only one.
+    retries are off so that this handler's backoff is the only one. Use it
+    as an async context manager (or call `aclose()`) to close the
+    connections of a client it made.
 
     >>> openai_handler(base_url="http://127.0.0.1:9/v1", api_key="k", max_concurrency=2).limiter.total_tokens
     2
@@ -169,6 +184,7 @@ def openai_handler(
         raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
+    owns = client is None
     if client is None:
         client = openai.AsyncOpenAI(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
@@ -177,4 +193,4 @@ def openai_handler(
             timeout=timeout,
         )
     chosen = model or os.environ.get("MCE_MODEL") or DEFAULT_MODEL
-    return OpenAIHandler(client, chosen, max_concurrency, retries, backoff, max_backoff)
+    return OpenAIHandler(client, chosen, max_concurrency, retries, backoff, max_backoff, owns)

@@ -125,7 +125,9 @@ def example_from_schema(schema: dict[str, Any]) -> Any:
         if "prefixItems" in schema:
             return [example_from_schema(s) for s in schema["prefixItems"]]
         return []
-    return {"string": "example", "integer": 0, "number": 0.0, "boolean": False, "null": None}.get(str(kind))
+    return {"string": "example", "integer": 0, "number": 0.0, "boolean": False, "null": None}.get(
+        str(kind)
+    )
 
 
 @final

@@ -1,0 +1,175 @@
+"""End to end: the real `openai` client over loopback HTTP against the scripted server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from attrs import frozen
+
+from mce import Err, Ok, gather, run
+from mce.llm import (
+    LLMError,
+    ScriptedModel,
+    call,
+    chat,
+    json_reply,
+    openai_handler,
+    react,
+    say,
+    structured,
+)
+from mce.testing.openai_server import OpenAIServer
+from mce.tools import tool
+
+pytestmark = pytest.mark.anyio
+API_KEY = "sk-loopback-5f0c3b1e9d"
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIServer]:
+    model = ScriptedModel().when("capital", say("Lisbon is the capital of Portugal."))
+    with OpenAIServer(model, api_key=API_KEY) as srv:
+        yield srv
+
+
+def handler(server: OpenAIServer, **options: Any) -> Any:
+    options.setdefault("backoff", 0.01)
+    return openai_handler(base_url=server.base_url, api_key=API_KEY, model="scripted-1", **options)
+
+
+async def ask(
+    server: OpenAIServer, prog: Any, *, options: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    """Run `prog` with a fresh handler for `server`, closing its connections after."""
+    async with handler(server, **(options or {})) as h:
+        return await run(prog, None, handlers={"llm.chat": h}, **kwargs)
+
+
+@frozen
+class Capital:
+    country: str
+    city: str
+
+
+async def test_chat_through_the_real_client(server: OpenAIServer, tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    out = await ask(server, chat(["What is the capital of Portugal?"]), journal=path)
+    assert isinstance(out, Ok)
+    assert out.value.content == "Lisbon is the capital of Portugal."
+    assert out.value.model == "scripted-1" and out.value.usage.total_tokens > 0
+    assert out.report is not None and out.report.total_tokens == out.value.usage.total_tokens
+    text = path.read_text()
+    assert API_KEY not in text  # the key lives in the client, never in a request
+    assert '"prompt_tokens"' in text  # usage is journaled
+
+
+async def test_tool_calls_and_structured_output_over_http(server: OpenAIServer) -> None:
+    @tool
+    def population(city: str) -> int:
+        return {"Lisbon": 545_000, "Porto": 232_000}[city]
+
+    server.model.queue(
+        call("population", city="Lisbon"),
+        say("About 545 thousand."),
+        json_reply({"country": "Portugal", "city": "Lisbon"}),
+    )
+    agent = react(["How many live in Lisbon?"], [population])
+    out = await ask(server, agent)
+    assert isinstance(out, Ok) and out.value.answer == "About 545 thousand."
+    assert server.requests[0]["tools"][0]["function"]["name"] == "population"
+    assert server.requests[1]["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_0",
+        "content": "545000",
+    }
+    typed = await ask(server, structured(["Capital?"], Capital))
+    assert typed == Ok(Capital("Portugal", "Lisbon"), None)
+    assert server.requests[-1]["response_format"]["type"] == "json_schema"
+
+
+async def test_429_with_retry_after_is_retried(server: OpenAIServer) -> None:
+    server.fail_next(429, retry_after=0.2)
+    start = anyio.current_time()
+    out = await ask(server, chat(["capital?"]))
+    assert isinstance(out, Ok) and server.hits == 2
+    assert anyio.current_time() - start >= 0.2  # it waited as told
+
+
+async def test_500_retried_then_reported(server: OpenAIServer) -> None:
+    server.fail_next(500, times=2)
+    assert (await ask(server, chat(["capital?"]), options={"retries": 2})).ok
+    server.fail_next(503, times=3)
+    out = await ask(server, chat(["capital?"]), options={"retries": 1})
+    assert isinstance(out, Err) and isinstance(out.error, LLMError)
+    assert (out.error.kind, out.error.status, out.error.attempts) == ("server_error", 503, 2)
+    server.fail_next(400, body="bad model")
+    out = await ask(server, chat(["capital?"]))
+    assert (
+        isinstance(out, Err)
+        and out.error.kind == "bad_request"
+        and "bad model" in out.error.message
+    )
+
+
+async def test_hung_response_hits_the_timeout(server: OpenAIServer) -> None:
+    server.fail_next(hang=10)
+    start = anyio.current_time()
+    out = await ask(server, chat(["capital?"]), options={"timeout": 0.3, "retries": 0})
+    assert isinstance(out, Err) and out.error.kind == "timeout"
+    assert anyio.current_time() - start < 5
+
+
+async def test_malformed_tool_call_json_is_fed_back(server: OpenAIServer) -> None:
+    @tool
+    def lookup(key: str) -> str:
+        return key.upper()
+
+    server.model.queue(call("lookup", '{"key": "a"'), call("lookup", key="a"), say("Done: A"))
+    out = await ask(server, react(["look up a"], [lookup]))
+    assert isinstance(out, Ok) and out.value.answer == "Done: A"
+    first_result = server.requests[1]["messages"][-1]["content"]
+    assert first_result.startswith("ERROR:") and "not valid JSON" in first_result
+
+
+async def test_concurrency_is_bounded(server: OpenAIServer) -> None:
+    server.fail_next(hang=0.05, times=8)  # every request takes a while, so they would overlap
+    prog = gather([chat([f"capital {i}"]) for i in range(8)])
+    out = await ask(server, prog, options={"max_concurrency": 2})
+    assert out.ok and server.max_in_flight == 2
+
+
+async def test_recorded_against_the_server_replays_with_it_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "agent.jsonl"
+
+    @tool
+    def double(x: int) -> int:
+        return 2 * x
+
+    model = ScriptedModel().queue(call("double", x=21), say("42"))
+    agent = react(["double 21"], [double])
+    with OpenAIServer(model, api_key=API_KEY) as srv:
+        live = await ask(srv, agent, journal=path)
+    assert isinstance(live, Ok) and live.value.answer == "42"
+    # The server is gone: a live call would fail to connect. The replay makes none.
+    replayed = await ask(srv, agent, options={"retries": 0}, journal=path, mode="replay")
+    assert replayed == live
+
+
+async def test_environment_endpoint_is_the_default(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("MCE_MODEL", "from-env")
+    out = await run(chat(["capital?"]), None)  # no handler given: the environment's endpoint
+    assert isinstance(out, Ok) and out.value.content.startswith("Lisbon")
+    assert server.requests[-1]["model"] == "from-env"
+    from mce.llm import _env_handlers
+
+    for h in list(_env_handlers.values()):  # close the connections the default handler opened
+        await h.aclose()
+    _env_handlers.clear()

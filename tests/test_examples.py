@@ -23,3 +23,26 @@ def test_daily_briefing_runs_and_overlaps_fetches() -> None:
     assert "Fetch log (branch order): news: 0.30 s; weather: 0.20 s; stocks: 0.25 s" in out
     wall = float(out.split("Wall time ")[1].split(" s")[0])
     assert wall < 0.75  # the three latencies sum to 0.75 s; run in parallel they overlap
+
+
+def test_research_agent_runs_offline_and_replays_identically(tmp_path: Path) -> None:
+    journal = tmp_path / "research.jsonl"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "02_research_agent.py"),
+            "--journal",
+            str(journal),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    out = done.stdout
+    assert "Report: Monads, parallel tools and replay" in out
+    assert "LLMCompiler plans a DAG" in out
+    assert "Replay: identical (0 live calls, 10 served from the journal" in out
+    assert journal.exists()

@@ -89,20 +89,19 @@ class HttpTools:
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
         self.check_url(url)
-        async with self._limit():
-            async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client:
-                async with client.stream(method, url, **kwargs) as response:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > self.max_bytes:
-                            raise ValueError(
-                                f"response from {url} is larger than {self.max_bytes} bytes"
-                            )
-                    if response.status_code >= 400:
-                        raise RuntimeError(
-                            f"HTTP {response.status_code} from {url}: {bytes(body[:200]).decode(errors='replace')}"
-                        )
+        async with (
+            self._limit(),
+            httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client,
+            client.stream(method, url, **kwargs) as response,
+        ):
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise ValueError(f"response from {url} is larger than {self.max_bytes} bytes")
+            if response.status_code >= 400:
+                preview = bytes(body[:200]).decode(errors="replace")
+                raise RuntimeError(f"HTTP {response.status_code} from {url}: {preview}")
         try:
             return json.loads(body)
         except ValueError as exc:

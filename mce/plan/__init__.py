@@ -1,0 +1,41 @@
+"""Plans: workflows as data - validated, compiled to as-soon-as-ready DAGs, rendered as code.
+
+>>> from mce import run_sync
+>>> from mce.tools import tool
+>>> @tool
+... def shout(text: str) -> str:
+...     return text.upper()
+>>> plan = Plan.from_json({"tasks": [{"id": "a", "tool": "shout", "args": {"text": "hi"}}], "output": "$a"})
+>>> run_sync(compile(plan, [shout]), None).value
+'HI'
+"""
+
+from mce.plan.codegen import to_python as to_python
+from mce.plan.ir import PLAN_SCHEMA as PLAN_SCHEMA
+from mce.plan.ir import Plan as Plan
+from mce.plan.ir import Ref as Ref
+from mce.plan.ir import Task as Task
+from mce.plan.run import TaskFailed as TaskFailed
+from mce.plan.run import compile as compile
+from mce.plan.run import fill as fill
+from mce.plan.run import finish as finish
+from mce.plan.run import task as task
+from mce.plan.validate import PlanInvalid as PlanInvalid
+from mce.plan.validate import Problem as Problem
+from mce.plan.validate import validate as validate
+
+__all__ = [
+    "PLAN_SCHEMA",
+    "Plan",
+    "PlanInvalid",
+    "Problem",
+    "Ref",
+    "Task",
+    "TaskFailed",
+    "compile",
+    "fill",
+    "finish",
+    "task",
+    "to_python",
+    "validate",
+]

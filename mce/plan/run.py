@@ -1,0 +1,180 @@
+"""Running a plan: each task starts as soon as what it needs is ready.
+
+Every task is a shared step (`share`, keyed `task:<id>`, so its effects are
+journaled at positions derived from its id): it waits for the tasks it
+references or depends on, fills their outputs into its arguments, and calls
+its tool. The plan forces every task concurrently - there is no barrier
+between "levels" - with at most `limit` tasks started at once, and yields
+its output with every reference filled in. A task that fails fails the plan
+with `TaskFailed` naming it.
+
+`task` and `finish` are the building blocks that both `compile` and the code
+`to_python` generates use, so the two build identical workflows.
+
+>>> from mce import run_sync
+>>> from mce.tools import tool
+>>> @tool
+... def double(x: int) -> int:
+...     return 2 * x
+>>> plan = {"tasks": [{"id": "a", "tool": "double", "args": {"x": 2}},
+...                   {"id": "b", "tool": "double", "args": {"x": "$a"}}], "output": ["$a", "$b"]}
+>>> run_sync(compile(plan, [double]), None).value
+[4, 8]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Never, final
+
+from attrs import frozen
+
+from mce.plan.ir import Plan, Ref
+from mce.plan.validate import PlanInvalid, topological_order, validate
+from mce.step import Step, fail, gather, pure, share
+from mce.tools import Registry, Tool
+
+
+@final
+@frozen
+class TaskFailed:
+    """A plan's task failed: its id, tool, and the tool's error.
+
+    >>> str(TaskFailed("b", "search", "timeout"))
+    "task 'b' (search) failed: timeout"
+    """
+
+    task: str
+    tool: str
+    error: Any
+
+    def __str__(self) -> str:
+        return f"task {self.task!r} ({self.tool}) failed: {self.error}"
+
+
+class MissingField(LookupError):
+    """A reference's field path does not exist in the referenced task's output."""
+
+
+def _field(value: Any, part: str, ref: Ref) -> Any:
+    if isinstance(value, Mapping):
+        if part in value:
+            return value[part]
+    elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit():
+        index = int(part)
+        if index < len(value):
+            return value[index]
+    elif hasattr(value, part) and not part.startswith("_"):
+        return getattr(value, part)
+    raise MissingField(f"{ref.text}: the output of task {ref.task!r} has no field {part!r}")
+
+
+def fill(template: Any, outputs: Mapping[str, Any]) -> Any:
+    """`template` with every `Ref` replaced by the referenced output (or field of it).
+
+    >>> fill({"q": Ref("a", ("title",))}, {"a": {"title": "mce"}})
+    {'q': 'mce'}
+    """
+    if isinstance(template, Ref):
+        value = outputs[template.task]
+        for part in template.path:
+            value = _field(value, part, template)
+        return value
+    if isinstance(template, list):
+        return [fill(v, outputs) for v in template]
+    if isinstance(template, dict):
+        return {k: fill(v, outputs) for k, v in template.items()}
+    return template
+
+
+def task(
+    task_id: str, tool: Tool, args: dict[str, Any], needs: Mapping[str, Step[Any, Any, Any]]
+) -> Step[Never, TaskFailed, Any]:
+    """One task: wait for `needs` (task id -> its step), fill them into `args`, call `tool`.
+
+    The step is shared under the key `task:<task_id>`: it runs once per run
+    however many tasks use it.
+    """
+    names = list(needs)
+
+    def call(values: tuple[Any, ...]) -> Step[Never, Any, Any]:
+        try:
+            filled = fill(args, dict(zip(names, values, strict=True)))
+        except MissingField as exc:
+            return fail(TaskFailed(task_id, tool.name, str(exc)))
+        return tool.call(filled)
+
+    ready: Step[Never, Any, tuple[Any, ...]] = gather([needs[n] for n in names])
+    work = ready.then(call).map_error(
+        lambda e: e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e)
+    )
+    return share(work, key=f"task:{task_id}")
+
+
+def finish(
+    tasks: Sequence[Step[Any, Any, Any]],
+    output: Any,
+    needs: Mapping[str, Step[Any, Any, Any]],
+    *,
+    limit: int | None = None,
+) -> Step[Never, TaskFailed, Any]:
+    """Run every task (at most `limit` started at a time) and yield `output` filled in."""
+    names = list(needs)
+
+    def result(values: tuple[Any, ...]) -> Step[Never, TaskFailed, Any]:
+        try:
+            return pure(fill(output, dict(zip(names, values, strict=True))))
+        except MissingField as exc:
+            return fail(TaskFailed("output", "-", str(exc)))
+
+    every = gather(list(tasks), limit=limit)
+    return every.then(lambda _: gather([needs[n] for n in names]).then(result))
+
+
+def build(
+    plan: Plan, registry: Registry, *, limit: int | None = None
+) -> Step[Never, TaskFailed, Any]:
+    """The workflow of an already validated plan (tasks in topological order)."""
+    by_id = {t.id: t for t in plan.tasks}
+    steps: dict[str, Step[Any, Any, Any]] = {}
+    for name in topological_order(by_id):
+        t = by_id[name]
+        steps[name] = task(name, registry[t.tool], t.args, {n: steps[n] for n in t.needs()})
+    output_needs = {r.task: steps[r.task] for r in _refs(plan.output)}
+    return finish(list(steps.values()), plan.output, output_needs, limit=limit)
+
+
+def _refs(value: Any) -> list[Ref]:
+    from mce.plan.ir import refs_in
+
+    seen: dict[str, Ref] = {}
+    for r in refs_in(value):
+        seen.setdefault(r.task, r)
+    return list(seen.values())
+
+
+def compile(
+    plan: Plan | dict[str, Any] | str,
+    tools: Registry | Iterable[Tool],
+    *,
+    limit: int | None = None,
+    **limits: int,
+) -> Step[Never, TaskFailed, Any]:
+    """Validate `plan` against `tools` and build its workflow; `PlanInvalid` lists the problems.
+
+    `limit` bounds how many tasks start at once; `max_tasks`, `max_fan_out`
+    and `max_depth` are passed to `validate`.
+    """
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+    problems = validate(plan, registry, **limits)
+    if problems:
+        raise PlanInvalid(problems)
+    parsed = plan if isinstance(plan, Plan) else Plan.from_json(plan)
+    if limit is not None and limit < 1:
+        raise ValueError(f"compile(limit=...) needs limit >= 1, got {limit}")
+    return build(parsed, registry, limit=limit)
+
+
+def output_needs(plan: Plan) -> list[str]:
+    """Ids of the tasks the plan's output refers to, in first-seen order."""
+    return [r.task for r in _refs(plan.output)]

@@ -1,0 +1,369 @@
+"""Plans: the IR, validation of untrusted input, as-soon-as-ready execution, codegen."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mce import Err, Journal, Ok, run_sync
+from mce.plan import Plan, PlanInvalid, TaskFailed, compile, to_python, validate
+from mce.tools import Registry, tool
+
+log: list[tuple[str, str, float]] = []
+
+
+@tool
+def const(value: int) -> int:
+    "A constant."
+    return value
+
+
+@tool
+def inc(x: int) -> int:
+    "Add one."
+    return x + 1
+
+
+@tool
+def add(a: int, b: int) -> int:
+    "Add two numbers."
+    return a + b
+
+
+@tool
+def words(text: str) -> list[str]:
+    "Split text into words."
+    return text.split()
+
+
+@tool
+async def wait(name: str, ms: int) -> str:
+    "Sleep, recording start and end."
+    log.append((name, "start", anyio.current_time()))
+    await anyio.sleep(ms / 1000)
+    log.append((name, "end", anyio.current_time()))
+    return name
+
+
+@tool
+def explode(x: int) -> int:
+    "Always fails."
+    raise RuntimeError(f"boom {x}")
+
+
+TOOLS = Registry([const, inc, add, words, wait, explode])
+
+
+def problems(plan: Any, **limits: int) -> list[str]:
+    return [str(p) for p in validate(plan, TOOLS, **limits)]
+
+
+def test_round_trip_and_schema_file() -> None:
+    data = {
+        "tasks": [
+            {"id": "a", "tool": "const", "args": {"value": 1}},
+            {"id": "b", "tool": "inc", "args": {"x": "$a"}, "deps": ["a"]},
+            {"id": "c", "tool": "words", "args": {"text": "$$literal dollars"}},
+        ],
+        "output": {"first": "$a", "all": ["$b", "$c.0"]},
+    }
+    plan = Plan.from_json(json.dumps(data))
+    assert plan.to_json() == data
+    assert Plan.from_json(plan.to_json_text()) == plan
+    from mce.plan import PLAN_SCHEMA
+
+    published = json.loads((Path(__file__).parent.parent / "docs" / "plan.schema.json").read_text())
+    assert published == PLAN_SCHEMA
+
+
+def test_every_problem_at_once_each_naming_its_task() -> None:
+    plan = {
+        "tasks": [
+            {"id": "a", "tool": "const", "args": {"value": "one"}},
+            {"id": "a", "tool": "const", "args": {"value": 1}},
+            {"id": "b", "tool": "nope", "args": {}},
+            {"id": "c", "tool": "inc", "args": {"x": "$ghost"}},
+            {"id": "d", "tool": "add", "args": {"a": 1, "c": 2}},
+            {"id": "e", "tool": "inc", "args": {"x": "$f"}},
+            {"id": "f", "tool": "inc", "args": {"x": "$g"}},
+            {"id": "g", "tool": "inc", "args": {"x": "$e"}},
+            {"id": "h", "tool": "inc", "args": {"x": "$h"}},
+            {"id": "i", "tool": "inc", "args": {"x": 1}, "deps": ["zzz"]},
+        ],
+        "output": "$missing",
+    }
+    found = problems(plan)
+    expected = [
+        "task 'a': duplicate task id",
+        "task 'a': argument value: expected an integer, got 'one'",
+        "task 'b': unknown tool 'nope'",
+        "task 'c': argument 'x' refers to unknown task 'ghost'",
+        "task 'd': tool 'add' has no argument 'c'",
+        "task 'd': missing required argument 'b' for tool 'add'",
+        "task 'e': cycle: e -> f -> g -> e",
+        "task 'h': depends on itself",
+        "task 'i': depends on unknown task 'zzz'",
+        "the output refers to unknown task 'missing'",
+    ]
+    for message in expected:
+        assert any(f.startswith(message) for f in found), (message, found)
+    with pytest.raises(PlanInvalid) as info:
+        compile(plan, TOOLS)
+    assert len(info.value.problems) == len(found)
+
+
+def test_reference_types_are_checked_when_known() -> None:
+    plan = {
+        "tasks": [
+            {"id": "w", "tool": "words", "args": {"text": "a b"}},
+            {"id": "n", "tool": "inc", "args": {"x": "$w"}},
+        ],
+        "output": "$n",
+    }
+    # words returns list[str], which is not a simple type: not checked until it runs
+    assert problems(plan) == []
+    plan["tasks"][0] = {"id": "w", "tool": "wait", "args": {"name": "x", "ms": 1}}
+    assert problems(plan) == ["task 'n': argument 'x' expects int but task 'w' returns str"]
+
+
+def test_limits() -> None:
+    chain = {
+        "tasks": [{"id": "t0", "tool": "const", "args": {"value": 0}}]
+        + [{"id": f"t{i}", "tool": "inc", "args": {"x": f"$t{i - 1}"}} for i in range(1, 6)],
+        "output": "$t5",
+    }
+    assert any(
+        "longest chain has 6 tasks; the limit is 3" in p for p in problems(chain, max_depth=3)
+    )
+    assert any("6 tasks; the limit is 4" in p for p in problems(chain, max_tasks=4))
+    fan = {
+        "tasks": [{"id": "root", "tool": "const", "args": {"value": 0}}]
+        + [{"id": f"f{i}", "tool": "inc", "args": {"x": "$root"}} for i in range(5)],
+        "output": None,
+    }
+    assert "task 'root': 5 tasks depend on it; the limit is 2" in problems(fan, max_fan_out=2)
+    assert problems(chain) == [] and problems(fan) == []
+
+
+def test_runs_with_references_fields_and_deps() -> None:
+    plan = {
+        "tasks": [
+            {"id": "w", "tool": "words", "args": {"text": "monads compose nicely"}},
+            {"id": "one", "tool": "const", "args": {"value": 1}},
+            {"id": "two", "tool": "add", "args": {"a": "$one", "b": "$one"}},
+            {"id": "three", "tool": "inc", "args": {"x": "$two"}, "deps": ["w"]},
+        ],
+        "output": {"first_word": "$w.0", "total": "$three", "list": ["$one", "$two"]},
+    }
+    out = run_sync(compile(plan, TOOLS), None)
+    assert out == Ok({"first_word": "monads", "total": 3, "list": [1, 2]}, None)
+
+
+def test_starts_each_task_as_soon_as_its_inputs_are_ready() -> None:
+    log.clear()
+    plan = {
+        "tasks": [
+            {"id": "fast", "tool": "wait", "args": {"name": "fast", "ms": 10}},
+            {"id": "slow", "tool": "wait", "args": {"name": "slow", "ms": 200}},
+            {"id": "next", "tool": "wait", "args": {"name": "$fast", "ms": 10}},
+        ],
+        "output": ["$next", "$slow"],
+    }
+    out = run_sync(compile(plan, TOOLS), None)
+    assert out.ok
+    times = {(name, what): t for name, what, t in log}
+    # "next" (second run of name "fast") starts right after "fast" ends, long before "slow" ends
+    starts = sorted(t for name, what, t in log if name == "fast" and what == "start")
+    assert starts[1] < times[("slow", "end")] - 0.1
+
+
+def test_limit_bounds_concurrent_tasks() -> None:
+    log.clear()
+    tasks = [{"id": f"t{i}", "tool": "wait", "args": {"name": f"t{i}", "ms": 20}} for i in range(6)]
+    run_sync(compile({"tasks": tasks, "output": None}, TOOLS, limit=2), None)
+    running, peak = 0, 0
+    for _name, what, _t in sorted(log, key=lambda e: (e[2], e[1] == "start")):
+        running += 1 if what == "start" else -1
+        peak = max(peak, running)
+    assert peak == 2
+
+
+def test_failing_task_fails_the_plan_naming_it() -> None:
+    plan = {
+        "tasks": [
+            {"id": "ok", "tool": "const", "args": {"value": 1}},
+            {"id": "bad", "tool": "explode", "args": {"x": "$ok"}},
+        ],
+        "output": "$bad",
+    }
+    out = run_sync(compile(plan, TOOLS), None)
+    assert isinstance(out, Err) and isinstance(out.error, TaskFailed)
+    assert out.error.task == "bad" and "boom 1" in str(out.error)
+    missing = {"tasks": [{"id": "w", "tool": "words", "args": {"text": "a"}}], "output": "$w.5"}
+    out = run_sync(compile(missing, TOOLS), None)
+    assert isinstance(out, Err) and "has no field '5'" in str(out.error)
+
+
+def test_positions_derive_from_task_ids_and_replay() -> None:
+    plan = {
+        "tasks": [
+            {"id": "a", "tool": "const", "args": {"value": 2}},
+            {"id": "b", "tool": "inc", "args": {"x": "$a"}},
+        ],
+        "output": "$b",
+    }
+    j = Journal()
+    step = compile(plan, TOOLS)
+    live = run_sync(step, None, journal=j)
+    assert sorted(e["pos"] for e in j.load()[1]) == ["s:task:a/0", "s:task:b/1"]
+    assert run_sync(step, None, journal=j, mode="replay") == live
+
+
+# ---------------------------------------------------------------- generated plans
+
+
+@st.composite
+def valid_plans(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(1, 8))
+    tasks: list[dict[str, Any]] = []
+    for i in range(n):
+        earlier = [t["id"] for t in tasks]
+        choice = draw(st.sampled_from(["const", "inc", "add"] if earlier else ["const"]))
+        if choice == "const":
+            args: dict[str, Any] = {"value": draw(st.integers(-5, 5))}
+        elif choice == "inc":
+            args = {"x": "$" + draw(st.sampled_from(earlier))}
+        else:
+            args = {"a": "$" + draw(st.sampled_from(earlier)), "b": draw(st.integers(0, 3))}
+        task: dict[str, Any] = {"id": f"t{i}", "tool": choice, "args": args}
+        if earlier and draw(st.booleans()):
+            task["deps"] = [draw(st.sampled_from(earlier))]
+        tasks.append(task)
+    draw(st.randoms()).shuffle(tasks)  # listed in any order; the DAG decides
+    ids = [t["id"] for t in tasks]
+    output = draw(st.sampled_from([f"${ids[0]}", [f"${i}" for i in ids], {"last": f"${ids[-1]}"}]))
+    return {"tasks": tasks, "output": output}
+
+
+def _entries(j: Journal) -> dict[str, Any]:
+    return {e["pos"]: (e["kind"], e["fp"], e.get("ok")) for e in j.load()[1]}
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(valid_plans(), st.one_of(st.none(), st.integers(1, 3)))
+def test_generated_code_equals_compiled_plan(plan: dict[str, Any], limit: int | None) -> None:
+    assert validate(plan, TOOLS) == []
+    namespace: dict[str, Any] = {}
+    exec(compile_source(to_python(plan)), namespace)
+    generated = namespace["build"](TOOLS, limit=limit)
+    ja, jb = Journal(), Journal()
+    a = run_sync(compile(plan, TOOLS, limit=limit), None, journal=ja)
+    b = run_sync(generated, None, journal=jb)
+    assert a == b and a.ok
+    assert _entries(ja) == _entries(jb)
+
+
+def compile_source(source: str) -> Any:
+    import builtins
+
+    return builtins.compile(source, "<generated plan>", "exec")
+
+
+def test_generated_code_passes_ruff_format_and_mypy_strict(tmp_path: Path) -> None:
+    plan = {
+        "tasks": [
+            {"id": "w", "tool": "words", "args": {"text": "a b"}},
+            {"id": "n-1", "tool": "const", "args": {"value": 3}},
+            {"id": "s", "tool": "add", "args": {"a": "$n-1", "b": 2}, "deps": ["w"]},
+        ],
+        "output": {"words": "$w", "sum": "$s", "nested": [{"x": "$w.0"}, None, True, 1.5]},
+    }
+    path = tmp_path / "generated_plan.py"
+    path.write_text(to_python(plan))
+    fmt = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--line-length", "88", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    from mypy import api
+
+    out, err, status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "c"), str(path)]
+    )
+    assert status == 0, out + err
+
+
+# ---------------------------------------------------------------- untrusted input
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=15,
+)
+plausible = st.fixed_dictionaries(
+    {
+        "tasks": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "id": st.one_of(
+                        st.sampled_from(["a", "b", "c"]), st.text(max_size=4), st.integers()
+                    ),
+                    "tool": st.one_of(
+                        st.sampled_from(
+                            ["const", "inc", "add", "explode", "os.system", "__import__"]
+                        ),
+                        json_values,
+                    ),
+                    "args": st.one_of(
+                        st.dictionaries(
+                            st.sampled_from(["x", "a", "b", "value", "__class__"]),
+                            st.one_of(st.sampled_from(["$a", "$b.x", "$$", "$c.0"]), json_values),
+                            max_size=3,
+                        ),
+                        json_values,
+                    ),
+                },
+                optional={
+                    "deps": st.one_of(
+                        st.lists(st.sampled_from(["a", "b", "c", "z"]), max_size=3), json_values
+                    )
+                },
+            ),
+            max_size=5,
+        ),
+        "output": st.one_of(st.sampled_from(["$a", "$b", ["$a", "$c"]]), json_values),
+    }
+)
+
+
+@given(st.one_of(json_values, plausible, json_values.map(json.dumps), st.text(max_size=30)))
+def test_untrusted_plans_are_rejected_cleanly_and_nothing_runs(data: Any) -> None:
+    ran: list[str] = []
+
+    def guard(name: str) -> Any:
+        return lambda args: ran.append(name)
+
+    guards = {f"tool.{name}": guard(name) for name in TOOLS.names}
+    try:
+        step = compile(data, TOOLS)
+    except PlanInvalid as invalid:
+        assert invalid.problems and all(str(p) for p in invalid.problems)
+        assert ran == []
+        return
+    # A valid plan: only registry tools can run, and only now.
+    assert ran == []
+    run_sync(step, None, handlers=guards)
+    assert set(ran) <= set(TOOLS.names)

@@ -8,6 +8,9 @@ program - built from the constructors below and run by `run`/`run_sync`.
 Ok(value=(1, 2), state=None)
 """
 
+from mce.budget import Budget as Budget
+from mce.budget import BudgetExceeded as BudgetExceeded
+from mce.budget import within_budget as within_budget
 from mce.do import do as do
 from mce.effects import EffectError as EffectError
 from mce.effects import EffectFailed as EffectFailed
@@ -48,6 +51,8 @@ from mce.step import share as share
 from mce.step import traverse as traverse
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
     "EffectError",
     "EffectFailed",
     "Err",
@@ -86,4 +91,5 @@ __all__ = [
     "sleep",
     "traverse",
     "uuid",
+    "within_budget",
 ]

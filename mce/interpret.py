@@ -29,6 +29,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mce import step as _n
+from mce.budget import BudgetExceeded, Tracker
 from mce.codec import decode
 from mce.effects import EFFECT, Handler
 from mce.errors import Failures, StepTimeout
@@ -50,6 +51,7 @@ _NODE = 2  # payload: a node for the async driver (lift, started par, share)
 _AWAIT = 3  # payload: (lift node, awaitable returned by a sync thunk)
 _EFFECT = 4  # payload: (effect node, position) to run live
 _TIMEOUT = 5  # payload: (timeout node, its index in the sequence)
+_BUDGET = 6  # payload: (budgeted node, its index in the sequence)
 
 _RUNNING_PAR = 90  # tag of a started parallel block (_Par) handed to the driver
 
@@ -63,7 +65,7 @@ class _Seq:
     to its parent, for the notes on bugs.
     """
 
-    __slots__ = ("branch", "n", "parent", "parent_stack", "prefix")
+    __slots__ = ("branch", "budget", "n", "parent", "parent_stack", "prefix")
 
     def __init__(
         self, parent: _Seq | None, parent_stack: list[Any] | None, branch: int | None, prefix: str
@@ -73,6 +75,7 @@ class _Seq:
         self.branch = branch
         self.prefix = prefix
         self.n = 0
+        self.budget: Tracker | None = parent.budget if parent is not None else None
 
 
 _Where = _Seq
@@ -277,6 +280,11 @@ def _advance(
                 where.n = k + 1
                 effects = run.effects
                 position = f"{where.prefix}{k}"
+                if where.budget is not None:
+                    exceeded = where.budget.charge_call()
+                    if exceeded is not None:
+                        node = _Fail(exceeded)
+                        continue
                 if effects.serving:
                     cur = node
                     entry = effects.lookup(position, node.kind, node.request, node.fp)
@@ -285,6 +293,11 @@ def _advance(
                             value = decode(entry["ok"])
                             if type(value) is not int and type(value) is not str:
                                 effects.account(value)
+                                if where.budget is not None:
+                                    exceeded = where.budget.charge_value(value)
+                                    if exceeded is not None:
+                                        node = _Fail(exceeded)
+                                        continue
                         else:
                             node = _Fail(decode(entry["err"]))
                             continue
@@ -309,6 +322,10 @@ def _advance(
                 k = where.n
                 where.n = k + 1
                 return (_TIMEOUT, (node, k), state)
+            elif t == 17:  # BUDGET
+                k = where.n
+                where.n = k + 1
+                return (_BUDGET, (node, k), state)
             else:
                 raise _not_a_step(cur, node, stack, where)
 
@@ -348,6 +365,10 @@ async def _continue(
             except Exception as exc:
                 _annotate(exc, effect, stack, where)
                 raise
+            if ok and where.budget is not None:
+                exceeded = where.budget.charge_value(value)
+                if exceeded is not None:
+                    ok, value = False, exceeded
             node: Any = _Pure(value) if ok else _Fail(value)
         elif code == _AWAIT:
             lifted, awaitable = payload
@@ -356,9 +377,12 @@ async def _continue(
             except Exception as exc:
                 _annotate(exc, lifted, stack, where)
                 raise
-        elif code == _TIMEOUT:
-            timed, k = payload
-            out = await _run_timeout(timed, k, state, run, stack, where)
+        elif code == _TIMEOUT or code == _BUDGET:
+            bounded, k = payload
+            if code == _TIMEOUT:
+                out = await _run_timeout(bounded, k, state, run, stack, where)
+            else:
+                out = await _run_budget(bounded, k, state, run, stack, where)
             node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
             state = out.state
         else:
@@ -417,6 +441,48 @@ async def _run_timeout(
         labels = _labels(stack)
         label = labels[-1] if labels else None
     return Err(StepTimeout(node.seconds, label), state)
+
+
+async def _run_budget(
+    node: Any, k: int, state: Any, run: _Run, stack: list[Any], where: _Seq
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run a step under a budget: charge its effects; cancel it all when one runs out.
+
+    Running out of calls or tokens is decided by journaled values, so a
+    replay agrees; running out of time is journaled like a timeout.
+    """
+    position = f"{where.prefix}{k}"
+    budget = node.budget
+    inner = _Seq(where, stack, None, f"{position}/")
+    tracker = Tracker(budget, where.budget)
+    inner.budget = tracker
+    effects = run.effects
+    out: Ok[Any, Any] | Err[Any, Any] | None = None
+    fired = None
+    if budget.max_seconds is not None and effects.serving:
+        recorded = effects.decision(position, "mce.budget")
+        if recorded is None and effects.mode == "replay":
+            raise ReplayDivergence(
+                position, "mce.budget", "the journal has no record of this budget"
+            )
+        fired = None if recorded is None else bool(recorded["out_of_time"])
+    seconds = budget.max_seconds if fired is None else None
+    with anyio.CancelScope() as scope:
+        if seconds is not None:
+            scope.deadline = anyio.current_time() + seconds
+        tracker.scope = scope
+        if fired:
+            out = None
+        else:
+            out = await _drive(node.step, state, run, inner)
+    out_of_time = out is None and tracker.exceeded is None
+    if budget.max_seconds is not None and fired is None:
+        await effects.record_decision(position, "mce.budget", {"out_of_time": out_of_time})
+    if tracker.exceeded is not None:
+        return Err(tracker.exceeded, state)
+    if out is None:
+        return Err(BudgetExceeded("seconds", budget.max_seconds), state)
+    return out
 
 
 async def _compute_share(node: Any, cell: _Cell, state: Any, run: _Run, where: _Seq) -> None:

@@ -1,0 +1,143 @@
+"""Budgets: bound the model calls, tokens and wall time of a part of a workflow.
+
+`within_budget(step, Budget(...))` runs `step` so that every effect it
+performs - in any of its parallel branches, sub-agents included - is counted
+against the budget. The first effect that would exceed `max_calls`, or a
+result that takes the tokens past `max_tokens`, or `max_seconds` of wall
+time, stops the step: the remaining work is cancelled and the step fails
+with `BudgetExceeded`. Budgets nest; an effect counts against each.
+
+>>> from mce import effect, gather, run_sync
+>>> work = gather([effect("k", i, handler=lambda r: r) for i in range(5)])
+>>> run_sync(within_budget(work, Budget(max_calls=3)), None)
+Err(error=BudgetExceeded(resource='calls', limit=3), state=None)
+>>> run_sync(within_budget(work, Budget(max_calls=5)), None).value
+(0, 1, 2, 3, 4)
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, final
+
+from attrs import frozen
+
+from mce.step import Step
+
+_S = TypeVar("_S")
+_E = TypeVar("_E")
+_A = TypeVar("_A")
+
+BUDGET = 17  # the node tag; see mce.step for the others
+
+
+@final
+@frozen
+class Budget:
+    """Limits for a part of a workflow; None means unlimited.
+
+    >>> Budget(max_calls=10, max_tokens=5000)
+    Budget(max_calls=10, max_tokens=5000, max_seconds=None)
+    """
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_seconds: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("max_calls", "max_tokens", "max_seconds"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"Budget({name}=...) must be positive or None, got {value!r}")
+
+
+@final
+@frozen
+class BudgetExceeded:
+    """A budget ran out: which resource, and its limit.
+
+    >>> str(BudgetExceeded("tokens", 1000))
+    'budget exceeded: more than 1000 tokens'
+    """
+
+    resource: str  # "calls" | "tokens" | "seconds"
+    limit: float
+
+    def __str__(self) -> str:
+        return f"budget exceeded: more than {self.limit:g} {self.resource}"
+
+
+@final
+class _Budgeted(Step[Any, Any, Any]):
+    __slots__ = ("budget", "step")
+    _tag = BUDGET
+
+    def __init__(self, step: Step[Any, Any, Any], budget: Budget) -> None:
+        self.step = step
+        self.budget = budget
+
+    def __repr__(self) -> str:
+        return f"within_budget({self.step!r}, {self.budget!r})"
+
+
+class Tracker:
+    """The running count of one budget scope (used by the interpreter)."""
+
+    __slots__ = ("budget", "calls", "exceeded", "parent", "scope", "tokens")
+
+    def __init__(self, budget: Budget, parent: Tracker | None) -> None:
+        self.budget = budget
+        self.parent = parent
+        self.calls = 0
+        self.tokens = 0
+        self.exceeded: BudgetExceeded | None = None
+        self.scope: Any = None  # the anyio cancel scope around the budgeted step
+
+    def _stop(self, reason: BudgetExceeded) -> BudgetExceeded:
+        if self.exceeded is None:
+            self.exceeded = reason
+            if self.scope is not None:
+                self.scope.cancel()
+        return self.exceeded
+
+    def charge_call(self) -> BudgetExceeded | None:
+        """Count one effect; the exceeded budget if it may not run."""
+        tracker: Tracker | None = self
+        while tracker is not None:
+            if tracker.exceeded is not None:
+                return tracker.exceeded
+            limit = tracker.budget.max_calls
+            if limit is not None and tracker.calls >= limit:
+                return tracker._stop(BudgetExceeded("calls", limit))
+            tracker.calls += 1
+            tracker = tracker.parent
+        return None
+
+    def charge_value(self, value: Any) -> BudgetExceeded | None:
+        """Count the tokens an effect's value reports (`.usage`)."""
+        usage = getattr(value, "usage", None)
+        if usage is None:
+            return None
+        used = int(getattr(usage, "prompt_tokens", 0) or 0) + int(
+            getattr(usage, "completion_tokens", 0) or 0
+        )
+        tracker: Tracker | None = self
+        while tracker is not None:
+            tracker.tokens += used
+            limit = tracker.budget.max_tokens
+            if limit is not None and tracker.tokens > limit:
+                return tracker._stop(BudgetExceeded("tokens", limit))
+            tracker = tracker.parent
+        return None
+
+
+def within_budget(step: Step[_S, _E, _A], budget: Budget) -> Step[_S, _E | BudgetExceeded, _A]:
+    """Run `step` under `budget` (see the module docstring).
+
+    >>> import anyio
+    >>> from mce import lift, run_sync, sleep
+    >>> run_sync(within_budget(sleep(5), Budget(max_seconds=0.01)), None).error
+    BudgetExceeded(resource='seconds', limit=0.01)
+    """
+    if not isinstance(budget, Budget):
+        raise TypeError(f"within_budget() needs a Budget, got {budget!r}")
+    return _Budgeted(step, budget)

@@ -377,7 +377,7 @@ async def _continue(
             except Exception as exc:
                 _annotate(exc, lifted, stack, where)
                 raise
-        elif code == _TIMEOUT or code == _BUDGET:
+        elif code in (_TIMEOUT, _BUDGET):
             bounded, k = payload
             if code == _TIMEOUT:
                 out = await _run_timeout(bounded, k, state, run, stack, where)

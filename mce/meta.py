@@ -1,0 +1,291 @@
+"""Meta-agents: models that write workflows, which mce validates and runs.
+
+* `compile_and_join(task, tools, ...)` - LLMCompiler style: a planner model
+  writes a plan (structured output in the plan JSON schema), mce validates
+  and compiles it into an as-soon-as-ready DAG and runs it, and a joiner
+  model either answers from the results or asks for a new plan, given what
+  failed. Invalid plans are sent back to the planner with every problem.
+* `meta_agent(task, sub_agents, budget=...)` - the MCE paper's meta-agent: a
+  model decomposes the task into sub-tasks for named sub-agents (each a
+  function `instruction -> Step`), they run concurrently inside the
+  parent's run, under one `Budget`, and a model writes the synthesis.
+
+Everything they do is effects, so a meta-agent's run is journaled and
+replays exactly.
+
+>>> from mce import run_sync
+>>> from mce.llm import ScriptedModel, json_reply, say, scripted_handler
+>>> from mce.tools import tool
+>>> @tool
+... def square(x: int) -> int:
+...     return x * x
+>>> model = ScriptedModel().queue(
+...     json_reply({"tasks": [{"id": "a", "tool": "square", "args": {"x": 7}}], "output": "$a"}),
+...     json_reply({"action": "answer", "answer": "49", "reason": "computed"}),
+... )
+>>> out = run_sync(compile_and_join("7 squared?", [square]), None, handlers={"llm.chat": scripted_handler(model)})
+>>> out.value.answer, out.value.rounds
+('49', 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, Never, final
+
+from attrs import frozen
+
+from mce.budget import Budget, within_budget
+from mce.llm import LLMError, chat, structured
+from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
+from mce.schema import to_json
+from mce.step import Step, fail, gather, pure
+from mce.tools import Registry, Tool
+
+
+@final
+@frozen
+class MetaError:
+    """A meta-agent gave up: why, and the problems or failures of its last attempt."""
+
+    kind: str  # "no_valid_plan" | "out_of_replans" | "unknown_agent"
+    message: str
+    details: tuple[str, ...] = ()
+
+
+@final
+@frozen
+class Decision:
+    """The joiner's verdict on a round's results."""
+
+    action: Literal["answer", "replan"]
+    answer: str = ""
+    reason: str = ""
+
+
+@final
+@frozen
+class JoinResult:
+    """The final answer, the plans tried, and how many rounds it took."""
+
+    answer: str
+    plans: tuple[dict[str, Any], ...]
+    rounds: int
+    results: Any = None
+
+
+def _tool_lines(registry: Registry) -> str:
+    return "\n".join(
+        f"- {t.name}: {t.description} Arguments: {json.dumps(t.parameters['properties'])}"
+        for t in registry
+    )
+
+
+def default_planner(
+    task: str, registry: Registry, feedback: list[str], *, model: str | None = None
+) -> Step[Never, LLMError, Any]:
+    """Ask a model for a plan in the plan JSON schema; the value is the raw plan JSON."""
+    system = (
+        "You plan tool calls as a DAG. Reply with a JSON plan: tasks with an id, a tool and "
+        'args; an argument "$id" (or "$id.field") uses another task\'s output; independent '
+        "tasks run in parallel. Tools:\n" + _tool_lines(registry)
+    )
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": task},
+    ]
+    messages += [{"role": "user", "content": note} for note in feedback]
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "plan", "schema": PLAN_SCHEMA},
+    }
+
+    def parse(reply: Any) -> Any:
+        try:
+            return pure(json.loads(reply.content or ""))
+        except ValueError:
+            return pure(reply.content)  # validation reports it as not being a plan
+
+    return chat(messages, model=model, response_format=response_format).then(parse)
+
+
+def default_joiner(
+    task: str, plan: dict[str, Any], outcome: Any, *, model: str | None = None
+) -> Step[Never, LLMError, Decision]:
+    """Ask a model whether the results answer the task (or a new plan is needed)."""
+    prompt = (
+        f"Task: {task}\nPlan: {json.dumps(plan)}\nResults: {json.dumps(to_json(outcome), default=str)}\n"
+        'Answer the task from the results (action "answer"), or ask for a new plan '
+        '(action "replan") and say why.'
+    )
+    return structured([{"role": "user", "content": prompt}], Decision, model=model)
+
+
+Planner = Callable[[str, Registry, list[str]], Step[Any, Any, Any]]
+Joiner = Callable[[str, dict[str, Any], Any], Step[Any, Any, Decision]]
+
+
+def compile_and_join(
+    task: str,
+    tools: Registry | Iterable[Tool],
+    *,
+    planner: Planner | None = None,
+    joiner: Joiner | None = None,
+    max_replans: int = 2,
+    limit: int | None = None,
+    model: str | None = None,
+) -> Step[Never, Any, JoinResult]:
+    """Plan, validate, run, join; replan on invalid plans, failed tasks or the joiner's request.
+
+    At most `1 + max_replans` plans are tried; then `MetaError("out_of_replans")`.
+    """
+    if max_replans < 0:
+        raise ValueError(f"max_replans must be >= 0, got {max_replans}")
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+    plan_with: Planner = planner or (lambda t, r, f: default_planner(t, r, f, model=model))
+    join_with: Joiner = joiner or (lambda t, p, o: default_joiner(t, p, o, model=model))
+
+    def attempt(round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...]) -> Any:
+        if round_ > max_replans:
+            return fail(
+                MetaError("out_of_replans", f"no answer after {round_} plans", tuple(feedback))
+            )
+        return plan_with(task, registry, feedback).then(
+            lambda raw: check(raw, round_, feedback, plans)
+        )
+
+    def check(raw: Any, round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...]) -> Any:
+        problems = validate(raw, registry)
+        if problems:
+            note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
+            return attempt(round_ + 1, [*feedback, note], plans)
+        plan = Plan.from_json(raw)
+        step = compile(plan, registry, limit=limit)
+        tried = (*plans, plan.to_json())
+        return (
+            step.map(lambda value: ("ok", value))
+            .recover(lambda error: pure(("failed", str(error))))
+            .then(lambda result: judge(result, plan, round_, feedback, tried))
+        )
+
+    def judge(
+        result: Any, plan: Plan, round_: int, feedback: list[str], tried: tuple[dict[str, Any], ...]
+    ) -> Any:
+        status, value = result
+        if status == "failed":
+            note = f"Running the plan failed: {value}. Make a new plan."
+            return attempt(round_ + 1, [*feedback, note], tried)
+
+        def decide(decision: Decision) -> Any:
+            if decision.action == "answer":
+                return pure(JoinResult(decision.answer, tried, round_ + 1, value))
+            note = f"The last plan's results were not enough: {decision.reason}. Make a new plan."
+            return attempt(round_ + 1, [*feedback, note], tried)
+
+        return join_with(task, plan.to_json(), value).then(decide)
+
+    agent: Step[Never, Any, JoinResult] = attempt(0, [], ())
+    return agent
+
+
+# ---------------------------------------------------------------- meta-agent
+
+
+@final
+@frozen
+class Subtask:
+    """One piece of the work, for one sub-agent."""
+
+    agent: str
+    instruction: str
+
+
+@final
+@frozen
+class Decomposition:
+    """How a model splits a task among sub-agents."""
+
+    subtasks: list[Subtask]
+
+
+@final
+@frozen
+class MetaResult:
+    """The synthesis, and what each sub-agent returned."""
+
+    answer: str
+    subtasks: tuple[Subtask, ...]
+    results: tuple[Any, ...]
+
+
+SubAgent = Callable[[str], Step[Any, Any, Any]]
+
+
+def meta_agent(
+    task: str,
+    sub_agents: Mapping[str, SubAgent],
+    *,
+    budget: Budget | None = None,
+    model: str | None = None,
+) -> Step[Never, Any, MetaResult]:
+    """Decompose `task` with a model, run the sub-agents concurrently, synthesize - under `budget`.
+
+    `sub_agents` maps names (shown to the model) to functions from an
+    instruction to a `Step`. The budget covers every call the whole
+    meta-agent makes, sub-agents included: exceeding it cancels what is
+    still running and fails with `BudgetExceeded`.
+    """
+    names = sorted(sub_agents)
+    decompose_prompt = (
+        f"Task: {task}\nSplit it into subtasks for these agents: {', '.join(names)}. "
+        "Subtasks for different agents run in parallel."
+    )
+
+    def spawn(plan: Decomposition) -> Any:
+        unknown = [s.agent for s in plan.subtasks if s.agent not in sub_agents]
+        if unknown:
+            return fail(
+                MetaError(
+                    "unknown_agent", f"the model chose unknown agents {unknown}", tuple(names)
+                )
+            )
+        runs = gather([sub_agents[s.agent](s.instruction) for s in plan.subtasks])
+        return runs.then(lambda results: synthesize(plan, results))
+
+    def synthesize(plan: Decomposition, results: tuple[Any, ...]) -> Any:
+        lines = [
+            f"[{s.agent}] {s.instruction}: {json.dumps(to_json(r), default=str)}"
+            for s, r in zip(plan.subtasks, results, strict=True)
+        ]
+        prompt = (
+            f"Task: {task}\nResults of the sub-agents:\n"
+            + "\n".join(lines)
+            + "\nWrite the final answer."
+        )
+        return chat([{"role": "user", "content": prompt}], model=model).map(
+            lambda reply: MetaResult(reply.content or "", tuple(plan.subtasks), results)
+        )
+
+    work = structured(
+        [{"role": "user", "content": decompose_prompt}], Decomposition, model=model
+    ).then(spawn)
+    result: Step[Never, Any, MetaResult] = (
+        within_budget(work, budget) if budget is not None else work
+    )
+    return result
+
+
+__all__ = [
+    "Decision",
+    "Decomposition",
+    "JoinResult",
+    "MetaError",
+    "MetaResult",
+    "PlanInvalid",
+    "Subtask",
+    "compile_and_join",
+    "default_joiner",
+    "default_planner",
+    "meta_agent",
+]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,3 +48,32 @@ def test_research_agent_runs_offline_and_replays_identically(tmp_path: Path) -> 
     assert "LLMCompiler plans a DAG" in out
     assert "Replay: identical (0 live calls, 10 served from the journal" in out
     assert journal.exists()
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("03_llm_compiler.py", "Answer: Lisbon has 2.35x the population of Porto"),
+        ("04_meta_agent.py", "Answer: Agents are programs; programs deserve laws."),
+    ],
+)
+def test_plan_examples_run_offline_and_replay(script: str, expected: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), "--journal", str(tmp_path / "j.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert expected in done.stdout
+    assert "Replay: identical (0 live calls)" in done.stdout
+
+
+def test_meta_agent_example_stops_at_its_budget(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "04_meta_agent.py"), "--max-calls", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "budget exceeded: more than 5 calls" in done.stdout

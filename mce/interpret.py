@@ -39,6 +39,7 @@ from mce.merge import merge as default_merge
 from mce.outcome import Err, Ok
 from mce.recorder import Mode, Recorder
 from mce.step import Step, _Fail, _Pure
+from mce.trace import TraceEvent
 
 _S = TypeVar("_S")
 _E = TypeVar("_E")
@@ -110,9 +111,16 @@ class _Cell:
 class _Run:
     """Everything one run of a program shares."""
 
-    __slots__ = ("backend", "effects", "merge", "share_keys", "shares", "tg")
+    __slots__ = ("backend", "effects", "merge", "share_keys", "shares", "tg", "tracer")
 
-    def __init__(self, merge: MergeFn, backend: str, effects: Recorder) -> None:
+    def __init__(
+        self,
+        merge: MergeFn,
+        backend: str,
+        effects: Recorder,
+        tracer: Callable[[TraceEvent], None] | None = None,
+    ) -> None:
+        self.tracer = tracer
         self.merge = merge
         self.shares: dict[Step[Any, Any, Any], _Cell] = {}
         self.share_keys: dict[str, Step[Any, Any, Any]] = {}
@@ -185,6 +193,13 @@ def _not_a_step(
     )
 
 
+def _trace_served(tracer: Callable[[TraceEvent], None], entry: Any, kind: str, branch: str) -> None:
+    now = time.time()
+    position = entry["pos"]
+    tracer(TraceEvent("effect.start", now, position, kind, branch, None, True))
+    tracer(TraceEvent("effect.end", now, position, kind, branch, "ok" in entry, True))
+
+
 # ---------------------------------------------------------------- the trampoline
 
 
@@ -244,6 +259,17 @@ def _advance(
                     if ft == 9:  # MAP_ERROR
                         cur = frame
                         err = frame.f(err)
+                    elif ft == 10 and run.tracer is not None:
+                        run.tracer(
+                            TraceEvent(
+                                "step.end",
+                                time.time(),
+                                where.prefix,
+                                frame.name,
+                                where.prefix[:-1],
+                                False,
+                            )
+                        )
                 else:
                     return (_ERR, err, state)
                 continue
@@ -252,7 +278,17 @@ def _advance(
                 push(node)
                 node = node.step
                 continue
-            elif t == 9 or t == 10:  # MAP_ERROR, NAMED
+            elif t == 9:  # MAP_ERROR
+                push(node)
+                node = node.step
+                continue
+            elif t == 10:  # NAMED
+                if run.tracer is not None:
+                    run.tracer(
+                        TraceEvent(
+                            "step.start", time.time(), where.prefix, node.name, where.prefix[:-1]
+                        )
+                    )
                 push(node)
                 node = node.step
                 continue
@@ -288,6 +324,8 @@ def _advance(
                 if effects.serving:
                     cur = node
                     entry = effects.lookup(position, node.kind, node.request, node.fp)
+                    if entry is not None and run.tracer is not None:
+                        _trace_served(run.tracer, entry, node.kind, where.prefix[:-1])
                     if entry is not None:
                         if "ok" in entry:
                             value = decode(entry["ok"])
@@ -342,6 +380,17 @@ def _advance(
                     value = frame.f(value)
                 elif ft == 8:  # RECOVER: not needed, drop its saved state
                     pop()
+                elif ft == 10 and run.tracer is not None:
+                    run.tracer(
+                        TraceEvent(
+                            "step.end",
+                            time.time(),
+                            where.prefix,
+                            frame.name,
+                            where.prefix[:-1],
+                            True,
+                        )
+                    )
             else:
                 return (_OK, value, state)
     except Exception as exc:
@@ -360,11 +409,24 @@ async def _continue(
             return Err(payload, state)
         if code == _EFFECT:
             effect, position = payload
+            tracer = run.tracer
+            if tracer is not None:
+                tracer(
+                    TraceEvent(
+                        "effect.start", time.time(), position, effect.kind, where.prefix[:-1]
+                    )
+                )
             try:
                 ok, value = await run.effects.perform(effect, position, where.prefix[:-1])
             except Exception as exc:
                 _annotate(exc, effect, stack, where)
                 raise
+            if tracer is not None:
+                tracer(
+                    TraceEvent(
+                        "effect.end", time.time(), position, effect.kind, where.prefix[:-1], ok
+                    )
+                )
             if ok and where.budget is not None:
                 exceeded = where.budget.charge_value(value)
                 if exceeded is not None:
@@ -930,6 +992,7 @@ async def run(
     mode: Mode = "live",
     seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
+    trace: Callable[[TraceEvent], None] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
 
@@ -946,6 +1009,7 @@ async def run(
     * `seed` fixes `random()` and `uuid()` (by default a fresh seed per run,
       kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
+    * `trace` is called with a `TraceEvent` when effects and named steps start and end.
 
     >>> import anyio
     >>> from mce import pure
@@ -963,7 +1027,7 @@ async def run(
     recorder = Recorder(mode, open_journal(journal) if journal is not None else None, table, seed)
     started = time.perf_counter()
     try:
-        ctx = _Run(merge or default_merge, _backend(), recorder)
+        ctx = _Run(merge or default_merge, _backend(), recorder, trace)
         root = _Seq(None, None, None, "")
         stack: list[Any] = []
         # Whatever needs no awaiting runs right here; a program that never
@@ -1006,6 +1070,7 @@ def run_sync(
     mode: Mode = "live",
     seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
+    trace: Callable[[TraceEvent], None] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
 
@@ -1016,6 +1081,14 @@ def run_sync(
     if backend not in ("asyncio", "trio"):
         raise ValueError(f"run_sync(backend=...) must be 'asyncio' or 'trio', got {backend!r}")
     go = functools.partial(
-        run, step, state, handlers=handlers, journal=journal, mode=mode, seed=seed, merge=merge
+        run,
+        step,
+        state,
+        handlers=handlers,
+        journal=journal,
+        mode=mode,
+        seed=seed,
+        merge=merge,
+        trace=trace,
     )
     return anyio.run(go, backend=backend)

@@ -111,10 +111,15 @@ class RunReport:
         >>> RunReport(4, 4, 0, 0.5, 1.5, 10, 5).summary()
         '4 effects (4 live, 0 replayed) in 0.50 s wall, 1.50 s of effect time (3.0x from parallelism), 15 tokens'
         """
+        timing = f"{self.wall_seconds:.2f} s wall"
+        if self.live_calls:
+            timing += (
+                f", {self.effect_seconds:.2f} s of effect time "
+                f"({self.parallel_speedup:.1f}x from parallelism)"
+            )
         return (
             f"{self.effects} effects ({self.live_calls} live, {self.replayed} replayed) in "
-            f"{self.wall_seconds:.2f} s wall, {self.effect_seconds:.2f} s of effect time "
-            f"({self.parallel_speedup:.1f}x from parallelism), {self.total_tokens} tokens"
+            f"{timing}, {self.total_tokens} tokens"
         )
 
 

@@ -11,6 +11,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_readme_demo_command(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mce", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Answer: Agents are programs" in done.stdout
+    assert (tmp_path / "timeline.html").exists() and (tmp_path / "demo.jsonl").exists()
+
+
 def test_daily_briefing_runs_and_overlaps_fetches() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "01_daily_briefing.py")],

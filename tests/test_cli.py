@@ -1,0 +1,173 @@
+"""The command line: demo, run, replay (identical and diverged), trace, graph, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mce.cli import main
+
+FLOW = """
+from mce import effect, par
+
+def workflow():
+    return par(effect("fetch", "{first}"), effect("fetch", "b")).named("both")
+
+mce_handlers = {{"fetch": lambda req: req.upper()}}
+"""
+
+
+def write_flow(tmp_path: Path, first: str = "a") -> str:
+    path = tmp_path / "flow.py"
+    path.write_text(FLOW.format(first=first))
+    return str(path)
+
+
+def test_demo_writes_journal_and_timeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Answer: Agents are programs" in out
+    assert "13 effects (13 live, 0 replayed)" in out and "x from parallelism" in out
+    assert (tmp_path / "demo.jsonl").exists()
+    assert 'class="bar' in (tmp_path / "timeline.html").read_text()
+
+
+def test_run_with_plain_progress_then_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = str(tmp_path / "run.jsonl")
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 0
+    captured = capsys.readouterr()
+    assert "ok: ('A', 'B')" in captured.out
+    assert "effect.end   fetch 0/0/0 ok" in captured.err and "step.start   both" in captured.err
+    assert main(["replay", f"{flow}:workflow", journal]) == 0
+    assert "identical" in capsys.readouterr().out
+    changed = write_flow(tmp_path, first="z")
+    assert main(["replay", f"{changed}:workflow", journal]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGED" in out and "position 0/0/0" in out
+
+
+def test_trace_and_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write_flow(tmp_path)
+    journal = str(tmp_path / "run.jsonl")
+    main(["run", f"{flow}:workflow", "--journal", journal])
+    page = tmp_path / "run.html"
+    assert main(["trace", journal, "-o", str(page)]) == 0
+    assert page.read_text().count('class="bar') == 2
+    capsys.readouterr()
+    assert main(["graph", f"{flow}:workflow"]) == 0
+    assert 'subgraph n2 ["par"]' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "no_such_module_x:flow"], "cannot import module"),
+        (["run", "mce.demo"], "expected MODULE:ATTR"),
+        (["run", "mce.demo:nope"], "has no attribute 'nope'"),
+        (["run", "mce.demo:TASK"], "is a str, not a Step"),
+        (["run", "mce.demo:workflow", "--state", "{oops"], "--state is not valid JSON"),
+        (["run", "mce.demo:workflow", "--mode", "replay"], "needs --journal"),
+        (["trace", "/no/such/journal.jsonl"], "no such journal"),
+        (["replay", "mce.demo:workflow", "/no/such.jsonl"], "no such journal"),
+    ],
+)
+def test_bad_input_is_a_clear_error_with_exit_code_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_corrupt_journal_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "bad.jsonl"
+    journal.write_text('{"mce_journal": 1}\nnot json\n{"pos": "0", "kind": "k", "fp": ""}\n')
+    assert main(["trace", str(journal)]) == 2
+    assert "corrupt at line 2" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_console_script(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mce", "graph", "mce.demo:workflow"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("flowchart TD")
+    script = shutil.which("mce")
+    if script is not None:
+        done = subprocess.run([script, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "demo" in done.stdout
+
+
+LAYOUT_PROBE = """
+<pre id="layout"></pre>
+<script>
+const rows = [...document.querySelectorAll("rect.bar")].map(r => {
+  const b = r.getBoundingClientRect();
+  return {pos: r.dataset.pos, kind: r.dataset.kind, left: b.left, right: b.right, top: b.top, width: b.width};
+});
+document.getElementById("layout").textContent = JSON.stringify(rows);
+</script>
+"""
+
+
+def test_timeline_renders_in_a_real_browser(tmp_path: Path) -> None:
+    browser = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium)")
+    flow = tmp_path / "fan.py"
+    flow.write_text(
+        "from mce import effect, sleep, gather\n"
+        "def workflow():\n"
+        "    return gather([sleep(0.05 + i / 100) for i in range(3)]).then(lambda _: sleep(0.02))\n"
+    )
+    journal = tmp_path / "fan.jsonl"
+    assert main(["run", f"{flow}:workflow", "--journal", str(journal)]) == 0
+    page = tmp_path / "fan.html"
+    assert main(["trace", str(journal), "-o", str(page)]) == 0
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    layout = json.loads(
+        dom.split('<pre id="layout">', 1)[1].split("</pre>", 1)[0].replace("&quot;", '"')
+    )
+    assert sorted(b["pos"] for b in layout) == ["0/0/0", "0/1/0", "0/2/0", "1"]
+    assert all(b["width"] > 0 for b in layout)
+    bars = {b["pos"]: b for b in layout}
+    parallel = [bars["0/0/0"], bars["0/1/0"], bars["0/2/0"]]
+    # the parallel sleeps overlap in time: each starts before the others end
+    assert max(b["left"] for b in parallel) < min(b["right"] for b in parallel)
+    # the sequential step starts after all three end, one row lower
+    assert bars["1"]["left"] >= max(b["right"] for b in parallel) - 1
+    assert len({b["top"] for b in layout}) == 4

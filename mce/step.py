@@ -317,7 +317,11 @@ class _Lift(Step[Any, Never, Any]):
 
     def __init__(self, thunk: Callable[[], Any]) -> None:
         self.thunk = thunk
-        self.is_async = inspect.iscoroutinefunction(thunk)
+        code = getattr(thunk, "__code__", None)  # a plain function: read its flags (fast)
+        if code is not None:
+            self.is_async = bool(code.co_flags & inspect.CO_COROUTINE)
+        else:
+            self.is_async = inspect.iscoroutinefunction(thunk)
 
     def __repr__(self) -> str:
         return f"lift({_callable_name(self.thunk)})"

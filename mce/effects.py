@@ -208,13 +208,16 @@ class MissingHandler(LookupError):
 
 @final
 class _Effect(Step[Never, Any, Any]):
-    __slots__ = ("fp", "handler", "kind", "request")
+    __slots__ = ("fp", "handler", "kind", "remote", "request")
     _tag = EFFECT
 
-    def __init__(self, kind: str, request: Any, handler: Handler | None) -> None:
+    def __init__(
+        self, kind: str, request: Any, handler: Handler | None, remote: bool = False
+    ) -> None:
         self.kind = kind
         self.request = request
         self.handler = handler
+        self.remote = remote
         # Computed once, when the step is built: it also proves the request
         # can be journaled, so a bad request fails here rather than mid-run.
         self.fp = fingerprint(request)
@@ -224,14 +227,16 @@ class _Effect(Step[Never, Any, Any]):
 
 
 def effect(
-    kind: str, request: Any = None, *, handler: Handler | None = None
+    kind: str, request: Any = None, *, handler: Handler | None = None, remote: bool = False
 ) -> Step[Never, Any, Any]:
     """A step whose value comes from the handler for `kind`, called with `request`.
 
     The request must be JSON-compatible (tuples, sets, bytes, attrs classes
     and dataclasses are fine too); mark secret parts with `Secret`. The
     effect is journaled at its position in the program. `handler` is used
-    when `run(..., handlers=...)` has none for `kind`.
+    when `run(..., handlers=...)` has none for `kind`. `remote=True` lets a
+    cluster executor (`mce.executors.ray.RayExecutor`) run the handler on a
+    worker; the result is journaled on the driver either way.
 
     >>> from mce import run_sync
     >>> echo = effect("echo", "hi", handler=lambda req: req.upper())
@@ -244,7 +249,7 @@ def effect(
         raise ValueError(f"effect() needs a non-empty string kind, got {kind!r}")
     if handler is not None and not callable(handler):
         raise TypeError(f"effect({kind!r}, handler=...) must be callable, got {handler!r}")
-    return _Effect(kind, request, handler)
+    return _Effect(kind, request, handler, remote)
 
 
 def now() -> Step[Never, Never, float]:

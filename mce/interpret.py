@@ -33,6 +33,7 @@ from mce.budget import BudgetExceeded, Tracker
 from mce.codec import decode
 from mce.effects import EFFECT, Handler
 from mce.errors import Failures, StepTimeout
+from mce.executors import Executor
 from mce.journal import Journal, ReplayDivergence, open_journal
 from mce.merge import StateConflict
 from mce.merge import merge as default_merge
@@ -993,6 +994,7 @@ async def run(
     seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    executor: Executor | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
 
@@ -1010,6 +1012,7 @@ async def run(
       kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
+    * `executor` decides where handlers run (`mce.executors`; default: here).
 
     >>> import anyio
     >>> from mce import pure
@@ -1024,7 +1027,11 @@ async def run(
             raise TypeError(
                 f"run(handlers=...) maps effect kinds to callables; got {kind!r}: {handler!r}"
             )
-    recorder = Recorder(mode, open_journal(journal) if journal is not None else None, table, seed)
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    recorder = Recorder(
+        mode, open_journal(journal) if journal is not None else None, table, seed, executor
+    )
     started = time.perf_counter()
     try:
         ctx = _Run(merge or default_merge, _backend(), recorder, trace)
@@ -1071,8 +1078,12 @@ def run_sync(
     seed: int | None = None,
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Callable[[TraceEvent], None] | None = None,
+    executor: Executor | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
+
+    `backend` picks the async library (asyncio or trio); `executor` picks
+    where effect handlers run - they are different things.
 
     >>> from mce import gets
     >>> run_sync(gets(lambda s: s * 2), 21, backend="trio")
@@ -1090,5 +1101,6 @@ def run_sync(
         seed=seed,
         merge=merge,
         trace=trace,
+        executor=executor,
     )
     return anyio.run(go, backend=backend)

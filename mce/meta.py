@@ -276,6 +276,38 @@ def meta_agent(
     return result
 
 
+def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None = None) -> SubAgent:
+    """A sub-agent that runs as one effect (kind `"agent.<name>"`), remotely on a cluster executor.
+
+    The sub-agent's whole run happens inside the effect's handler - on a Ray
+    worker under `RayExecutor`, here otherwise - with `handlers`; its value
+    is journaled on the driver like any effect's, so the parent replays
+    without re-running it.
+
+    >>> from mce import pure, run_sync
+    >>> shout = remote_agent("shout", lambda text: pure(text.upper()))
+    >>> run_sync(shout("hi"), None).value
+    'HI'
+    """
+    from mce.effects import effect
+    from mce.interpret import run as run_step
+
+    table = dict(handlers or {})
+
+    async def handler(request: dict[str, Any]) -> Any:
+        out = await run_step(agent(request["instruction"]), None, handlers=table)
+        if not out.ok:
+            from mce.effects import EffectFailed
+
+            raise EffectFailed(out.error)  # type: ignore[union-attr]
+        return out.value  # type: ignore[union-attr]
+
+    def start(instruction: str) -> Step[Never, Any, Any]:
+        return effect(f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True)
+
+    return start
+
+
 __all__ = [
     "Decision",
     "Decomposition",
@@ -288,4 +320,5 @@ __all__ = [
     "default_joiner",
     "default_planner",
     "meta_agent",
+    "remote_agent",
 ]

@@ -45,6 +45,7 @@ from mce.effects import (
     redact,
     reveal,
 )
+from mce.executors import LOCAL, Executor
 from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
 from mce.outcome import RunReport
 
@@ -76,7 +77,9 @@ class Recorder:
         journal: Journal | None,
         handlers: dict[str, Handler],
         seed: int | None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor: Executor = executor if executor is not None else LOCAL
         if mode not in MODES:
             raise ValueError(f"run(mode=...) must be one of {MODES}, got {mode!r}")
         if mode != "live" and journal is None:
@@ -180,9 +183,7 @@ class Recorder:
         self.live_calls += 1
         try:
             if handler is not None:
-                result = handler(reveal(request))
-                if hasattr(result, "__await__"):
-                    result = await result
+                result = await self.executor.call(handler, reveal(request), node.remote)
             else:
                 result = await self._builtin(kind, request, position)
             ok, value = True, result

@@ -151,7 +151,7 @@ class Tool:
                 self.validate(arguments)
             except SchemaError as exc:
                 return fail(ToolError(self.name, "invalid_arguments", exc.message, path=exc.path))
-            return effect(self.kind, arguments, handler=self.handle)
+            return effect(self.kind, arguments, handler=self.handle, remote=self.remote)
 
         return defer(build)
 

@@ -84,3 +84,11 @@ def write_section(section: str, start: str, end: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text)
+
+
+def publish(section: str, start: str, end: str, *, write: bool) -> None:
+    """Print a report section and (unless told not to) put it in docs/benchmarks.md."""
+    print(section)
+    if write:
+        write_section(section, start, end)
+        print(f"wrote {DOC.relative_to(ROOT)}")

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 import trio
-from _common import DOC, ROOT, Stat, machine, repeat, timed, timed_async, today, write_section
+from _common import Stat, machine, publish, repeat, timed, timed_async, today
 
 from mce import Step, gather, lift, pure, run
 
@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     binds = bench_binds(depths, args.repeats)
     branches = bench_branches(sizes, args.repeats)
     section = report(binds, branches, args.repeats)
-    print(section)
-    if not args.no_write:
-        write_section(section, START, END)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    publish(section, START, END, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import anyio
-from _common import DOC, ROOT, machine, today, write_section
+from _common import machine, publish, today
 
 from mce import run
 from mce.plan import compile
@@ -35,7 +35,8 @@ async def work(ms: int, after: list[int]) -> int:
     return ms
 
 
-def random_dag(n: int, rnd: random.Random) -> tuple[dict[str, Any], float]:
+def random_dag_parts(n: int, rnd: random.Random) -> tuple[list[int], list[list[int]], float]:
+    """Latencies (ms), dependencies and the critical path (s) of a random DAG."""
     latencies = [rnd.randint(10, 80) for _ in range(n)]
     deps: list[list[int]] = []
     for i in range(n):
@@ -45,18 +46,27 @@ def random_dag(n: int, rnd: random.Random) -> tuple[dict[str, Any], float]:
     finish = [0.0] * n
     for i in range(n):
         finish[i] = latencies[i] + max((finish[j] for j in deps[i]), default=0.0)
-    plan = {
+    return latencies, deps, max(finish) / 1000
+
+
+def dag_plan(latencies: list[int], deps: list[list[int]]) -> dict[str, Any]:
+    """The DAG as an mce plan of `work` tasks."""
+    return {
         "tasks": [
             {
                 "id": f"t{i}",
                 "tool": "work",
-                "args": {"ms": latencies[i], "after": [f"$t{j}" for j in deps[i]]},
+                "args": {"ms": ms, "after": [f"$t{j}" for j in deps[i]]},
             }
-            for i in range(n)
+            for i, ms in enumerate(latencies)
         ],
         "output": None,
     }
-    return plan, max(finish) / 1000
+
+
+def random_dag(n: int, rnd: random.Random) -> tuple[dict[str, Any], float]:
+    latencies, deps, critical = random_dag_parts(n, rnd)
+    return dag_plan(latencies, deps), critical
 
 
 def superstep_bound(plan: dict[str, Any]) -> float:
@@ -147,10 +157,7 @@ def main() -> None:
     sizes = [40] if args.quick else [40, 200]
     rows = [measure(n, args.graphs) for n in sizes]
     section = report(rows, args.graphs)
-    print(section)
-    if not args.no_write:
-        write_section(section, START, END)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    publish(section, START, END, write=not args.no_write)
 
 
 if __name__ == "__main__":

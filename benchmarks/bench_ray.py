@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from _common import DOC, ROOT, machine, today, write_section
+from _common import machine, publish, today
 
 from mce import gather, run_sync
 from mce.executors.ray import RayExecutor
@@ -86,10 +86,7 @@ def main() -> None:
         END,
     ]
     section = "\n".join(lines) + "\n"
-    print(section)
-    if not args.no_write:
-        write_section(section, START, END)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    publish(section, START, END, write=not args.no_write)
 
 
 if __name__ == "__main__":

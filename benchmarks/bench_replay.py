@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 import anyio
-from _common import DOC, ROOT, Stat, machine, today, write_section
+from _common import Stat, machine, publish, today
 
 from mce import Journal, Step, effect, gather, pure, run
 
@@ -156,10 +156,7 @@ def main() -> None:
     section = report(
         bench_replay(n, args.repeats), bench_journaling(m, args.repeats), n, m, args.repeats
     )
-    print(section)
-    if not args.no_write:
-        write_section(section, START, END)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    publish(section, START, END, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypedDict
 
 import anyio
-from _common import DOC, ROOT, machine, today, write_section
+from _common import ROOT, machine, publish, today
+from bench_dag import dag_plan, random_dag_parts, work
 
 from mce import effect, gather, lift, pure, run
 from mce.plan import compile as compile_plan
-from mce.tools import tool
 
 START, END = "<!-- compare:start -->", "<!-- compare:end -->"
 IMG = ROOT / "docs" / "img"
@@ -256,26 +256,6 @@ def bench_depth(quick: bool) -> dict[str, str]:
 # ---------------------------------------------------------------- DAG
 
 
-@tool
-async def work(ms: int, after: list[int]) -> int:
-    "Simulated latency."
-    await anyio.sleep(ms / 1000)
-    return ms
-
-
-def random_dag(n: int, rnd: random.Random) -> tuple[list[int], list[list[int]], float]:
-    lat = [rnd.randint(10, 80) for _ in range(n)]
-    deps: list[list[int]] = []
-    for i in range(n):
-        chosen = [j for j in range(i) if rnd.random() < 0.15]
-        rnd.shuffle(chosen)
-        deps.append(sorted(chosen[:3]))
-    finish = [0.0] * n
-    for i in range(n):
-        finish[i] = lat[i] + max((finish[j] for j in deps[i]), default=0.0)
-    return lat, deps, max(finish) / 1000
-
-
 class DagState(TypedDict):
     done: Annotated[list[int], operator.add]
 
@@ -318,18 +298,8 @@ def bench_dag(sizes: list[int], graphs: int) -> dict[str, dict[int, dict[str, fl
         rnd = random.Random(11 + n)
         mce_r, lg_r = [], []
         for _ in range(graphs if n < 1000 else max(1, graphs // 2)):
-            lat, deps, critical = random_dag(n, rnd)
-            plan = {
-                "tasks": [
-                    {
-                        "id": f"t{i}",
-                        "tool": "work",
-                        "args": {"ms": lat[i], "after": [f"$t{j}" for j in deps[i]]},
-                    }
-                    for i in range(n)
-                ],
-                "output": None,
-            }
+            lat, deps, critical = random_dag_parts(n, rnd)
+            plan = dag_plan(lat, deps)
             step = compile_plan(plan, [work], max_tasks=n, max_depth=n, max_fan_out=n)
             mce_r.append(timed(lambda s=step: run(s, None)) / critical)
             if have("langgraph"):
@@ -535,10 +505,7 @@ def main() -> None:
         "memory": bench_memory(2_000 if q else 10_000),
     }
     section = report(results, args.repeats)
-    print(section)
-    if not args.no_write:
-        write_section(section, START, END)
-        print(f"wrote {DOC.relative_to(ROOT)}")
+    publish(section, START, END, write=not args.no_write)
 
 
 if __name__ == "__main__":

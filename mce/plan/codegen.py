@@ -62,6 +62,14 @@ def _name(task_id: str) -> str:
     return "task_" + task_id.replace("-", "_")
 
 
+def _needs(names: list[str]) -> str:
+    """The `{"id": task_id, ...}` argument, one entry a line (inside `build`)."""
+    if not names:
+        return "{}"
+    entries = "".join(f"{INDENT * 3}{json.dumps(n)}: {_name(n)},\n" for n in names)
+    return "{\n" + entries + f"{INDENT * 2}}}"
+
+
 def to_python(plan: Plan | dict[str, Any] | str) -> str:
     """A Python module that builds `plan`'s workflow with mce combinators.
 
@@ -92,14 +100,7 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
     body = INDENT
     for name in order:
         t = by_id[name]
-        needs = t.needs()
-        needs_text = (
-            "{\n"
-            + "".join(f"{body}{INDENT * 2}{json.dumps(n)}: {_name(n)},\n" for n in needs)
-            + f"{body}{INDENT}}}"
-            if needs
-            else "{}"
-        )
+        needs_text = _needs(t.needs())
         lines.append(f"{body}{_name(name)} = task(")
         lines.append(f"{body}{INDENT}{json.dumps(name)},")
         lines.append(f"{body}{INDENT}tools[{json.dumps(t.tool)}],")
@@ -111,14 +112,7 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
         if order
         else "[]"
     )
-    wanted = output_needs(parsed)
-    needs_text = (
-        "{\n"
-        + "".join(f"{body}{INDENT * 2}{json.dumps(n)}: {_name(n)},\n" for n in wanted)
-        + f"{body}{INDENT}}}"
-        if wanted
-        else "{}"
-    )
+    needs_text = _needs(output_needs(parsed))
     lines.append(f"{body}return finish(")
     lines.append(f"{body}{INDENT}{tasks_list},")
     lines.append(f"{body}{INDENT}{_literal(parsed.output, 2)},")

@@ -3,8 +3,10 @@
 `_advance` runs everything that needs no awaiting (pure values, state, binds,
 maps, error handling) in a flat loop - a chain of a million binds uses no
 Python recursion. It stops at the first node that must await (a lifted
-coroutine, a parallel block, a timeout, an unfinished shared step) and hands
-it to `_continue`, the async driver, which awaits it and resumes the loop.
+coroutine, a live effect, a parallel block with awaiting branches, a
+timeout or budget, an unfinished shared step) and hands it to `_continue`,
+the async driver, which awaits it and resumes the loop. Effects served from
+a journal need no awaiting and are served inside the loop.
 
 Parallel branches first run inline, in the parent, up to their first await;
 only branches that really await get a task of their own, and they get it
@@ -79,8 +81,6 @@ class _Seq:
         self.n = 0
         self.budget: Tracker | None = parent.budget if parent is not None else None
 
-
-_Where = _Seq
 
 _CALLBACK_KIND = {
     _n.THEN: ".then callback",
@@ -164,7 +164,7 @@ def _describe_where(stack: list[Any], where: _Seq) -> str:
 
 
 def _annotate(
-    exc: BaseException, node: object, stack: list[Any], where: _Where, kind: str | None = None
+    exc: BaseException, node: object, stack: list[Any], where: _Seq, kind: str | None = None
 ) -> None:
     notes = getattr(exc, "__notes__", ())
     if any(note.startswith("mce: ") for note in notes):
@@ -183,7 +183,7 @@ def _annotate(
 
 
 def _not_a_step(
-    node: Any, result: object, stack: list[Any], where: _Where, kind: str | None = None
+    node: Any, result: object, stack: list[Any], where: _Seq, kind: str | None = None
 ) -> TypeError:
     kind = kind or _CALLBACK_KIND.get(node._tag, "callback")
     fn = getattr(node, "f", None) or getattr(node, "thunk", None)
@@ -205,7 +205,7 @@ def _trace_served(tracer: Callable[[TraceEvent], None], entry: Any, kind: str, b
 
 
 def _advance(
-    node: Any, stack: list[Any], state: Any, run: _Run, where: _Where
+    node: Any, stack: list[Any], state: Any, run: _Run, where: _Seq
 ) -> tuple[int, Any, Any]:
     """Run `node` with continuation `stack` until it finishes or must await.
 

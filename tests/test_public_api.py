@@ -6,7 +6,17 @@ import importlib
 
 import pytest
 
-MODULES = ["mce", "mce.transformers"]
+MODULES = [
+    "mce",
+    "mce.transformers",
+    "mce.laws",
+    "mce.llm",
+    "mce.tools",
+    "mce.plan",
+    "mce.meta",
+    "mce.executors",
+    "mce.executors.ray",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

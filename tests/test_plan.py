@@ -223,7 +223,7 @@ def test_positions_derive_from_task_ids_and_replay() -> None:
     j = Journal()
     step = compile(plan, TOOLS)
     live = run_sync(step, None, journal=j)
-    assert sorted(e["pos"] for e in j.load()[1]) == ["s:task:a/0", "s:task:b/1"]
+    assert sorted(e["pos"] for e in j.load()[1]) == ["s:task:a/0", "s:task:b/0"]
     assert run_sync(step, None, journal=j, mode="replay") == live
 
 

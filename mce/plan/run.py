@@ -24,7 +24,7 @@ with `TaskFailed` naming it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Never, final
 
 from attrs import frozen
@@ -95,9 +95,13 @@ def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[Never, Any, tuple[Any, ..
     parallel block - an event-loop round trip - on every hop of the critical
     path.
     """
+
+    def append(step: Step[Any, Any, Any]) -> Callable[[tuple[Any, ...]], Step[Any, Any, Any]]:
+        return lambda acc: step.map(lambda v: (*acc, v))
+
     result: Step[Never, Any, tuple[Any, ...]] = pure(())
     for step in steps:
-        result = result.then(lambda acc, s=step: s.map(lambda v, acc=acc: (*acc, v)))
+        result = result.then(append(step))
     return result
 
 

@@ -270,9 +270,9 @@ class Recorder:
             prepared, self._buffer = self._buffer, []
             journal.write_prepared(prepared)
             return
+        if self._batch is None:  # an anyio Event needs the running event loop
+            self._batch = _Batch()
         batch = self._batch
-        if batch is None:
-            batch = self._batch = self._new_batch()
         if self._flushing:
             await batch.wait()
             return
@@ -284,7 +284,7 @@ class Recorder:
                 await anyio.lowlevel.checkpoint()  # effects completing now join this batch
                 while self._buffer:
                     prepared, self._buffer = self._buffer, []
-                    batch, self._batch = self._batch or self._new_batch(), self._new_batch()
+                    batch, self._batch = self._batch, _Batch()
                     try:
                         await anyio.to_thread.run_sync(journal.write_prepared, prepared)
                     except BaseException as exc:
@@ -294,9 +294,6 @@ class Recorder:
                         batch.done.set()
         finally:
             self._flushing = False
-
-    def _new_batch(self) -> _Batch:
-        return _Batch()
 
     async def finish(self) -> None:
         """Write what is still buffered (a header when the run made no effect)."""

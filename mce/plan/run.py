@@ -122,8 +122,10 @@ def task(
             return fail(TaskFailed(task_id, tool.name, str(exc)))
         return tool.call(filled)
 
-    work = _all([needs[n] for n in names]).then(call).map_error(
-        lambda e: e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e)
+    work = (
+        _all([needs[n] for n in names])
+        .then(call)
+        .map_error(lambda e: e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e))
     )
     return share(work, key=f"task:{task_id}")
 

@@ -171,3 +171,24 @@ def test_timeline_renders_in_a_real_browser(tmp_path: Path) -> None:
     # the sequential step starts after all three end, one row lower
     assert bars["1"]["left"] >= max(b["right"] for b in parallel) - 1
     assert len({b["top"] for b in layout}) == 4
+
+
+def test_live_progress_line_on_a_terminal() -> None:
+    import io
+
+    from mce.cli import Progress
+    from mce.trace import TraceEvent
+
+    out = io.StringIO()
+    progress = Progress(out, live=True)
+    progress(TraceEvent("step.start", 0.0, "", "research"))
+    progress(TraceEvent("effect.start", 0.0, "0/0/0", "search"))
+    progress(TraceEvent("effect.start", 0.0, "0/1/0", "search"))
+    assert "running: search x2" in progress.status() and "steps: research" in progress.status()
+    progress(TraceEvent("effect.end", 0.1, "0/0/0", "search", ok=True))
+    progress(TraceEvent("effect.end", 0.2, "0/1/0", "search", ok=False))
+    progress.close()
+    text = out.getvalue()
+    assert "\r\x1b[2K" in text  # the line is redrawn in place
+    assert text.rstrip().endswith("steps: research")
+    assert "done: 2 (failed 1)" in text

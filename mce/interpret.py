@@ -69,7 +69,7 @@ class _Seq:
     to its parent, for the notes on bugs.
     """
 
-    __slots__ = ("branch", "budget", "n", "parent", "parent_stack", "prefix")
+    __slots__ = ("branch", "budget", "defer", "n", "parent", "parent_stack", "prefix")
 
     def __init__(
         self, parent: _Seq | None, parent_stack: list[Any] | None, branch: int | None, prefix: str
@@ -80,6 +80,9 @@ class _Seq:
         self.prefix = prefix
         self.n = 0
         self.budget: Tracker | None = parent.budget if parent is not None else None
+        # A branch of an unbounded parallel block: its final effect's record
+        # may be made durable by the block (one wait for all branches).
+        self.defer = False
 
 
 _CALLBACK_KIND = {
@@ -418,7 +421,9 @@ async def _continue(
                     )
                 )
             try:
-                ok, value = await run.effects.perform(effect, position, where.prefix[:-1])
+                ok, value = await run.effects.perform(
+                    effect, position, where.prefix[:-1], defer=where.defer and not stack
+                )
             except Exception as exc:
                 _annotate(exc, effect, stack, where)
                 raise
@@ -658,7 +663,9 @@ class _Par:
         self.only: int | None = None  # on replay: the branch recorded as failing first
 
     def seq(self, i: int) -> _Seq:
-        return _Seq(self.parent, self.parent_stack, i, f"{self.position}/{i}/")
+        seq = _Seq(self.parent, self.parent_stack, i, f"{self.position}/{i}/")
+        seq.defer = self.node.limit is None
+        return seq
 
     def branch(self, i: int) -> Step[Any, Any, Any]:
         node = self.node
@@ -893,6 +900,9 @@ async def _finish(p: _Par) -> Ok[Any, Any] | Err[Any, Any]:
             await _spawn_trio(p, p.pending)
         else:
             await _spawn_anyio(p, p.pending)
+        # Branches may have left their last records to be written in the
+        # background: they must be durable before the block's value is used.
+        await p.run.effects.durable()
     if p.must_record and p.failed is not None and p.bug is None:
         await p.run.effects.record_decision(p.position, "mce.par", {"branch": p.failed_branch})
     return p.outcome()
@@ -1048,7 +1058,8 @@ async def run(
             outcome = None
             bug: BaseException | None = None
             async with anyio.create_task_group() as tg:
-                ctx.tg = tg  # where shared steps run
+                ctx.tg = tg  # where shared steps (and background journal writes) run
+                recorder.spawn = tg.start_soon
                 try:
                     outcome = await _continue(code, payload, stack, state, ctx, root)
                 except Exception as exc:

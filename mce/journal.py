@@ -110,17 +110,9 @@ class Journal:
                 entries.append(record)
         return header, entries
 
-    def prepare(self, record: dict[str, Any]) -> Any:
-        """Turn a record into what `write_prepared` takes (cheap; runs as effects complete)."""
-        return record
-
-    def write_prepared(self, prepared: list[Any]) -> None:
-        """Append prepared records durably."""
-        self._records.extend(prepared)
-
     def write(self, records: list[dict[str, Any]]) -> None:
         """Append records durably (in memory: immediately; records are JSON-compatible)."""
-        self.write_prepared([self.prepare(r) for r in records])
+        self._records.extend(records)
 
     def prepare_resume(self) -> None:
         """Make the journal ready to be appended to after a crash."""
@@ -234,16 +226,17 @@ class FileJournal(Journal):
             os.fsync(f.fileno())
         self._torn_at = None
 
-    def prepare(self, record: dict[str, Any]) -> bytes:
-        """The record's line, serialized as soon as the effect completes."""
-        return _ENCODER.encode(record).encode() + b"\n"
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Append records as lines, then fsync them.
 
-    def write_prepared(self, prepared: list[Any]) -> None:
-        """Append lines, then fsync them (only I/O here: it runs in a worker thread)."""
+        Serializing happens here, in the worker thread that writes, not on the
+        event loop while effects complete.
+        """
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        view = memoryview(b"".join(prepared))
+        encode = _ENCODER.encode
+        view = memoryview("".join(encode(r) + "\n" for r in records).encode())
         while view:
             written = os.write(self._fd, view)
             view = view[written:]

@@ -22,6 +22,7 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
+import contextlib
 import random as _random
 import secrets
 import time
@@ -95,9 +96,11 @@ class Recorder:
         self.effect_seconds = 0.0
         self.prompt_tokens = 0
         self.completion_tokens = 0
-        self._buffer: list[Any] = []  # prepared records (see Journal.prepare)
+        self._buffer: list[dict[str, Any]] = []  # records not yet written
         self._batch: _Batch | None = None  # created lazily, inside the event loop
         self._flushing = False
+        self._writing: _Batch | None = None  # the batch being written now
+        self.spawn: Any = None  # starts a background task in the run (set by run)
         header: dict[str, Any] | None = None
         if journal is not None:
             if mode == "resume":
@@ -121,14 +124,7 @@ class Recorder:
             if self.recording:
                 assert journal is not None
                 self._buffer.append(
-                    journal.prepare(
-                        {
-                            HEADER_KEY: VERSION,
-                            "run": self.run_id,
-                            "seed": self.seed,
-                            "t0": time.time(),
-                        }
-                    )
+                    {HEADER_KEY: VERSION, "run": self.run_id, "seed": self.seed, "t0": time.time()}
                 )
 
     # ------------------------------------------------------------ serving
@@ -174,8 +170,16 @@ class Recorder:
 
     # ------------------------------------------------------------ running live
 
-    async def perform(self, node: Any, position: str, branch: str) -> tuple[bool, Any]:
-        """Run an effect's handler; record it; (ok, value or error)."""
+    async def perform(
+        self, node: Any, position: str, branch: str, *, defer: bool = False
+    ) -> tuple[bool, Any]:
+        """Run an effect's handler; record it; (ok, value or error).
+
+        With `defer`, the record is written in the background and this does
+        not wait for it: the caller promises that nothing uses the value
+        before `durable()` returns (the last step of an unbounded parallel
+        branch, whose value only the block's outcome uses).
+        """
         kind = node.kind
         request = node.request
         handler = self.handlers.get(kind) or node.handler
@@ -213,7 +217,13 @@ class Recorder:
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
-            await self.commit(record)
+            if defer and self.spawn is not None and self.journal is not None and self.journal.needs_thread:
+                self._append(record)
+                if not self._flushing:
+                    self._flushing = True  # claimed now, so one flush task at a time
+                    self.spawn(self._flush_in_background)
+            else:
+                await self.commit(record)
         return ok, value
 
     def account(self, value: Any) -> None:
@@ -261,49 +271,79 @@ class Recorder:
                 }
             )
 
+    def _append(self, record: dict[str, Any]) -> None:
+        self._buffer.append(record)
+        if self._batch is None:  # an anyio Event needs the running event loop
+            self._batch = _Batch()
+
     async def commit(self, record: dict[str, Any]) -> None:
         """Append `record`; return once it is durable. Concurrent commits share a write."""
         journal = self.journal
         assert journal is not None
-        self._buffer.append(journal.prepare(record))
+        self._append(record)
         if not journal.needs_thread:
-            prepared, self._buffer = self._buffer, []
-            journal.write_prepared(prepared)
+            records, self._buffer = self._buffer, []
+            journal.write(records)
             return
-        if self._batch is None:  # an anyio Event needs the running event loop
+        await self._flush_or_wait()
+
+    async def durable(self) -> None:
+        """Return once every record appended so far is written and fsynced."""
+        if self._buffer:
+            await self._flush_or_wait()
+        elif self._writing is not None:
+            await self._writing.wait()
+
+    async def _flush_or_wait(self) -> None:
+        if self._batch is None:
             self._batch = _Batch()
         batch = self._batch
         if self._flushing:
             await batch.wait()
             return
         self._flushing = True
+        await self._flush()
+
+    async def _flush_in_background(self) -> None:
+        # A failure is kept on the batch: whoever waits for the batch raises it.
+        with contextlib.suppress(Exception):
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write the buffer batch by batch (the caller has set `_flushing`)."""
+        journal = self.journal
+        assert journal is not None
         try:
-            # Shielded: the write must finish even if this effect's branch is
-            # cancelled meanwhile - other effects' records wait on it.
+            # Shielded: the write must finish even if the effect that started
+            # it is cancelled meanwhile - other effects' records wait on it.
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # effects completing now join this batch
                 while self._buffer:
-                    prepared, self._buffer = self._buffer, []
+                    records, self._buffer = self._buffer, []
                     batch, self._batch = self._batch, _Batch()
+                    assert batch is not None
+                    self._writing = batch
                     try:
-                        await anyio.to_thread.run_sync(journal.write_prepared, prepared)
+                        await anyio.to_thread.run_sync(journal.write, records)
                     except BaseException as exc:
                         batch.error = exc
                         raise
                     finally:
                         batch.done.set()
+                        self._writing = None
         finally:
             self._flushing = False
 
     async def finish(self) -> None:
         """Write what is still buffered (a header when the run made no effect)."""
         journal = self.journal
-        if self.recording and self._buffer and journal is not None:
-            prepared, self._buffer = self._buffer, []
-            if journal.needs_thread:
-                await anyio.to_thread.run_sync(journal.write_prepared, prepared)
-            else:
-                journal.write_prepared(prepared)
+        if not self.recording or journal is None:
+            return
+        if journal.needs_thread:
+            await self.durable()
+        elif self._buffer:
+            records, self._buffer = self._buffer, []
+            journal.write(records)
 
     def close(self) -> None:
         if self.journal is not None:

@@ -166,9 +166,9 @@ def test_concurrent_effects_share_fsyncs(tmp_path: Path) -> None:
     writes: list[int] = []
 
     class Counting(FileJournal):
-        def write_prepared(self, prepared: list[Any]) -> None:
-            writes.append(len(prepared))
-            super().write_prepared(prepared)
+        def write(self, records: list[dict[str, Any]]) -> None:
+            writes.append(len(records))
+            super().write(records)
 
     async def io(r: int) -> int:
         import anyio
@@ -181,3 +181,32 @@ def test_concurrent_effects_share_fsyncs(tmp_path: Path) -> None:
     assert out.ok
     assert sum(writes) == 201  # the header and every entry
     assert len(writes) < 20, writes  # ...in a handful of grouped, fsynced writes
+
+
+def test_parallel_results_are_durable_before_they_are_used(tmp_path: Path) -> None:
+    import anyio
+
+    from mce import lift
+
+    path = tmp_path / "j.jsonl"
+
+    async def io(r: int) -> int:
+        await anyio.sleep(0.001 * (r % 3))
+        return r
+
+    def lines_on_disk(values: Any) -> Any:
+        return lift(lambda: (sum(values), len(path.read_bytes().splitlines())))
+
+    prog = gather([effect("io", i, handler=io) for i in range(50)]).then(lines_on_disk)
+    out = run_sync(prog, None, journal=path)
+    assert out == Ok((sum(range(50)), 51), None)  # the header and all 50 entries, already written
+
+
+def test_a_failing_journal_write_is_raised_not_grouped(tmp_path: Path) -> None:
+    class Full(FileJournal):
+        def write(self, records: list[dict[str, Any]]) -> None:
+            raise OSError(28, "No space left on device")
+
+    prog = gather([effect("io", i, handler=lambda r: r) for i in range(5)])
+    with pytest.raises(OSError, match="No space left"):
+        run_sync(prog, None, journal=Full(tmp_path / "j.jsonl"))

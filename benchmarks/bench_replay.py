@@ -134,12 +134,12 @@ def report(
         f"({'met' if mem_ratio <= 1.1 else 'missed'}), to a file **{file_ratio:.2f}×** "
         f"({'met' if file_ratio <= 1.1 else 'missed'}).",
         "",
-        "Every effect waits until its record is durable before its value is used; effects",
-        "that complete together share one write and one fsync (here the 1,000 records go",
-        "out in two or three batches). What remains is per-effect work on the event loop:",
-        "building and serializing the record (a few µs) and one more suspension while the",
-        "batch is written. Against effects of 1 ms that is a large share; against real",
-        "LLM or tool calls (hundreds of ms) it is noise.",
+        "Every record is durable before its value is used. Effects that complete together",
+        "share one write and one fsync; the last effect of a branch of an unbounded parallel",
+        "block does not wait for its own record - the block waits once, for all of them,",
+        "before its value is used - and records are serialized in the writer thread. What",
+        "remains is building each record and two or three fsyncs on the critical path: a",
+        "large share against 1 ms effects, noise against real LLM or tool calls.",
         END,
     ]
     return "\n".join(lines) + "\n"

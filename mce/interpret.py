@@ -684,9 +684,20 @@ class _Par:
     def start(self, i: int) -> _Pending | None:
         """Run branch `i` inline up to its first await; None if it finished."""
         step: Any = self.branch(i)
-        if step._tag == 12 and step.is_async:  # nothing to do before the await
-            self.went_async = True
-            return (_NODE, step, [], self.base, None)  # the sequence is made if needed
+        if step._tag == 12:  # a lifted callable: the commonest branch, kept lean
+            if step.is_async:  # nothing to do before the await
+                self.went_async = True
+                return (_NODE, step, [], self.base, None)  # the sequence is made if needed
+            try:
+                value = step.thunk()
+            except Exception as exc:
+                _annotate(exc, step, [], self.seq(i))
+                raise
+            if hasattr(value, "__await__"):
+                self.went_async = True
+                return (_AWAIT, (step, value), [], self.base, None)
+            self.results[i] = value
+            return None
         stack: list[Any] = []
         seq = self.seq(i)
         code, payload, st = _advance(step, stack, self.base, self.run, seq)
@@ -748,11 +759,17 @@ class _Par:
             run = self.run
             while True:
                 try:
-                    while code == _NODE and payload._tag == 12:  # a lifted coroutine
+                    # A lifted coroutine, made by the interpreter (_NODE) or
+                    # returned by a sync thunk (_AWAIT).
+                    while code == _AWAIT or (code == _NODE and payload._tag == 12):
+                        lifted = payload[0] if code == _AWAIT else payload
                         try:
-                            value = await payload.thunk()
+                            if code == _AWAIT:
+                                value = await payload[1]
+                            else:
+                                value = await payload.thunk()
                         except Exception as exc:
-                            _annotate(exc, payload, stack, seq or self.seq(i))
+                            _annotate(exc, lifted, stack, seq or self.seq(i))
                             raise
                         if not stack:  # the branch was just this coroutine
                             code, payload = _OK, value

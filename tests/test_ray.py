@@ -138,3 +138,10 @@ def test_remote_sub_agent(executor: RayExecutor) -> None:
     )
     out = run_sync(agent("1 2 3"), None, executor=executor)
     assert isinstance(out, Ok) and out.value[0] == [1, 4, 9] and out.value[1] != os.getpid()
+
+
+def test_remote_tools_on_trio(executor: RayExecutor) -> None:
+    on_trio = run_sync(fan_out(), None, executor=executor, backend="trio")
+    local = run_sync(fan_out(), None)
+    assert isinstance(on_trio, Ok) and isinstance(local, Ok)
+    assert on_trio.value[0] == local.value[0] and os.getpid() not in on_trio.value[1]

@@ -137,7 +137,15 @@ def _leaf(step: Any, t: Any) -> str:
 
 
 def mermaid(step: Any) -> str:
-    """The Mermaid flowchart of `step`'s static structure (see the module docstring)."""
+    """The Mermaid flowchart of `step`'s static structure (see the module docstring).
+
+    >>> from mce import get, put
+    >>> print(mermaid(get().named("read")))
+    flowchart TD
+      n1["read"]
+      n2["get"]
+      n1 --> n2
+    """
     graph = _Graph()
     graph.walk(step, 1)
     return "\n".join(graph.lines)

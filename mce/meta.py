@@ -85,7 +85,16 @@ def _tool_lines(registry: Registry) -> str:
 def default_planner(
     task: str, registry: Registry, feedback: list[str], *, model: str | None = None
 ) -> Step[Never, LLMError, Any]:
-    """Ask a model for a plan in the plan JSON schema; the value is the raw plan JSON."""
+    """Ask a model for a plan in the plan JSON schema; the value is the raw plan JSON.
+
+    >>> from mce import run_sync
+    >>> from mce.llm import ScriptedModel, json_reply, scripted_handler
+    >>> model = ScriptedModel().queue(json_reply({"tasks": [], "output": None}))
+    >>> run_sync(default_planner("t", Registry(), []), None, handlers={"llm.chat": scripted_handler(model)}).value
+    {'tasks': [], 'output': None}
+    >>> model.requests[0]["response_format"]["json_schema"]["name"]
+    'plan'
+    """
     system = (
         "You plan tool calls as a DAG. Reply with a JSON plan: tasks with an id, a tool and "
         'args; an argument "$id" (or "$id.field") uses another task\'s output; independent '
@@ -113,7 +122,14 @@ def default_planner(
 def default_joiner(
     task: str, plan: dict[str, Any], outcome: Any, *, model: str | None = None
 ) -> Step[Never, LLMError, Decision]:
-    """Ask a model whether the results answer the task (or a new plan is needed)."""
+    """Ask a model whether the results answer the task (or a new plan is needed).
+
+    >>> from mce import run_sync
+    >>> from mce.llm import ScriptedModel, json_reply, scripted_handler
+    >>> model = ScriptedModel().queue(json_reply({"action": "answer", "answer": "42"}))
+    >>> run_sync(default_joiner("t", {}, 42), None, handlers={"llm.chat": scripted_handler(model)}).value
+    Decision(action='answer', answer='42', reason='')
+    """
     prompt = (
         f"Task: {task}\nPlan: {json.dumps(plan)}\nResults: {json.dumps(to_json(outcome), default=str)}\n"
         'Answer the task from the results (action "answer"), or ask for a new plan '
@@ -139,6 +155,13 @@ def compile_and_join(
     """Plan, validate, run, join; replan on invalid plans, failed tasks or the joiner's request.
 
     At most `1 + max_replans` plans are tried; then `MetaError("out_of_replans")`.
+
+    >>> from mce import run_sync
+    >>> from mce.llm import ScriptedModel, say, scripted_handler
+    >>> never = ScriptedModel().when(matches=lambda ms: True, reply=say("no plan"))
+    >>> run_sync(compile_and_join("t", [], max_replans=0), None,
+    ...          handlers={"llm.chat": scripted_handler(never)}).error.kind
+    'out_of_replans'
     """
     if max_replans < 0:
         raise ValueError(f"max_replans must be >= 0, got {max_replans}")
@@ -235,6 +258,15 @@ def meta_agent(
     instruction to a `Step`. The budget covers every call the whole
     meta-agent makes, sub-agents included: exceeding it cancels what is
     still running and fails with `BudgetExceeded`.
+
+    >>> from mce import pure, run_sync
+    >>> from mce.llm import ScriptedModel, json_reply, say, scripted_handler
+    >>> model = ScriptedModel().queue(
+    ...     json_reply({"subtasks": [{"agent": "echo", "instruction": "hi"}]}), say("done: HI"))
+    >>> out = run_sync(meta_agent("t", {"echo": lambda text: pure(text.upper())}), None,
+    ...                handlers={"llm.chat": scripted_handler(model)})
+    >>> out.value.results, out.value.answer
+    (('HI',), 'done: HI')
     """
     names = sorted(sub_agents)
     decompose_prompt = (

@@ -217,7 +217,12 @@ class Recorder:
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
-            if defer and self.spawn is not None and self.journal is not None and self.journal.needs_thread:
+            if (
+                defer
+                and self.spawn is not None
+                and self.journal is not None
+                and self.journal.needs_thread
+            ):
                 self._append(record)
                 if not self._flushing:
                     self._flushing = True  # claimed now, so one flush task at a time

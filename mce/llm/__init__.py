@@ -81,6 +81,11 @@ def default_chat_handler(request: dict[str, Any]) -> Any:
 
     The endpoint from `OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` when one
     of the first two is set; otherwise the embedded scripted model.
+
+    >>> import os
+    >>> offline = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
+    >>> not offline or default_chat_handler({"messages": [{"role": "user", "content": "hi"}]}).content
+    '(scripted reply to: hi)'
     """
     base_url, api_key = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
     if base_url or api_key:

@@ -75,6 +75,9 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
 
     The plan's shape is checked (`PlanInvalid` otherwise); check its tools
     with `validate` before running the code.
+
+    >>> "def build(tools: Registry" in to_python({"tasks": [], "output": None})
+    True
     """
     parsed = plan if isinstance(plan, Plan) else Plan.from_json(plan)
     by_id = {t.id: t for t in parsed.tasks}

@@ -112,6 +112,16 @@ def task(
 
     The step is shared under the key `task:<task_id>`: it runs once per run
     however many tasks use it.
+
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def inc(x: int) -> int:
+    ...     return x + 1
+    >>> one = task("one", inc, {"x": 0}, {})
+    >>> two = task("two", inc, {"x": Ref("one")}, {"one": one})
+    >>> run_sync(finish([one, two], [Ref("one"), Ref("two")], {"one": one, "two": two}), None).value
+    [1, 2]
     """
     names = list(needs)
 
@@ -137,7 +147,13 @@ def finish(
     *,
     limit: int | None = None,
 ) -> Step[Never, TaskFailed, Any]:
-    """Run every task (at most `limit` started at a time) and yield `output` filled in."""
+    """Run every task (at most `limit` started at a time) and yield `output` filled in.
+
+    >>> from mce import pure, run_sync
+    >>> a = pure({"n": 3})
+    >>> run_sync(finish([a], {"n": Ref("a", ("n",))}, {"a": a}), None).value
+    {'n': 3}
+    """
     names = list(needs)
 
     def result(values: tuple[Any, ...]) -> Step[Never, TaskFailed, Any]:
@@ -183,6 +199,12 @@ def compile(
 
     `limit` bounds how many tasks start at once; `max_tasks`, `max_fan_out`
     and `max_depth` are passed to `validate`.
+
+    >>> compile({"tasks": [{"id": "a", "tool": "nope"}], "output": "$a"}, [])
+    Traceback (most recent call last):
+    ...
+    mce.plan.validate.PlanInvalid: the plan is invalid (1 problem):
+      - task 'a': unknown tool 'nope' (available: [])
     """
     registry = tools if isinstance(tools, Registry) else Registry(tools)
     problems = validate(plan, registry, **limits)

@@ -173,3 +173,49 @@ async def test_environment_endpoint_is_the_default(
     for h in list(_env_handlers.values()):  # close the connections the default handler opened
         await h.aclose()
     _env_handlers.clear()
+
+
+def test_server_from_the_command_line(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import httpx
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            [
+                {"contains": "ping", "reply": "pong"},
+                {"contains": "weather", "tool": "forecast", "arguments": {"city": "Porto"}},
+            ]
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mce.testing.openai_server", "--port", "0", "--rules", str(rules)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        reply = httpx.post(
+            f"{base_url}/chat/completions",
+            json={"messages": [{"role": "user", "content": "ping"}]},
+            timeout=10,
+        )
+        assert reply.json()["choices"][0]["message"]["content"] == "pong"
+        call = httpx.post(
+            f"{base_url}/chat/completions",
+            json={"messages": [{"role": "user", "content": "weather?"}]},
+            timeout=10,
+        )
+        assert (
+            call.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "forecast"
+        )
+        assert httpx.get(f"{base_url}/models", timeout=10).json()["data"][0]["object"] == "model"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

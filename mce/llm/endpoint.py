@@ -13,10 +13,12 @@ never in a request: it cannot reach a journal or a trace.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any, final
 
 import anyio
@@ -71,6 +73,60 @@ def to_message(response: Any) -> AssistantMessage:
     )
 
 
+async def from_stream(
+    chunks: Any, on_delta: Callable[[str], None] | None = None
+) -> AssistantMessage:
+    """Assemble a streamed chat completion; `on_delta` sees each piece of text as it arrives.
+
+    The journal records the assembled message, so a streamed call replays
+    like any other.
+    """
+    text: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    finish_reason = None
+    model = None
+    usage = Usage()
+    async with contextlib.AsyncExitStack() as stack:
+        if hasattr(chunks, "__aenter__"):
+            await stack.enter_async_context(chunks)  # closes the response however we leave
+        async for chunk in chunks:
+            _absorb(chunk, text, calls, on_delta)
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+            for choice in chunk.choices or ():
+                finish_reason = choice.finish_reason or finish_reason
+    return AssistantMessage(
+        content="".join(text) if text else None,
+        tool_calls=tuple(
+            ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())
+        ),
+        usage=usage,
+        model=model,
+        finish_reason=finish_reason,
+    )
+
+
+def _absorb(
+    chunk: Any,
+    text: list[str],
+    calls: dict[int, dict[str, str]],
+    on_delta: Callable[[str], None] | None,
+) -> None:
+    for choice in chunk.choices or ():
+        delta = choice.delta
+        if delta.content:
+            text.append(delta.content)
+            if on_delta is not None:
+                on_delta(delta.content)
+        for part in delta.tool_calls or ():
+            slot = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] = part.id or slot["id"]
+            if part.function is not None:
+                slot["name"] += part.function.name or ""
+                slot["arguments"] += part.function.arguments or ""
+
+
 @final
 class OpenAIHandler:
     """Calls `chat.completions.create`; see `openai_handler`."""
@@ -84,9 +140,11 @@ class OpenAIHandler:
         backoff: float,
         max_backoff: float,
         owns_client: bool = False,
+        on_delta: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.owns_client = owns_client
+        self.on_delta = on_delta
         self.model = model
         self.limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
         self.retries = retries
@@ -124,6 +182,10 @@ class OpenAIHandler:
         attempt = 0
         while True:
             try:
+                if kwargs.get("stream"):
+                    kwargs.setdefault("stream_options", {"include_usage": True})
+                    chunks = await self.client.chat.completions.create(**kwargs)
+                    return await from_stream(chunks, self.on_delta)
                 response = await self.client.chat.completions.create(**kwargs)
                 return to_message(response)
             except openai.APIStatusError as exc:
@@ -166,6 +228,7 @@ def openai_handler(
     timeout: float = 60.0,
     backoff: float = 0.5,
     max_backoff: float = 30.0,
+    on_delta: Callable[[str], None] | None = None,
 ) -> OpenAIHandler:
     """An `llm.chat` handler for any OpenAI-compatible endpoint.
 
@@ -175,7 +238,9 @@ def openai_handler(
     `retries` counts retries after the first attempt; the client's own
     retries are off so that this handler's backoff is the only one. Use it
     as an async context manager (or call `aclose()`) to close the
-    connections of a client it made.
+    connections of a client it made. For `chat(..., stream=True)`, the
+    reply is streamed and `on_delta` (if given) sees each piece of text as
+    it arrives; the value, and the journal, hold the assembled message.
 
     >>> openai_handler(base_url="http://127.0.0.1:9/v1", api_key="k", max_concurrency=2).limiter.total_tokens
     2
@@ -193,4 +258,6 @@ def openai_handler(
             timeout=timeout,
         )
     chosen = model or os.environ.get("MCE_MODEL") or DEFAULT_MODEL
-    return OpenAIHandler(client, chosen, max_concurrency, retries, backoff, max_backoff, owns)
+    return OpenAIHandler(
+        client, chosen, max_concurrency, retries, backoff, max_backoff, owns, on_delta
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -221,9 +222,58 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                     400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
                 )
                 return
-            self._send(200, server.completion(body))
+            completion = server.completion(body)
+            if body.get("stream"):
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                data = _sse(completion, include_usage).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self._send(200, completion)
 
     return Handler
+
+
+def _sse(completion: dict[str, Any], include_usage: bool) -> str:
+    """A completion as the server-sent events of a streamed reply (word by word)."""
+    base = {k: completion[k] for k in ("id", "created", "model")} | {
+        "object": "chat.completion.chunk"
+    }
+    choice = completion["choices"][0]
+    message = choice["message"]
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = [event({"role": "assistant"})]
+    events += [
+        event({"content": piece})
+        for piece in re.findall(r"\S+\s*|\s+", message.get("content") or "")
+    ]
+    for index, call_ in enumerate(message.get("tool_calls") or ()):
+        head = {"index": index, "id": call_["id"], "type": "function"}
+        events.append(
+            event(
+                {
+                    "tool_calls": [
+                        head | {"function": {"name": call_["function"]["name"], "arguments": ""}}
+                    ]
+                }
+            )
+        )
+        arguments = call_["function"]["arguments"]
+        half = len(arguments) // 2
+        for part in (arguments[:half], arguments[half:]):
+            events.append(
+                event({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+            )
+    events.append(event({}, choice["finish_reason"]))
+    if include_usage:
+        events.append(base | {"choices": [], "usage": completion["usage"]})
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
 
 def _model_from_rules(path: str | None) -> ScriptedModel:

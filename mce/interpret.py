@@ -197,6 +197,12 @@ def _not_a_step(
     )
 
 
+def _trace_step(
+    tracer: Callable[[TraceEvent], None], event: str, name: str, where: _Seq, ok: bool | None
+) -> None:
+    tracer(TraceEvent(event, time.time(), where.prefix, name, where.prefix[:-1], ok))
+
+
 def _trace_served(tracer: Callable[[TraceEvent], None], entry: Any, kind: str, branch: str) -> None:
     now = time.time()
     position = entry["pos"]
@@ -264,16 +270,7 @@ def _advance(
                         cur = frame
                         err = frame.f(err)
                     elif ft == 10 and run.tracer is not None:
-                        run.tracer(
-                            TraceEvent(
-                                "step.end",
-                                time.time(),
-                                where.prefix,
-                                frame.name,
-                                where.prefix[:-1],
-                                False,
-                            )
-                        )
+                        _trace_step(run.tracer, "step.end", frame.name, where, False)
                 else:
                     return (_ERR, err, state)
                 continue
@@ -288,11 +285,7 @@ def _advance(
                 continue
             elif t == 10:  # NAMED
                 if run.tracer is not None:
-                    run.tracer(
-                        TraceEvent(
-                            "step.start", time.time(), where.prefix, node.name, where.prefix[:-1]
-                        )
-                    )
+                    _trace_step(run.tracer, "step.start", node.name, where, None)
                 push(node)
                 node = node.step
                 continue
@@ -385,16 +378,7 @@ def _advance(
                 elif ft == 8:  # RECOVER: not needed, drop its saved state
                     pop()
                 elif ft == 10 and run.tracer is not None:
-                    run.tracer(
-                        TraceEvent(
-                            "step.end",
-                            time.time(),
-                            where.prefix,
-                            frame.name,
-                            where.prefix[:-1],
-                            True,
-                        )
-                    )
+                    _trace_step(run.tracer, "step.end", frame.name, where, True)
             else:
                 return (_OK, value, state)
     except Exception as exc:

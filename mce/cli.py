@@ -252,7 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     assert out.report is not None
     sys.stdout.write(f"Run: {out.report.summary()}\n")
     sys.stdout.write(f"Journal: {journal}\nTimeline: {timeline}\n")
-    sys.stdout.write(f"Replay it: mce trace {journal} -o run.html\n")
+    sys.stdout.write(f"Replay it: mce replay mce.demo:workflow {journal}\n")
     return 0
 
 

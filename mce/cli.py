@@ -119,6 +119,7 @@ class Progress:
         self.steps: list[str] = []
         self.done = 0
         self.failed = 0
+        self.steps_done = 0
         self.replayed = 0
         self._last = 0.0
 
@@ -134,6 +135,7 @@ class Progress:
             self.steps.append(event.name)
         elif event.event == "step.end" and event.name in self.steps:
             self.steps.remove(event.name)
+            self.steps_done += 1
         if self.live:
             now = time.time()
             if now - self._last > 0.05 or (event.event == "effect.end" and not self.running):
@@ -154,7 +156,7 @@ class Progress:
         steps = " > ".join(self.steps[-3:]) or "-"
         return (
             f"{time.time() - self.start:6.2f}s  running: {running}  done: {self.done} "
-            f"(failed {self.failed})  steps: {steps}"
+            f"(failed {self.failed})  steps: {steps} ({self.steps_done} finished)"
         )
 
     def close(self) -> None:

@@ -190,5 +190,7 @@ def test_live_progress_line_on_a_terminal() -> None:
     progress.close()
     text = out.getvalue()
     assert "\r\x1b[2K" in text  # the line is redrawn in place
-    assert text.rstrip().endswith("steps: research")
+    assert text.rstrip().endswith("steps: research (0 finished)")
+    progress(TraceEvent("step.end", 0.3, "", "research", ok=True))
+    assert progress.status().endswith("steps: - (1 finished)")
     assert "done: 2 (failed 1)" in text

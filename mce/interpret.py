@@ -40,7 +40,7 @@ from mce.journal import Journal, ReplayDivergence, open_journal
 from mce.merge import StateConflict
 from mce.merge import merge as default_merge
 from mce.outcome import Err, Ok
-from mce.recorder import Mode, Recorder
+from mce.recorder import BUDGET_DECISION, PAR_DECISION, TIMEOUT_DECISION, Mode, Recorder
 from mce.step import Step, _Fail, _Pure
 from mce.trace import TraceEvent
 
@@ -475,9 +475,11 @@ async def _run_timeout(
     position = f"{where.prefix}{k}"
     inner = _Seq(where, stack, None, f"{position}/")
     effects = run.effects
-    recorded = effects.decision(position, "mce.timeout") if effects.serving else None
+    recorded = effects.decision(position, TIMEOUT_DECISION) if effects.serving else None
     if recorded is None and effects.mode == "replay":
-        raise ReplayDivergence(position, "mce.timeout", "the journal has no record of this timeout")
+        raise ReplayDivergence(
+            position, TIMEOUT_DECISION, "the journal has no record of this timeout"
+        )
     out: Ok[Any, Any] | Err[Any, Any] | None = None
     if recorded is not None:
         if not recorded["fired"]:
@@ -485,7 +487,7 @@ async def _run_timeout(
     else:
         with anyio.move_on_after(node.seconds):
             out = await _drive(node.step, state, run, inner)
-        await effects.record_decision(position, "mce.timeout", {"fired": out is None})
+        await effects.record_decision(position, TIMEOUT_DECISION, {"fired": out is None})
     if out is not None:
         return out
     label = node.step.label
@@ -512,10 +514,10 @@ async def _run_budget(
     out: Ok[Any, Any] | Err[Any, Any] | None = None
     fired = None
     if budget.max_seconds is not None and effects.serving:
-        recorded = effects.decision(position, "mce.budget")
+        recorded = effects.decision(position, BUDGET_DECISION)
         if recorded is None and effects.mode == "replay":
             raise ReplayDivergence(
-                position, "mce.budget", "the journal has no record of this budget"
+                position, BUDGET_DECISION, "the journal has no record of this budget"
             )
         fired = None if recorded is None else bool(recorded["out_of_time"])
     seconds = budget.max_seconds if fired is None else None
@@ -529,7 +531,7 @@ async def _run_budget(
             out = await _drive(node.step, state, run, inner)
     out_of_time = out is None and tracker.exceeded is None
     if budget.max_seconds is not None and fired is None:
-        await effects.record_decision(position, "mce.budget", {"out_of_time": out_of_time})
+        await effects.record_decision(position, BUDGET_DECISION, {"out_of_time": out_of_time})
     if tracker.exceeded is not None:
         return Err(tracker.exceeded, state)
     if out is None:
@@ -723,11 +725,6 @@ class _Par:
                 if started[k] and task is not me:
                     task.cancel()
 
-    @property
-    def stopped(self) -> bool:
-        """A failure, a bug or an outside cancellation ended this block."""
-        return self.cancelled
-
     async def work(self, k: int, i: int, first: _Pending) -> None:
         """Task `k`: finish branch `i`, then start unstarted branches (bounded mode).
 
@@ -776,7 +773,7 @@ class _Par:
                     # Take the next unstarted branch, so that at most `limit`
                     # branches are ever in flight.
                     while True:
-                        if self.stopped or self.next >= self.n:
+                        if self.cancelled or self.next >= self.n:
                             return
                         i = self.next
                         self.next += 1
@@ -810,7 +807,7 @@ class _Par:
         if self.only is not None:
             raise ReplayDivergence(
                 self.position,
-                "mce.par",
+                PAR_DECISION,
                 f"the journal records that branch {self.only} failed first, "
                 "but on replay it succeeded",
             )
@@ -870,19 +867,19 @@ def _prefix(node: Any, state: Any, run: _Run, parent: _Seq, stack: list[Any], k:
     p = _Par(node, state, run, parent, stack, k)
     effects = run.effects
     if effects.serving and node.mode == _n.FAIL_FAST:
-        recorded = effects.decision(p.position, "mce.par")
+        recorded = effects.decision(p.position, PAR_DECISION)
         if recorded is not None:
             p.only = recorded["branch"]
             p.next = p.only
     limit = node.limit
     pending = p.pending
-    while p.next < p.n and not p.stopped and (limit is None or len(pending) < limit):
+    while p.next < p.n and not p.cancelled and (limit is None or len(pending) < limit):
         i = p.next
         p.next = p.n if p.only is not None else i + 1
         started = p.start(i)
         if started is not None:
             pending.append((i, started))
-    if p.stopped:
+    if p.cancelled:
         _discard(pending)
         pending.clear()
     # Which branch failed first depends on timing once a branch has awaited:
@@ -907,7 +904,7 @@ async def _finish(p: _Par) -> Ok[Any, Any] | Err[Any, Any]:
         # background: they must be durable before the block's value is used.
         await p.run.effects.durable()
     if p.must_record and p.failed is not None and p.bug is None:
-        await p.run.effects.record_decision(p.position, "mce.par", {"branch": p.failed_branch})
+        await p.run.effects.record_decision(p.position, PAR_DECISION, {"branch": p.failed_branch})
     return p.outcome()
 
 

@@ -37,6 +37,8 @@ from typing import Any, Literal, Never, final
 from attrs import frozen
 
 from mce.budget import Budget, within_budget
+from mce.effects import EffectFailed, effect
+from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
 from mce.schema import to_json
@@ -321,16 +323,11 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
     >>> run_sync(shout("hi"), None).value
     'HI'
     """
-    from mce.effects import effect
-    from mce.interpret import run as run_step
-
     table = dict(handlers or {})
 
     async def handler(request: dict[str, Any]) -> Any:
         out = await run_step(agent(request["instruction"]), None, handlers=table)
         if not out.ok:
-            from mce.effects import EffectFailed
-
             raise EffectFailed(out.error)  # type: ignore[union-attr]
         return out.value  # type: ignore[union-attr]
 

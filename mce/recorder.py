@@ -51,6 +51,12 @@ from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
 from mce.outcome import RunReport
 
 Mode = Literal["live", "replay", "resume"]
+
+PAR_DECISION = "mce.par"  # which branch of a fail-fast block failed first
+TIMEOUT_DECISION = "mce.timeout"  # whether a timeout fired
+BUDGET_DECISION = "mce.budget"  # whether a budget ran out of time
+DECISIONS = frozenset({PAR_DECISION, TIMEOUT_DECISION, BUDGET_DECISION})
+"""Journal entries that record a scheduling decision rather than an effect."""
 MODES = ("live", "replay", "resume")
 
 

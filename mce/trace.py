@@ -26,6 +26,7 @@ from attrs import frozen
 
 from mce.effects import redact
 from mce.journal import Journal, open_journal
+from mce.recorder import DECISIONS
 
 
 @final
@@ -65,13 +66,7 @@ def timeline_html(journal: Journal | str | Any, *, title: str = "mce run") -> st
     True
     """
     header, entries = open_journal(journal).load()
-    effects = [
-        e
-        for e in entries
-        if not str(e["kind"]).startswith("mce.")
-        or e["kind"] in ("mce.sleep", "mce.now", "mce.random", "mce.uuid")
-    ]
-    effects = [e for e in effects if "t0" in e and "t1" in e]
+    effects = [e for e in entries if e["kind"] not in DECISIONS and "t0" in e and "t1" in e]
     effects.sort(key=lambda e: (e["t0"], e["pos"]))
     return _render(effects, header or {}, title)
 

@@ -29,7 +29,7 @@ from typing import Any, Never, final
 
 from attrs import frozen
 
-from mce.plan.ir import Plan, Ref
+from mce.plan.ir import Plan, Ref, refs_in
 from mce.plan.validate import PlanInvalid, topological_order, validate
 from mce.step import Step, fail, gather, pure, share
 from mce.tools import Registry, Tool
@@ -180,8 +180,6 @@ def build(
 
 
 def _refs(value: Any) -> list[Ref]:
-    from mce.plan.ir import refs_in
-
     seen: dict[str, Ref] = {}
     for r in refs_in(value):
         seen.setdefault(r.task, r)

@@ -243,11 +243,9 @@ def validate(
     """
     registry = tools if isinstance(tools, Registry) else Registry(tools)
     if not isinstance(plan, Plan):
-        from mce.plan.validate import PlanInvalid as _Invalid
-
         try:
             plan = Plan.from_json(plan)
-        except _Invalid as invalid:
+        except PlanInvalid as invalid:
             return invalid.problems
     problems: list[Problem] = []
     tasks: dict[str, Task] = {}

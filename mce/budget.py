@@ -21,6 +21,7 @@ from typing import Any, TypeVar, final
 
 from attrs import frozen
 
+from mce.effects import token_usage
 from mce.step import Step
 
 _S = TypeVar("_S")
@@ -114,12 +115,10 @@ class Tracker:
 
     def charge_value(self, value: Any) -> BudgetExceeded | None:
         """Count the tokens an effect's value reports (`.usage`)."""
-        usage = getattr(value, "usage", None)
-        if usage is None:
+        tokens = token_usage(value)
+        if tokens is None:
             return None
-        used = int(getattr(usage, "prompt_tokens", 0) or 0) + int(
-            getattr(usage, "completion_tokens", 0) or 0
-        )
+        used = sum(tokens)
         tracker: Tracker | None = self
         while tracker is not None:
             tracker.tokens += used

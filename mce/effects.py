@@ -298,6 +298,21 @@ def sleep(seconds: float) -> Step[Never, Never, None]:
     return _Effect(SLEEP, float(seconds), None)
 
 
+def token_usage(value: Any) -> tuple[int, int] | None:
+    """(prompt, completion) tokens an effect's value reports through `.usage`, if any.
+
+    >>> from mce.llm import AssistantMessage, Usage
+    >>> token_usage(AssistantMessage("hi", usage=Usage(3, 1))), token_usage(42)
+    ((3, 1), None)
+    """
+    usage = getattr(value, "usage", None)
+    if usage is None:
+        return None
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    return prompt, completion
+
+
 def is_effect(step: Step[Any, Any, Any]) -> bool:
     """Whether `step` is an effect node (for tools that inspect programs).
 

@@ -45,6 +45,7 @@ from mce.effects import (
     MissingHandler,
     redact,
     reveal,
+    token_usage,
 )
 from mce.executors import LOCAL, Executor
 from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
@@ -238,11 +239,11 @@ class Recorder:
         return ok, value
 
     def account(self, value: Any) -> None:
-        """Add a value's token usage (anything with `.usage.prompt_tokens`) to the totals."""
-        usage = getattr(value, "usage", None)
-        if usage is not None:
-            self.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
-            self.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+        """Add a value's token usage (see `token_usage`) to the totals."""
+        used = token_usage(value)
+        if used is not None:
+            self.prompt_tokens += used[0]
+            self.completion_tokens += used[1]
 
     def report(self, wall_seconds: float) -> RunReport:
         return RunReport(

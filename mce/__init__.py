@@ -28,6 +28,7 @@ from mce.interpret import run_sync as run_sync
 from mce.journal import FileJournal as FileJournal
 from mce.journal import Journal as Journal
 from mce.journal import JournalCorrupt as JournalCorrupt
+from mce.journal import JournalInUse as JournalInUse
 from mce.journal import JournalWarning as JournalWarning
 from mce.journal import ReplayDivergence as ReplayDivergence
 from mce.merge import StateConflict as StateConflict
@@ -60,6 +61,7 @@ __all__ = [
     "FileJournal",
     "Journal",
     "JournalCorrupt",
+    "JournalInUse",
     "JournalWarning",
     "MissingHandler",
     "Ok",

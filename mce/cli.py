@@ -37,7 +37,7 @@ import anyio
 
 from mce.graph import mermaid
 from mce.interpret import run
-from mce.journal import JournalCorrupt, ReplayDivergence, open_journal
+from mce.journal import JournalCorrupt, JournalInUse, ReplayDivergence, open_journal
 from mce.step import Step
 from mce.trace import TraceEvent, timeline_html
 
@@ -308,10 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
-    except JournalCorrupt as exc:
-        sys.stderr.write(f"mce {args.command}: {exc}\n")
-        return 2
-    except ValueError as exc:  # e.g. a live run refusing a journal that holds a run
+    except (JournalCorrupt, JournalInUse) as exc:
+        # Only bad input is exit 2: an exception from the workflow itself is a
+        # bug and keeps its traceback.
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
 

@@ -47,6 +47,14 @@ class JournalCorrupt(Exception):
         self.reason = reason
 
 
+class JournalInUse(ValueError):
+    """A live run was given a journal that already holds a run (nothing is written).
+
+    >>> issubclass(JournalInUse, ValueError)
+    True
+    """
+
+
 class JournalWarning(UserWarning):
     """Something in a journal was skipped (a torn last line)."""
 

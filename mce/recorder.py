@@ -48,7 +48,7 @@ from mce.effects import (
     token_usage,
 )
 from mce.executors import LOCAL, Executor
-from mce.journal import HEADER_KEY, VERSION, Journal, ReplayDivergence
+from mce.journal import HEADER_KEY, VERSION, Journal, JournalInUse, ReplayDivergence
 from mce.outcome import RunReport
 
 Mode = Literal["live", "replay", "resume"]
@@ -114,7 +114,7 @@ class Recorder:
                 journal.prepare_resume()
             header, entries = journal.load()
             if mode == "live" and (header is not None or entries):
-                raise ValueError(
+                raise JournalInUse(
                     f"journal {journal.name} already holds a run; replay it "
                     "(mode='replay'), continue it (mode='resume'), or record to a new journal"
                 )

@@ -194,3 +194,19 @@ def test_live_progress_line_on_a_terminal() -> None:
     progress(TraceEvent("step.end", 0.3, "", "research", ok=True))
     assert progress.status().endswith("steps: - (1 finished)")
     assert "done: 2 (failed 1)" in text
+
+
+def test_journal_in_use_is_bad_input_but_a_workflow_bug_keeps_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = str(tmp_path / "run.jsonl")
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 0
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    buggy = tmp_path / "buggy.py"
+    buggy.write_text(
+        "from mce import pure\ndef workflow():\n    return pure(1).map(lambda x: int('x'))\n"
+    )
+    with pytest.raises(ValueError, match="invalid literal"):
+        main(["run", f"{buggy}:workflow"])

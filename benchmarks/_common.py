@@ -43,15 +43,17 @@ def timed_async(backend: str, fn: Callable[[], Awaitable[Any]]) -> float:
 
 
 class Stat:
-    def __init__(self, samples: list[float], per: int) -> None:
-        self.us = sorted(s / per * 1e6 for s in samples)
+    """Samples (seconds, or any measure) per unit, scaled (default: µs), sorted."""
+
+    def __init__(self, samples: list[float], per: int = 1, scale: float = 1e6) -> None:
+        self.us = sorted(s / per * scale for s in samples)
 
     @property
     def median(self) -> float:
         return statistics.median(self.us)
 
-    def cell(self) -> str:
-        return f"{self.median:.3f} ({self.us[0]:.3f}–{self.us[-1]:.3f})"
+    def cell(self, digits: int = 3) -> str:
+        return f"{self.median:.{digits}f} ({self.us[0]:.{digits}f}–{self.us[-1]:.{digits}f})"
 
 
 def repeat(times: int, sample: Callable[[], float], per: int) -> Stat:

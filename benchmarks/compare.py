@@ -26,17 +26,15 @@ import gc
 import operator
 import os
 import random
-import statistics
 import sys
 import tempfile
-import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypedDict
 
 import anyio
-from _common import ROOT, machine, publish, today
+from _common import ROOT, Stat, machine, publish, repeat, timed_async, today
 from bench_dag import dag_plan, random_dag_parts, work
 
 from mce import effect, gather, lift, pure, run
@@ -54,23 +52,11 @@ def have(package: str) -> str | None:
 
 
 def timed(fn: Callable[[], Awaitable[Any]]) -> float:
-    async def main() -> float:
-        gc.collect()
-        t0 = time.perf_counter()
-        await fn()
-        return time.perf_counter() - t0
-
-    return asyncio.run(main())
+    return timed_async("asyncio", fn)
 
 
-def stats(samples: list[float], per: int = 1, scale: float = 1e6) -> dict[str, float]:
-    values = sorted(s / per * scale for s in samples)
-    return {"median": statistics.median(values), "min": values[0], "max": values[-1]}
-
-
-def sample(fn: Callable[[], Awaitable[Any]], repeats: int, per: int) -> dict[str, float]:
-    timed(fn)  # warm-up
-    return stats([timed(fn) for _ in range(repeats)], per)
+def sample(fn: Callable[[], Awaitable[Any]], repeats: int, per: int) -> Stat:
+    return repeat(repeats, lambda: timed(fn), per)
 
 
 # ---------------------------------------------------------------- workloads
@@ -156,8 +142,8 @@ def langgraph_fan(n: int) -> Any:
     return graph.compile()
 
 
-def bench_chain(sizes: list[int], repeats: int) -> dict[str, dict[int, dict[str, float]]]:
-    rows: dict[str, dict[int, dict[str, float]]] = {
+def bench_chain(sizes: list[int], repeats: int) -> dict[str, dict[int, Stat]]:
+    rows: dict[str, dict[int, Stat]] = {
         "raw await": {},
         "mce": {},
         "returns": {},
@@ -177,14 +163,14 @@ def bench_chain(sizes: list[int], repeats: int) -> dict[str, dict[int, dict[str,
             rows["LangGraph"][n] = sample(lambda g=graph, c=config: g.ainvoke({"x": 0}, c), reps, n)
         print(
             f"chain {n:>6}: "
-            + ", ".join(f"{k} {v[n]['median']:.2f}" for k, v in rows.items() if n in v),
+            + ", ".join(f"{k} {v[n].median:.2f}" for k, v in rows.items() if n in v),
             flush=True,
         )
     return rows
 
 
-def bench_fan(sizes: list[int], repeats: int) -> dict[str, dict[int, dict[str, float]]]:
-    rows: dict[str, dict[int, dict[str, float]]] = {
+def bench_fan(sizes: list[int], repeats: int) -> dict[str, dict[int, Stat]]:
+    rows: dict[str, dict[int, Stat]] = {
         "asyncio.gather": {},
         "mce": {},
         "LangGraph": {},
@@ -203,7 +189,7 @@ def bench_fan(sizes: list[int], repeats: int) -> dict[str, dict[int, dict[str, f
             rows["LangGraph"][n] = sample(lambda g=graph: g.ainvoke({"results": []}), reps, n)
         print(
             f"fan-out {n:>6}: "
-            + ", ".join(f"{k} {v[n]['median']:.2f}" for k, v in rows.items() if n in v),
+            + ", ".join(f"{k} {v[n].median:.2f}" for k, v in rows.items() if n in v),
             flush=True,
         )
     return rows
@@ -292,8 +278,8 @@ def langgraph_dag(lat: list[int], deps: list[list[int]]) -> Any:
     return graph.compile()
 
 
-def bench_dag(sizes: list[int], graphs: int) -> dict[str, dict[int, dict[str, float]]]:
-    rows: dict[str, dict[int, dict[str, float]]] = {"mce": {}, "LangGraph": {}}
+def bench_dag(sizes: list[int], graphs: int) -> dict[str, dict[int, Stat]]:
+    rows: dict[str, dict[int, Stat]] = {"mce": {}, "LangGraph": {}}
     for n in sizes:
         rnd = random.Random(11 + n)
         mce_r, lg_r = [], []
@@ -308,12 +294,11 @@ def bench_dag(sizes: list[int], graphs: int) -> dict[str, dict[int, dict[str, fl
                     timed(lambda g=graph, n=n: g.ainvoke({"done": []}, {"recursion_limit": n + 10}))
                     / critical
                 )
-        rows["mce"][n] = stats(mce_r, scale=1)
+        rows["mce"][n] = Stat(mce_r, scale=1)
         if lg_r:
-            rows["LangGraph"][n] = stats(lg_r, scale=1)
+            rows["LangGraph"][n] = Stat(lg_r, scale=1)
         print(
-            f"dag {n}: "
-            + ", ".join(f"{k} {v[n]['median']:.3f}" for k, v in rows.items() if n in v),
+            f"dag {n}: " + ", ".join(f"{k} {v[n].median:.3f}" for k, v in rows.items() if n in v),
             flush=True,
         )
     return rows
@@ -322,13 +307,13 @@ def bench_dag(sizes: list[int], graphs: int) -> dict[str, dict[int, dict[str, fl
 # ---------------------------------------------------------------- replay and memory
 
 
-def bench_replay(n: int, repeats: int) -> dict[str, float]:
+def bench_replay(n: int, repeats: int) -> Stat:
     prog = gather([effect("k", {"i": i}) for i in range(n)])
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "j.jsonl")
         asyncio.run(run(prog, None, handlers={"k": lambda r: r["i"]}, journal=path))
         result = sample(lambda: run(prog, None, journal=path, mode="replay"), repeats, n)
-    print(f"replay: {result['median']:.2f} µs/effect", flush=True)
+    print(f"replay: {result.median:.2f} µs/effect", flush=True)
     return result
 
 
@@ -377,13 +362,7 @@ def bench_memory(n: int) -> dict[str, float]:
 # ---------------------------------------------------------------- report
 
 
-def cell(s: dict[str, float], digits: int = 2) -> str:
-    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
-
-
-def table(
-    title: str, rows: dict[str, dict[int, dict[str, float]]], unit: str, digits: int = 2
-) -> list[str]:
+def table(title: str, rows: dict[str, dict[int, Stat]], unit: str, digits: int = 2) -> list[str]:
     sizes = sorted({n for v in rows.values() for n in v})
     out = [
         f"### {title}",
@@ -395,16 +374,14 @@ def table(
         if values:
             out.append(
                 f"| {name} | "
-                + " | ".join(cell(values[n], digits) if n in values else "n/a" for n in sizes)
+                + " | ".join(values[n].cell(digits) if n in values else "n/a" for n in sizes)
                 + " |"
             )
     out += ["", f"Unit: {unit}.", ""]
     return out
 
 
-def plot(
-    name: str, rows: dict[str, dict[int, dict[str, float]]], ylabel: str, log: bool = True
-) -> str | None:
+def plot(name: str, rows: dict[str, dict[int, Stat]], ylabel: str, log: bool = True) -> str | None:
     try:
         import matplotlib
 
@@ -417,7 +394,7 @@ def plot(
     for label, values in rows.items():
         if values:
             xs = sorted(values)
-            ax.plot(xs, [values[x]["median"] for x in xs], marker="o", label=label)
+            ax.plot(xs, [values[x].median for x in xs], marker="o", label=label)
     ax.set_xscale("log")
     if log:
         ax.set_yscale("log")
@@ -470,7 +447,7 @@ def report(results: dict[str, Any], repeats: int) -> str:
     lines += [
         "### Replay and memory",
         "",
-        f"* mce replay: {cell(results['replay'])} µs per effect (10,000-effect journal file).",
+        f"* mce replay: {results['replay'].cell(2)} µs per effect (10,000-effect journal file).",
         "* Memory per pending branch (10,000 branches waiting on one event): "
         + ", ".join(f"{k} {v:,.0f} bytes" for k, v in results["memory"].items())
         + ".",

@@ -5,9 +5,11 @@ journal, records every completed effect; in `replay` mode it serves every
 effect from the journal and never calls a handler; in `resume` mode it
 serves what the journal has and runs the rest live, appending.
 
-Records of completed effects are written in batches: an effect that
-completes waits until its batch is durable (flushed and fsynced) before its
-value is used, and effects that complete together share one fsync.
+Records of completed effects are written in batches, in a worker thread,
+and every record is durable (flushed and fsynced) before its effect's value
+is used. Usually the effect waits for its batch; the last effect of a branch
+of an unbounded parallel block does not - the block waits once, for all of
+them, in `durable()`. Effects that complete together share one fsync.
 
 >>> import anyio
 >>> from mce import effect, run

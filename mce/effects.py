@@ -311,13 +311,3 @@ def token_usage(value: Any) -> tuple[int, int] | None:
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     return prompt, completion
-
-
-def is_effect(step: Step[Any, Any, Any]) -> bool:
-    """Whether `step` is an effect node (for tools that inspect programs).
-
-    >>> from mce import pure
-    >>> is_effect(now()), is_effect(pure(1))
-    (True, False)
-    """
-    return getattr(step, "_tag", None) == EFFECT

@@ -31,7 +31,7 @@ from typing import Any, final
 
 from attrs import frozen
 
-from mce.llm.scripted import ScriptedModel, call, say
+from mce.llm.scripted import ScriptedModel, call, rules, say
 
 
 @final
@@ -277,17 +277,14 @@ def _sse(completion: dict[str, Any], include_usage: bool) -> str:
 
 
 def _model_from_rules(path: str | None) -> ScriptedModel:
-    model = ScriptedModel()
     if path is None:
-        return model
+        return ScriptedModel()
     with open(path) as f:
-        rules = json.load(f)
-    for rule in rules:
-        if "tool" in rule:
-            model.when(rule["contains"], call(rule["tool"], rule.get("arguments", {})))
-        else:
-            model.when(rule["contains"], say(rule["reply"]))
-    return model
+        data = json.load(f)
+    return rules(
+        (r["contains"], call(r["tool"], r.get("arguments", {})) if "tool" in r else say(r["reply"]))
+        for r in data
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -122,8 +122,9 @@ class Journal:
         """Append records durably (in memory: immediately; records are JSON-compatible)."""
         self._records.extend(records)
 
-    def prepare_resume(self) -> None:
-        """Make the journal ready to be appended to after a crash."""
+    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """Make the journal ready to be appended to after a crash; what `load` gives."""
+        return self.load()
 
     def close(self) -> None:
         """Release any open file."""
@@ -217,11 +218,15 @@ class FileJournal(Journal):
                 return None
         return header, entries
 
-    def prepare_resume(self) -> None:
-        """Drop a torn last line and end the file with a newline, ready to append."""
+    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """Drop a torn last line and end the file with a newline, ready to append.
+
+        Returns what `load` gives (the file is read once): the torn line was
+        never part of it.
+        """
         if not self.path.exists():
-            return
-        self.load()
+            return None, []
+        loaded = self.load()
         with open(self.path, "r+b") as f:
             if self._torn_at is not None:
                 f.truncate(self._torn_at)
@@ -233,6 +238,7 @@ class FileJournal(Journal):
             f.flush()
             os.fsync(f.fileno())
         self._torn_at = None
+        return loaded
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """Append records as lines, then fsync them.

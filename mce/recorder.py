@@ -113,8 +113,9 @@ class Recorder:
         header: dict[str, Any] | None = None
         if journal is not None:
             if mode == "resume":
-                journal.prepare_resume()
-            header, entries = journal.load()
+                header, entries = journal.prepare_resume()
+            else:
+                header, entries = journal.load()
             if mode == "live" and (header is not None or entries):
                 raise JournalInUse(
                     f"journal {journal.name} already holds a run; replay it "

@@ -355,7 +355,7 @@ def child(system: str, workdir: str, resume: bool) -> None:
     if system == "mce":
         import mce  # noqa: F401
     elif system == "LangGraph":
-        import langgraph.checkpoint.sqlite.aio  # noqa: F401
+        import langgraph.checkpoint.sqlite.aio
         import langgraph.graph  # noqa: F401
     else:
         dbos()
@@ -466,8 +466,7 @@ def report(
     for system, r in recovery.items():
         first = r["to_first_new"]
         lines.append(
-            f"| {system} | {r['done_before']} | {r['ran_again']} | "
-            f"{first * 1000:.1f} |"
+            f"| {system} | {r['done_before']} | {r['ran_again']} | {first * 1000:.1f} |"
             if first is not None
             else f"| {system} | {r['done_before']} | {r['ran_again']} | - |"
         )

@@ -1,0 +1,220 @@
+"""Mutation testing of mce's core modules, each against its own tests (mutmut).
+
+    pip install mutmut && python benchmarks/mutation.py [module ...] [--no-write]
+
+For every module in `TARGETS`, a copy of the project is made in a temporary
+directory, mutmut mutates only that module and runs only the module's own
+test files against each mutant. The score is
+killed / (killed + survived); mutants that time out count as killed, ones
+no test reaches count as survived. Survivors are
+listed with their diff so they can be killed by a new test or recorded as
+equivalent in `EQUIVALENT` with the reason.
+
+mutmut forks one process per mutant from a process that has already
+imported the code, so a mutant of module-level state (a constant, a cache
+built at import) can look killed or survived for the wrong reason:
+`--confirm` re-runs each survivor in a fresh interpreter with the mutant
+applied to the source file, and reports the ones a fresh process kills.
+
+Results go to docs/mutation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ROOT, machine, today
+
+DOC = ROOT / "docs" / "mutation.md"
+
+# module -> the test files that are its own
+TARGETS: dict[str, list[str]] = {
+    "mce/merge.py": ["tests/test_merge.py", "laws/test_merge_laws.py"],
+    "mce/journal.py": ["tests/test_journal.py"],
+    "mce/step.py": ["tests/test_step.py", "laws/test_step_laws.py"],
+}
+
+# mutant name -> why it cannot be killed (it does not change behaviour)
+EQUIVALENT: dict[str, str] = {}
+
+_COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
+_STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
+
+
+def _copy_project(dest: Path) -> None:
+    for name in _COPY:
+        src = ROOT / name
+        if src.is_dir():
+            # laws/mutants is the law suite's own mutant check, and its name is mutmut's
+            shutil.copytree(
+                src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "mutants")
+            )
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+
+
+def _configure(dest: Path, module: str, tests: list[str]) -> None:
+    pyproject = dest / "pyproject.toml"
+    selection = list(tests)
+    pyproject.write_text(
+        pyproject.read_text()
+        + "\n[tool.mutmut]\n"
+        + 'source_paths = ["mce/"]\n'
+        + f"only_mutate = [{json.dumps(module)}]\n"
+        + 'also_copy = ["laws/", "conftest.py", "README.md"]\n'
+        + f"pytest_add_cli_args_test_selection = {json.dumps(selection)}\n"
+        + 'pytest_add_cli_args = ["-o", "addopts=-p no:cacheprovider"]\n'
+    )
+
+
+def _mutmut(dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The directory must exist before the interpreter starts: a sys.path entry
+    # that is missing then is never searched later, and the tests would import
+    # the installed mce instead of the mutated copy.
+    (dest / "mutants").mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(dest / "mutants"))
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def mutate(module: str, tests: list[str], *, confirm: bool) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="mce-mutation-") as tmp:
+        dest = Path(tmp)
+        _copy_project(dest)
+        _configure(dest, module, tests)
+        done = _mutmut(dest, "run", "--max-children", str(os.cpu_count() or 2))
+        if done.returncode != 0:
+            raise RuntimeError(f"mutmut run failed for {module}:\n{done.stdout}\n{done.stderr}")
+        listing = _mutmut(dest, "results", "--all", "true").stdout
+        statuses: dict[str, str] = {}
+        for line in listing.splitlines():
+            m = _STATUS.match(line)
+            if m:
+                statuses[m["name"]] = m["status"].strip()
+        killed = [n for n, s in statuses.items() if s in ("killed", "timeout")]
+        survived = [
+            n
+            for n, s in statuses.items()
+            if s not in ("killed", "timeout", "skipped") and n not in EQUIVALENT
+        ]
+        equivalent = [n for n in statuses if n in EQUIVALENT]
+        diffs = {n: _mutmut(dest, "show", n).stdout.strip() for n in survived}
+        fresh_kills = _confirm(dest, module, tests, diffs) if confirm else []
+        survived = [n for n in survived if n not in fresh_kills]
+        killed += fresh_kills
+        total = len(killed) + len(survived)
+        return {
+            "module": module,
+            "tests": tests,
+            "killed": len(killed),
+            "survived": len(survived),
+            "equivalent": len(equivalent),
+            "score": len(killed) / total if total else 1.0,
+            "survivors": {n: diffs[n] for n in survived},
+        }
+
+
+def _confirm(dest: Path, module: str, tests: list[str], diffs: dict[str, str]) -> list[str]:
+    """Survivors that a fresh interpreter, with the mutant in the source, kills."""
+    kills = []
+    source = dest / module
+    original = source.read_text()
+    for name, diff in diffs.items():
+        patched = subprocess.run(
+            ["patch", "-p0", "-o", "-", str(source)],
+            input=diff + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if patched.returncode != 0:
+            continue
+        source.write_text(patched.stdout)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                cwd=dest,
+                env=dict(os.environ, PYTHONPATH=str(dest)),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            source.write_text(original)
+        if done.returncode != 0:
+            kills.append(name)
+    return kills
+
+
+def report(results: list[dict[str, object]]) -> str:
+    lines = [
+        "# Mutation testing",
+        "",
+        f"{today()} · {machine()} · `python benchmarks/mutation.py` (mutmut)",
+        "",
+        "Each core module is mutated alone and tested only by its own test files: "
+        "how much of its behaviour those tests pin down.",
+        "",
+        "| module | its tests | killed | survived | equivalent | score |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r['module']}` | {', '.join(f'`{t}`' for t in r['tests'])} | {r['killed']} | "
+            f"{r['survived']} | {r['equivalent']} | {float(r['score']):.0%} |"  # type: ignore[arg-type]
+        )
+    if EQUIVALENT:
+        lines += ["", "## Equivalent mutants", ""]
+        lines += [f"* `{n}`: {why}" for n, why in sorted(EQUIVALENT.items())]
+    survivors = [(r["module"], n, d) for r in results for n, d in r["survivors"].items()]  # type: ignore[attr-defined]
+    if survivors:
+        lines += ["", "## Survivors", ""]
+        for module, name, diff in survivors:
+            lines += [f"### `{name}` ({module})", "", "```diff", diff, "```", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all targets)")
+    parser.add_argument(
+        "--confirm", action="store_true", help="re-run survivors in a fresh process"
+    )
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    chosen = args.modules or list(TARGETS)
+    unknown = [m for m in chosen if m not in TARGETS]
+    if unknown:
+        raise SystemExit(f"not a mutation target: {unknown}; targets are {list(TARGETS)}")
+    results = []
+    for module in chosen:
+        r = mutate(module, TARGETS[module], confirm=args.confirm)
+        print(
+            f"{module}: {r['killed']} killed, {r['survived']} survived, score {r['score']:.0%}",
+            flush=True,
+        )
+        results.append(r)
+    text = report(results)
+    if args.no_write:
+        print(text)
+    else:
+        DOC.write_text(text)
+        print(f"wrote {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

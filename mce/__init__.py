@@ -8,6 +8,7 @@ program - built from the constructors below and run by `run`/`run_sync`.
 Ok(value=(1, 2), state=None)
 """
 
+from mce._runtime.writer import JournalWriteError as JournalWriteError
 from mce.budget import Budget as Budget
 from mce.budget import BudgetExceeded as BudgetExceeded
 from mce.budget import within_budget as within_budget
@@ -63,6 +64,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalInUse",
     "JournalWarning",
+    "JournalWriteError",
     "MissingHandler",
     "Ok",
     "Outcome",

@@ -21,14 +21,13 @@ from typing import Any, TypeVar, final
 
 from attrs import frozen
 
+from mce._runtime.nodes import BUDGET as BUDGET
 from mce.effects import token_usage
 from mce.step import Step
 
 _S = TypeVar("_S")
 _E = TypeVar("_E")
 _A = TypeVar("_A")
-
-BUDGET = 17  # the node tag; see mce.step for the others
 
 
 @final

@@ -25,13 +25,13 @@ from typing import Any, Final, Never, final
 
 from attrs import frozen
 
+from mce._runtime.nodes import EFFECT as EFFECT
 from mce.codec import encode
 from mce.step import Step
 
 Handler = Callable[[Any], Any] | Callable[[Any], Awaitable[Any]]
 """A handler: takes the request, returns (or awaits) the effect's value."""
 
-EFFECT: Final = 16  # the node tag; see mce.step for the others
 
 NOW: Final = "mce.now"
 RANDOM: Final = "mce.random"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from mce import step as _n
+from mce._runtime import nodes as _n
 from mce.budget import BUDGET
 from mce.effects import EFFECT
 

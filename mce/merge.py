@@ -44,36 +44,77 @@ MERGE_KEY: Final = "mce.merge"
 """The field-metadata key under which a field's declared merge is stored."""
 
 
+@final
+@attrs.frozen
+class Key:
+    """A dict key on a conflict's path (a plain `str` on a path is an attribute).
+
+    >>> Key("k")
+    Key(key='k')
+    """
+
+    key: object
+
+
+PathPart = str | Key
+"""One step into a state: an attribute name, or a `Key` into a mapping."""
+
+
+def render_path(path: tuple[PathPart, ...]) -> str:
+    """A path as Python would spell it: `index['k'].count`.
+
+    >>> render_path(("index", Key("k"), "count"))
+    "index['k'].count"
+    """
+    text = ""
+    for part in path:
+        if isinstance(part, Key):
+            text += f"[{part.key!r}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
 class StateConflict(Exception):
     """Two parallel branches changed the same state field to different values.
 
     This is raised, not returned: it is a bug in the workflow. It names the
-    field, both values and, when known, both branches.
+    field, both values and, when known, both branches. `path` locates the
+    field: a tuple of attribute names and `Key`s (`field` spells it out).
 
     >>> str(StateConflict("count", 1, 2, branches=(0, 3)))
     "state field 'count' was changed differently by parallel branch 0 (to 1) and branch 3 (to 2); write it in one branch only or declare a merge for it (see mce.merge)"
+    >>> StateConflict(("index", Key("k")), 1, 2).field
+    "index['k']"
     """
 
     def __init__(
         self,
-        field: str,
+        path: tuple[PathPart, ...] | str,
         left: object,
         right: object,
         *,
         branches: tuple[int | None, int | None] = (None, None),
         reason: str | None = None,
     ) -> None:
-        self.field = field
+        if isinstance(path, str):
+            path = (path,) if path else ()
+        self.path: tuple[PathPart, ...] = path
         self.left = left
         self.right = right
         self.branches = branches
         self.reason = reason
         super().__init__(self._message())
 
+    @property
+    def field(self) -> str:
+        """The path spelled out: `''` for the whole state, `"log"`, `"index['k']"`."""
+        return render_path(self.path)
+
     def _message(self) -> str:
-        if not self.field:
+        if not self.path:
             where = "the state"
-        elif self.field.startswith("["):
+        elif isinstance(self.path[0], Key):
             where = f"state key {self.field}"
         else:
             where = f"state field {self.field!r}"
@@ -88,22 +129,16 @@ class StateConflict(Exception):
             "a merge for it (see mce.merge)"
         )
 
-    def within(self, field: str) -> StateConflict:
-        """The same conflict, located under `field` (for nested merges).
+    def within(self, part: PathPart) -> StateConflict:
+        """The same conflict, located under `part` (for nested merges).
 
         >>> StateConflict("k", 1, 2).within("log").field
         'log.k'
-        >>> StateConflict("['k']", 1, 2).within("index").field
-        "index['k']"
+        >>> StateConflict((Key("k"),), 1, 2).within("index").path
+        ('index', Key(key='k'))
         """
-        if not self.field:
-            path = field
-        elif self.field.startswith("["):
-            path = f"{field}{self.field}"
-        else:
-            path = f"{field}.{self.field}"
         return StateConflict(
-            path, self.left, self.right, branches=self.branches, reason=self.reason
+            (part, *self.path), self.left, self.right, branches=self.branches, reason=self.reason
         )
 
     def between(self, left: int | None, right: int | None) -> StateConflict:
@@ -113,8 +148,37 @@ class StateConflict(Exception):
         (0, 1)
         """
         return StateConflict(
-            self.field, self.left, self.right, branches=(left, right), reason=self.reason
+            self.path, self.left, self.right, branches=(left, right), reason=self.reason
         )
+
+
+_MISSING: Final = object()
+
+
+def _read(state: Any, path: tuple[PathPart, ...]) -> Any:
+    for part in path:
+        if isinstance(part, Key):
+            state = state.get(part.key, _MISSING) if isinstance(state, Mapping) else _MISSING
+        else:
+            state = getattr(state, part, _MISSING)
+        if state is _MISSING:
+            break
+    return state
+
+
+def first_writer(path: tuple[PathPart, ...], base: Any, states: Sequence[Any]) -> int | None:
+    """The index of the first of `states` that differs from `base` at `path`, if any.
+
+    Used to name the earlier of two branches in a `StateConflict`.
+
+    >>> first_writer((Key("a"),), {"a": 0}, [{"a": 0}, {"a": 1}, {"a": 2}])
+    1
+    """
+    before = _read(base, path)
+    for k, state in enumerate(states):
+        if state is not base and _read(state, path) != before:
+            return k
+    return None
 
 
 @final
@@ -303,22 +367,22 @@ def _merge_mapping(
             if lv is missing or lv == rv:
                 result[key] = rv
                 continue
-            raise StateConflict(f"[{key!r}]", lv, rv)
+            raise StateConflict((Key(key),), lv, rv)
         if lv is missing:  # deleted by the left branch
             if rv == b:
                 continue
-            raise StateConflict(f"[{key!r}]", "<deleted>", rv)
+            raise StateConflict((Key(key),), "<deleted>", rv)
         try:
             result[key] = how_for(key)(b, lv, rv)
         except StateConflict as conflict:
-            raise conflict.within(f"[{key!r}]") from None
+            raise conflict.within(Key(key)) from None
     for key, b in base.items():
         if key not in right:  # deleted by the right branch
             lv = left.get(key, missing)
             if lv is missing or lv is b or lv == b:
                 result.pop(key, None)
             else:
-                raise StateConflict(f"[{key!r}]", lv, "<deleted>")
+                raise StateConflict((Key(key),), lv, "<deleted>")
     if isinstance(base, dict) and type(base) is dict:
         return result
     return type(base)(result)  # type: ignore[call-arg]

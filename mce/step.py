@@ -19,6 +19,27 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, Never, TypeVar, final, overload
 
+# Node tags are defined once, in the closed node module.
+from mce._runtime.nodes import (
+    COLLECT,
+    DEFER,
+    FAIL,
+    FAIL_FAST,
+    GET,
+    GETS,
+    LIFT,
+    MAP,
+    MAP_ERROR,
+    MODIFY,
+    NAMED,
+    PAR,
+    PURE,
+    PUT,
+    RECOVER,
+    SHARE,
+    THEN,
+    TIMEOUT,
+)
 from mce.errors import Failures, StepTimeout
 
 _S = TypeVar("_S")
@@ -35,28 +56,6 @@ _D = TypeVar("_D")
 _F = TypeVar("_F")
 _G = TypeVar("_G")
 _X = TypeVar("_X")
-
-# Node tags, dispatched on by the interpreter (mce.interpret). Plain ints
-# compared in a chain are the cheapest dispatch CPython offers.
-PURE = 0
-THEN = 1
-MAP = 2
-GET = 3
-PUT = 4
-MODIFY = 5
-GETS = 6
-FAIL = 7
-RECOVER = 8
-MAP_ERROR = 9
-NAMED = 10
-DEFER = 11
-LIFT = 12
-PAR = 13
-TIMEOUT = 14
-SHARE = 15
-
-FAIL_FAST = 0
-COLLECT = 1
 
 
 class Step(Generic[_S_co, _E_co, _A_co]):

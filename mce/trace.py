@@ -20,28 +20,12 @@ import hashlib
 import html
 import json
 from collections.abc import Sequence
-from typing import Any, final
+from typing import Any
 
-from attrs import frozen
-
+from mce._runtime.replay import DECISIONS
 from mce.effects import redact
+from mce.events import TraceEvent as TraceEvent  # re-exported: it lived here
 from mce.journal import Journal, open_journal
-from mce.recorder import DECISIONS
-
-
-@final
-@frozen
-class TraceEvent:
-    """Something happened in a run: an effect or a named step started or ended."""
-
-    event: str  # "effect.start" | "effect.end" | "step.start" | "step.end"
-    time: float
-    position: str
-    name: str  # the effect's kind or the step's label
-    branch: str = ""
-    ok: bool | None = None  # for ends: whether it succeeded
-    replayed: bool = False  # served from the journal
-
 
 _PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#bab0ac"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from mce import step as n
+from mce._runtime import nodes as n
 from mce.step import Step
 from mce.transformers.async_ import ASYNC, Thunk
 from mce.transformers.either import EitherT, Left, Right

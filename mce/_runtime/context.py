@@ -1,0 +1,78 @@
+"""What the parts of a running program share: the run, and each sequential context.
+
+>>> seq = Seq(None, None, None, "")
+>>> (seq.prefix, seq.n, seq.budget)
+('', 0, None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from mce.events import Tracer
+from mce.outcome import Err, Ok
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from mce._runtime.effects_port import Effects
+    from mce.budget import Tracker
+    from mce.step import Step
+
+MergeFn = Callable[[Any, Any, Any], Any]
+
+
+class Seq:
+    """A sequential context: the top level, a parallel branch, a timed or shared step.
+
+    It numbers the effects, parallel blocks and timeouts it meets in order;
+    a position is the context's prefix plus that number, so positions do not
+    depend on the order in which parallel branches complete. It also links
+    to its parent, for the notes on bugs.
+    """
+
+    __slots__ = ("branch", "budget", "defer", "n", "parent", "parent_stack", "prefix")
+
+    def __init__(
+        self, parent: Seq | None, parent_stack: list[Any] | None, branch: int | None, prefix: str
+    ) -> None:
+        self.parent = parent
+        self.parent_stack = parent_stack
+        self.branch = branch
+        self.prefix = prefix
+        self.n = 0
+        self.budget: Tracker | None = parent.budget if parent is not None else None
+        # A branch of an unbounded parallel block: its final effect's record
+        # may be made durable by the block (one wait for all branches).
+        self.defer = False
+
+
+class ShareCell:
+    """A shared step's once-per-run result."""
+
+    __slots__ = ("bug", "done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.outcome: Ok[Any, Any] | Err[Any, Any] | None = None
+        self.bug: BaseException | None = None
+
+
+class RunContext:
+    """Everything one run of a program shares."""
+
+    __slots__ = ("backend", "effects", "merge", "share_keys", "shares", "tg", "tracer")
+
+    def __init__(
+        self, merge: MergeFn, backend: str, effects: Effects, tracer: Tracer | None = None
+    ) -> None:
+        self.tracer = tracer
+        self.merge = merge
+        self.shares: dict[Step[Any, Any, Any], ShareCell] = {}
+        self.share_keys: dict[str, Step[Any, Any, Any]] = {}
+        self.tg: TaskGroup | None = None  # where shared steps run
+        self.backend = backend  # "asyncio", "trio" or "other": picks the branch runner
+        self.effects = effects

@@ -1,0 +1,118 @@
+"""The async driver: await what the trampoline stopped on, then resume it.
+
+`drive` runs a program in a sequential context to its outcome; `resume`
+continues from a stop of `advance` (`mce._runtime.trampoline`): it awaits
+a lifted coroutine, a live effect, a parallel block, a scope or a shared
+step, then hands the result back to the trampoline.
+
+>>> import anyio
+>>> from mce import lift, pure
+>>> from mce._runtime.context import Seq
+>>> async def one() -> int:
+...     return 1
+>>> anyio.run(drive, lift(one).map(str), None, None, Seq(None, None, None, ""))
+Ok(value='1', state=None)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mce._runtime import parallel as _parallel
+from mce._runtime import scopes as _scopes
+from mce._runtime import trampoline as _trampoline
+from mce._runtime.context import RunContext, Seq
+from mce._runtime.diagnostics import annotate
+from mce._runtime.nodes import (
+    AWAIT,
+    BUDGET_SCOPE,
+    EFFECT_LIVE,
+    ERR,
+    LIFT,
+    OK,
+    RUNNING_BLOCK,
+    TIMEOUT_SCOPE,
+)
+from mce.events import TraceEvent
+from mce.outcome import Err, Ok
+from mce.step import _Fail, _Pure
+
+
+async def resume(
+    code: int, payload: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """The async driver: await what `_advance` stopped on, then resume it."""
+    while True:
+        if code == OK:
+            return Ok(payload, state)
+        if code == ERR:
+            return Err(payload, state)
+        if code == EFFECT_LIVE:
+            effect, position = payload
+            tracer = run.tracer
+            if tracer is not None:
+                tracer(
+                    TraceEvent(
+                        "effect.start", time.time(), position, effect.kind, where.prefix[:-1]
+                    )
+                )
+            try:
+                ok, value = await run.effects.perform(
+                    effect, position, where.prefix[:-1], defer=where.defer and not stack
+                )
+            except Exception as exc:
+                annotate(exc, effect, stack, where)
+                raise
+            if tracer is not None:
+                tracer(
+                    TraceEvent(
+                        "effect.end", time.time(), position, effect.kind, where.prefix[:-1], ok
+                    )
+                )
+            if ok and where.budget is not None:
+                exceeded = where.budget.charge_value(value)
+                if exceeded is not None:
+                    ok, value = False, exceeded
+            node: Any = _Pure(value) if ok else _Fail(value)
+        elif code == AWAIT:
+            lifted, awaitable = payload
+            try:
+                node = _Pure(await awaitable)
+            except Exception as exc:
+                annotate(exc, lifted, stack, where)
+                raise
+        elif code in (TIMEOUT_SCOPE, BUDGET_SCOPE):
+            bounded, k = payload
+            if code == TIMEOUT_SCOPE:
+                out = await _scopes.run_timeout(bounded, k, state, run, stack, where)
+            else:
+                out = await _scopes.run_budget(bounded, k, state, run, stack, where)
+            node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
+            state = out.state
+        else:
+            t = payload._tag
+            if t == LIFT:
+                try:
+                    node = _Pure(await payload.thunk())
+                except Exception as exc:
+                    annotate(exc, payload, stack, where)
+                    raise
+            else:
+                if t == RUNNING_BLOCK:
+                    out = await _parallel.finish(payload)
+                else:
+                    out = await _scopes.force_share(payload, state, run, where, stack)
+                node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
+                state = out.state
+        code, payload, state = _trampoline.advance(node, stack, state, run, where)
+
+
+async def drive(node: Any, state: Any, run: RunContext, where: Seq) -> Ok[Any, Any] | Err[Any, Any]:
+    stack: list[Any] = []
+    code, payload, state = _trampoline.advance(node, stack, state, run, where)
+    if code == OK:
+        return Ok(payload, state)
+    if code == ERR:
+        return Err(payload, state)
+    return await resume(code, payload, stack, state, run, where)

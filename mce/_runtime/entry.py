@@ -1,0 +1,189 @@
+"""The entry points: `run` and `run_sync`.
+
+`run` validates its arguments, opens the run's effects (reading the
+journal in a worker thread), runs the program - on the trampoline alone
+when it never awaits, else under the async driver in a task group that
+also holds shared steps and background journal writes - and reports.
+
+>>> from mce import par, pure
+>>> run_sync(par(pure(1), pure(2)).map(sum), None)
+Ok(value=3, state=None)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+import anyio
+
+from mce._runtime.context import RunContext, Seq
+from mce._runtime.driver import resume
+from mce._runtime.effects_port import open_effects
+from mce._runtime.nodes import ERR, OK
+from mce._runtime.replay import Mode
+from mce._runtime.trampoline import advance
+from mce.effects import Handler
+from mce.events import Tracer
+from mce.executors import Executor
+from mce.journal import Journal, open_journal
+from mce.merge import merge as default_merge
+from mce.outcome import Err, Ok
+from mce.step import Step
+
+__all__ = ["run", "run_sync"]
+
+_S = TypeVar("_S")
+_E = TypeVar("_E")
+_A = TypeVar("_A")
+
+
+def _backend() -> str:
+    """The async library running us: 'asyncio', 'trio', or another one anyio knows."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    try:
+        import trio
+    except ImportError:  # pragma: no cover - trio is only needed to run on trio
+        return "other"
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:  # pragma: no cover - some other anyio backend
+        return "other"
+    return "trio"
+
+
+async def run(
+    step: Step[_S, _E, _A],
+    state: _S,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    mode: Mode = "live",
+    seed: int | None = None,
+    merge: Callable[[_S, _S, _S], _S] | None = None,
+    trace: Tracer | None = None,
+    executor: Executor | None = None,
+) -> Ok[_S, _A] | Err[_S, _E]:
+    """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
+
+    Errors on the error channel come back as `Err`. Bugs - exceptions raised
+    by callbacks or lifted code, `StateConflict` - propagate as themselves,
+    with a note naming where in the program they were raised.
+
+    * `handlers` maps effect kinds to handlers (overriding an effect's own).
+    * `journal` (a path or a `Journal`) records every effect; `mode` is
+      `"live"` (run and record), `"replay"` (serve every effect from the
+      journal, call no handler) or `"resume"` (serve what the journal has,
+      run the rest live and append). A program and a journal that do not
+      belong together raise `ReplayDivergence`.
+    * `seed` fixes `random()` and `uuid()` (by default a fresh seed per run,
+      kept in the journal).
+    * `merge` replaces the default three-way merge of parallel branches' states.
+    * `trace` is called with a `TraceEvent` when effects and named steps start and end.
+    * `executor` decides where handlers run (`mce.executors`; default: here).
+
+    >>> import anyio
+    >>> from mce import pure
+    >>> anyio.run(run, pure("hi"), 0)
+    Ok(value='hi', state=0)
+    """
+    if not isinstance(step, Step):
+        raise TypeError(f"run() needs a Step, got {step!r}")
+    table = dict(handlers or {})
+    for kind, handler in table.items():
+        if not isinstance(kind, str) or not callable(handler):
+            raise TypeError(
+                f"run(handlers=...) maps effect kinds to callables; got {kind!r}: {handler!r}"
+            )
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    effects = await open_effects(
+        mode, open_journal(journal) if journal is not None else None, table, seed, executor
+    )
+    started = time.perf_counter()
+    try:
+        ctx = RunContext(merge or default_merge, _backend(), effects, trace)
+        outcome = await _execute(step, state, ctx)
+        await effects.finish()
+        report = effects.report(time.perf_counter() - started)
+        if type(outcome) is Ok:
+            return Ok(outcome.value, outcome.state, report)
+        return Err(outcome.error, outcome.state, report)
+    finally:
+        effects.close()
+
+
+async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run the program at the top level; bugs propagate as themselves."""
+    root = Seq(None, None, None, "")
+    stack: list[Any] = []
+    # Whatever needs no awaiting runs right here; a program that never
+    # awaits finishes without an event-loop round trip or a task group.
+    code, payload, state = advance(step, stack, state, ctx, root)
+    if code == OK:
+        return Ok(payload, state)
+    if code == ERR:
+        return Err(payload, state)
+    outcome: Ok[Any, Any] | Err[Any, Any] | None = None
+    bug: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        ctx.tg = tg  # where shared steps (and background journal writes) run
+        ctx.effects.run_in_background(tg.start_soon)
+        try:
+            outcome = await resume(code, payload, stack, state, ctx, root)
+        except Exception as exc:
+            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
+        # Shared steps nobody waits for any more (their consumers failed) stop here.
+        tg.cancel_scope.cancel()
+    if bug is not None:
+        raise bug
+    assert outcome is not None
+    return outcome
+
+
+def run_sync(
+    step: Step[_S, _E, _A],
+    state: _S,
+    *,
+    backend: Literal["asyncio", "trio"] = "asyncio",
+    handlers: Mapping[str, Handler] | None = None,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    mode: Mode = "live",
+    seed: int | None = None,
+    merge: Callable[[_S, _S, _S], _S] | None = None,
+    trace: Tracer | None = None,
+    executor: Executor | None = None,
+) -> Ok[_S, _A] | Err[_S, _E]:
+    """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
+
+    `backend` picks the async library (asyncio or trio); `executor` picks
+    where effect handlers run - they are different things.
+
+    >>> from mce import gets
+    >>> run_sync(gets(lambda s: s * 2), 21, backend="trio")
+    Ok(value=42, state=21)
+    """
+    if backend not in ("asyncio", "trio"):
+        raise ValueError(f"run_sync(backend=...) must be 'asyncio' or 'trio', got {backend!r}")
+    go = functools.partial(
+        run,
+        step,
+        state,
+        handlers=handlers,
+        journal=journal,
+        mode=mode,
+        seed=seed,
+        merge=merge,
+        trace=trace,
+        executor=executor,
+    )
+    return anyio.run(go, backend=backend)

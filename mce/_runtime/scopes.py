@@ -1,0 +1,143 @@
+"""Scopes: a timeout, a budget, a shared step - each runs a step in a nested context.
+
+Each records what it decided (a timer fired, a budget ran out of time) in
+the journal, so a replay or a resume decides the same; a shared step runs
+once per run, in the run's task group, whoever asks for it first.
+
+>>> from mce import Budget, effect, run_sync, share, within_budget
+>>> once = share(effect("k", 1, handler=lambda r: r + 1))
+>>> run_sync(once.then(lambda a: once.map(lambda b: (a, b))), None).value
+(2, 2)
+>>> run_sync(within_budget(effect("k", 1, handler=str), Budget(max_calls=0)), None).error
+BudgetExceeded(limit='calls', allowed=0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from mce._runtime import driver as _driver
+from mce._runtime.context import RunContext, Seq, ShareCell
+from mce._runtime.diagnostics import labels
+from mce._runtime.replay import BUDGET_DECISION, TIMEOUT_DECISION
+from mce.budget import BudgetExceeded, Tracker
+from mce.errors import StepTimeout
+from mce.journal import ReplayDivergence
+from mce.outcome import Err, Ok
+
+
+async def run_timeout(
+    node: Any, k: int, state: Any, run: RunContext, stack: list[Any], where: Seq
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run a timed step. Whether the timer fired is journaled, so a replay agrees."""
+    position = f"{where.prefix}{k}"
+    inner = Seq(where, stack, None, f"{position}/")
+    effects = run.effects
+    recorded = effects.decision(position, TIMEOUT_DECISION) if effects.serving else None
+    if recorded is None and effects.mode == "replay":
+        raise ReplayDivergence(
+            position, TIMEOUT_DECISION, "the journal has no record of this timeout"
+        )
+    out: Ok[Any, Any] | Err[Any, Any] | None = None
+    if recorded is not None:
+        if not recorded["fired"]:
+            out = await _driver.drive(node.step, state, run, inner)
+    else:
+        with anyio.move_on_after(node.seconds):
+            out = await _driver.drive(node.step, state, run, inner)
+        await effects.record_decision(position, TIMEOUT_DECISION, {"fired": out is None})
+    if out is not None:
+        return out
+    label = node.step.label
+    if label is None:
+        named = labels(stack)
+        label = named[-1] if named else None
+    return Err(StepTimeout(node.seconds, label), state)
+
+
+async def run_budget(
+    node: Any, k: int, state: Any, run: RunContext, stack: list[Any], where: Seq
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run a step under a budget: charge its effects; cancel it all when one runs out.
+
+    Running out of calls or tokens is decided by journaled values, so a
+    replay agrees; running out of time is journaled like a timeout.
+    """
+    position = f"{where.prefix}{k}"
+    budget = node.budget
+    inner = Seq(where, stack, None, f"{position}/")
+    tracker = Tracker(budget, where.budget)
+    inner.budget = tracker
+    effects = run.effects
+    out: Ok[Any, Any] | Err[Any, Any] | None = None
+    fired = None
+    if budget.max_seconds is not None and effects.serving:
+        recorded = effects.decision(position, BUDGET_DECISION)
+        if recorded is None and effects.mode == "replay":
+            raise ReplayDivergence(
+                position, BUDGET_DECISION, "the journal has no record of this budget"
+            )
+        fired = None if recorded is None else bool(recorded["out_of_time"])
+    seconds = budget.max_seconds if fired is None else None
+    with anyio.CancelScope() as scope:
+        if seconds is not None:
+            scope.deadline = anyio.current_time() + seconds
+        tracker.scope = scope
+        if fired:
+            out = None
+        else:
+            out = await _driver.drive(node.step, state, run, inner)
+    out_of_time = out is None and tracker.exceeded is None
+    if budget.max_seconds is not None and fired is None:
+        await effects.record_decision(position, BUDGET_DECISION, {"out_of_time": out_of_time})
+    if tracker.exceeded is not None:
+        return Err(tracker.exceeded, state)
+    if out is None:
+        return Err(BudgetExceeded("seconds", budget.max_seconds), state)
+    return out
+
+
+async def _compute_share(
+    node: Any, cell: ShareCell, state: Any, run: RunContext, where: Seq
+) -> None:
+    try:
+        cell.outcome = await _driver.drive(node.step, state, run, where)
+    except Exception as exc:  # a bug: every consumer re-raises it
+        cell.bug = exc
+    finally:
+        cell.done.set()
+
+
+def _share_key(node: Any, run: RunContext) -> str:
+    """The name a shared step's effects are positioned under: its key, label or order."""
+    base = node.key or node.step.label or f"#{len(run.shares)}"
+    key, n = base, 1
+    while key in run.share_keys and run.share_keys[key] is not node:
+        n += 1
+        key = f"{base}#{n}"
+    run.share_keys[key] = node
+    return key
+
+
+async def force_share(
+    node: Any, state: Any, run: RunContext, where: Seq, stack: list[Any]
+) -> Ok[Any, Any] | Err[Any, Any]:
+    cell = run.shares.get(node)
+    if cell is None:
+        # The shared step runs in the run's own task group, not in this
+        # consumer's task: cancelling one consumer must not cancel the others'
+        # future.
+        cell = run.shares[node] = ShareCell()
+        seq = Seq(where, stack, None, f"s:{_share_key(node, run)}/")
+        assert run.tg is not None, "shared steps are forced only inside run()'s task group"
+        run.tg.start_soon(_compute_share, node, cell, state, run, seq)
+    await cell.done.wait()
+    if cell.bug is not None:
+        raise cell.bug
+    out = cell.outcome
+    assert out is not None
+    if type(out) is Ok:
+        return Ok(out.value, state)
+    return out

@@ -1,0 +1,209 @@
+"""The journal writer: records written in batches, durable before they are used.
+
+Records of completed effects are written in batches, in a worker thread
+(for journals that do file I/O), and every record is durable - flushed and
+fsynced by the journal - before its effect's value is used. Usually an
+effect waits for its batch (`commit`); the last effect of a branch of an
+unbounded parallel block does not (`defer`): the block waits once, for all
+of its branches, in `durable()`. Effects that complete together share one
+write and one fsync.
+
+A write that fails fails the run: every effect waiting for that batch, and
+every later `commit`, `durable()` or `finish()`, raises `JournalWriteError`
+(the original error is its `__cause__`). A failure in a background write is
+kept, not dropped, and raised by whoever next needs the journal durable -
+before any value whose record is missing is used.
+
+>>> import anyio
+>>> from mce.journal import Journal
+>>> j = Journal()
+>>> w = JournalWriter(j)
+>>> anyio.run(w.commit, {"pos": "0", "kind": "k", "fp": "", "ok": 1})
+>>> j.load()[1]
+[{'pos': '0', 'kind': 'k', 'fp': '', 'ok': 1}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from mce.journal import Journal
+
+__all__ = ["JournalWriteError", "JournalWriter"]
+
+
+class JournalWriteError(OSError):
+    """Writing a journal failed (a full disk, a lost device): the run stops.
+
+    Raised by `run` before the value whose record could not be written is
+    used, so a run never ends `Ok` with a record missing. The error from the
+    journal is the `__cause__` (its `errno`, if any, is copied). An `OSError`,
+    so `except OSError` around a run still catches it.
+
+    >>> str(JournalWriteError("run.jsonl", "[Errno 28] No space left on device"))
+    'journal run.jsonl: a record could not be written ([Errno 28] No space left on device); the run stopped before using a value whose record is missing'
+    """
+
+    def __init__(self, journal: str, reason: str) -> None:
+        self.journal = journal
+        self.reason = reason
+        super().__init__(
+            f"journal {journal}: a record could not be written ({reason}); "
+            "the run stopped before using a value whose record is missing"
+        )
+
+
+class _Batch:
+    """Records written together; their effects wait until the write is durable."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: Exception | None = None
+
+
+class JournalWriter:
+    """Appends one run's records to its journal (see the module docstring)."""
+
+    __slots__ = ("_batch", "_buffer", "_failed", "_flushing", "_spawn", "_writing", "journal")
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._buffer: list[dict[str, Any]] = []  # records not yet written
+        self._batch: _Batch | None = None  # created lazily, inside the event loop
+        self._flushing = False
+        self._writing: _Batch | None = None  # the batch being written now
+        self._failed: Exception | None = None  # the first failed write: the run is over
+        self._spawn: Callable[..., Any] | None = None
+
+    def run_in_background(self, spawn: Callable[..., Any]) -> None:
+        """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
+        self._spawn = spawn
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Buffer a record; it is written by the next commit, `durable()` or `finish()`."""
+        self._buffer.append(record)
+        if self._batch is None:  # an anyio Event needs the running event loop
+            self._batch = _Batch()
+
+    async def commit(self, record: dict[str, Any]) -> None:
+        """Append `record`; return once it is durable. Concurrent commits share a write."""
+        self._check()
+        self.append(record)
+        if not self.journal.needs_thread:
+            self._write_here()
+            return
+        await self._flush_or_wait()
+
+    def defer(self, record: dict[str, Any]) -> bool:
+        """Append `record` and write it in the background; False if that is not possible.
+
+        The caller promises that nothing uses the record's value before
+        `durable()` returns.
+        """
+        if self._spawn is None or not self.journal.needs_thread:
+            return False
+        self._check()
+        self.append(record)
+        if not self._flushing:
+            self._flushing = True  # claimed now, so one flush task at a time
+            self._spawn(self._flush_in_background)
+        return True
+
+    async def durable(self) -> None:
+        """Return once every record appended so far is written and fsynced."""
+        if self._buffer:
+            await self._flush_or_wait()
+        elif self._writing is not None:
+            await self._wait(self._writing)
+        self._check()
+
+    async def finish(self) -> None:
+        """Write what is still buffered (a header when the run made no effect)."""
+        if self.journal.needs_thread:
+            await self.durable()
+        else:
+            self._check()
+            if self._buffer:
+                self._write_here()
+
+    # ------------------------------------------------------------ internals
+
+    def _failure(self, exc: Exception) -> JournalWriteError:
+        error = JournalWriteError(self.journal.name, str(exc) or type(exc).__name__)
+        error.errno = getattr(exc, "errno", None)
+        error.__cause__ = exc
+        return error
+
+    def _check(self) -> None:
+        if self._failed is not None:
+            raise self._failure(self._failed)
+
+    async def _wait(self, batch: _Batch) -> None:
+        await batch.done.wait()
+        if batch.error is not None:
+            raise self._failure(batch.error)
+
+    def _write_here(self) -> None:
+        """Write the buffer now, on this thread (a journal that does no file I/O)."""
+        records, self._buffer = self._buffer, []
+        try:
+            self.journal.write(records)
+        except Exception as exc:
+            self._failed = exc
+            raise self._failure(exc) from exc
+
+    async def _flush_or_wait(self) -> None:
+        self._check()
+        if self._batch is None:
+            self._batch = _Batch()
+        batch = self._batch
+        if self._flushing:
+            await self._wait(batch)
+            return
+        self._flushing = True
+        await self._flush()
+
+    async def _flush_in_background(self) -> None:
+        try:
+            await self._flush()
+        except JournalWriteError:
+            # Not dropped: `_failed` holds it, and every waiter, `durable()`
+            # and `finish()` raises it before a value without a record is used.
+            assert self._failed is not None
+
+    async def _flush(self) -> None:
+        """Write the buffer batch by batch (the caller has set `_flushing`)."""
+        journal = self.journal
+        try:
+            # Shielded: the write must finish even if the effect that started
+            # it is cancelled meanwhile - other effects' records wait on it.
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()  # effects completing now join this batch
+                while self._buffer:
+                    records, self._buffer = self._buffer, []
+                    batch, self._batch = self._batch, _Batch()
+                    assert batch is not None
+                    self._writing = batch
+                    try:
+                        await anyio.to_thread.run_sync(journal.write, records)
+                    except Exception as exc:
+                        self._failed = batch.error = exc
+                        raise self._failure(exc) from exc
+                    finally:
+                        batch.done.set()
+                        self._writing = None
+        finally:
+            self._flushing = False
+            if self._failed is not None and self._batch is not None:
+                # Records appended meanwhile will never be written: wake
+                # their effects with the failure rather than leave them waiting.
+                pending, self._batch = self._batch, _Batch()
+                pending.error = self._failed
+                pending.done.set()

@@ -1,0 +1,65 @@
+"""Opening a run's effects: the journal is read (and repaired) off the event loop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mce import FileJournal, JournalWarning, effect, run
+
+pytestmark = pytest.mark.anyio
+
+
+class Watched(FileJournal):
+    """A file journal that notes which thread loads, repairs and writes it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.threads: dict[str, set[str]] = {}
+
+    def _note(self, what: str) -> None:
+        self.threads.setdefault(what, set()).add(threading.current_thread().name)
+
+    def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        self._note("load")
+        return super().load()
+
+    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        self._note("prepare_resume")
+        return super().prepare_resume()
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self._note("write")
+        super().write(records)
+
+
+async def _loop_thread() -> str:
+    return threading.current_thread().name
+
+
+@pytest.mark.parametrize("mode", ["live", "replay", "resume"])
+async def test_the_journal_is_read_and_written_off_the_event_loop(
+    tmp_path: Path, mode: str
+) -> None:
+    path = tmp_path / "run.jsonl"
+    prog = effect("k", 1, handler=str)
+    if mode != "live":
+        await run(prog, None, journal=path)
+        with path.open("ab") as f:
+            f.write(b'{"torn')  # a crash mid-write: resume repairs it
+    journal = Watched(path)
+    if mode == "live":
+        out = await run(prog, None, journal=journal)
+    else:
+        with pytest.warns(JournalWarning, match="torn last line"):
+            out = await run(prog, None, journal=journal, mode=mode)  # type: ignore[arg-type]
+    assert out.ok
+    loop = await _loop_thread()
+    assert journal.threads, "the journal was used"
+    for what, threads in journal.threads.items():
+        assert loop not in threads, f"{what} ran on the event loop's thread"
+    read = "prepare_resume" if mode == "resume" else "load"
+    assert read in journal.threads

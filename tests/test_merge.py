@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mce import Ok, StateConflict, modify, par, run_sync
-from mce.merge import add, concat, custom, declare, for_dict, merge, union
+from mce.merge import Key, add, concat, custom, declare, first_writer, for_dict, merge, union
 
 
 @frozen
@@ -160,3 +160,37 @@ def test_conflict_in_par_names_both_branches_for_attrs_state() -> None:
         run_sync(gather([rename("x"), modify(lambda c: c), rename("y")]), Counters())
     assert info.value.field == "name"
     assert info.value.branches == (0, 2)
+
+
+@frozen
+class Indexed:
+    index: dict[str, int] = field(factory=dict, metadata=declare(union))
+
+
+def test_a_conflict_carries_a_structured_path() -> None:
+    base = Indexed({"k": 0})
+    with pytest.raises(StateConflict) as info:
+        merge(base, Indexed({"k": 1}), Indexed({"k": 2}))
+    assert info.value.path == ("index", Key("k"))
+    assert info.value.field == "index['k']"
+
+
+def test_a_conflict_names_the_branch_that_wrote_that_key_not_the_field() -> None:
+    # Branch 0 changes index['j'], branch 1 index['k'], branch 2 index['k'] again:
+    # the conflict is between branches 1 and 2, though branch 0 changed `index` too.
+    def write(key: str, value: int) -> Any:
+        return modify(lambda s: Indexed({**s.index, key: value}))
+
+    prog = par(write("j", 1), write("k", 1), write("k", 2))
+    with pytest.raises(StateConflict) as info:
+        run_sync(prog, Indexed({"j": 0, "k": 0}))
+    assert info.value.path == ("index", Key("k"))
+    assert info.value.branches == (1, 2)
+
+
+def test_first_writer_reads_attributes_and_keys() -> None:
+    base = Indexed({"k": 0})
+    states = [base, Indexed({"k": 0, "x": 1}), Indexed({"k": 5})]
+    assert first_writer(("index", Key("k")), base, states) == 2
+    assert first_writer(("index",), base, states) == 1
+    assert first_writer(("nothing",), base, states) is None

@@ -42,7 +42,7 @@ from mce.step import _Fail, _Pure
 async def resume(
     code: int, payload: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
 ) -> Ok[Any, Any] | Err[Any, Any]:
-    """The async driver: await what `_advance` stopped on, then resume it."""
+    """Await what `advance` stopped on, feed the result back to it; repeat until done."""
     while True:
         if code == OK:
             return Ok(payload, state)
@@ -109,6 +109,7 @@ async def resume(
 
 
 async def drive(node: Any, state: Any, run: RunContext, where: Seq) -> Ok[Any, Any] | Err[Any, Any]:
+    """Run `node` from `state` in the sequential context `where`, to its outcome."""
     stack: list[Any] = []
     code, payload, state = _trampoline.advance(node, stack, state, run, where)
     if code == OK:

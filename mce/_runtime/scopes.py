@@ -8,8 +8,9 @@ once per run, in the run's task group, whoever asks for it first.
 >>> once = share(effect("k", 1, handler=lambda r: r + 1))
 >>> run_sync(once.then(lambda a: once.map(lambda b: (a, b))), None).value
 (2, 2)
->>> run_sync(within_budget(effect("k", 1, handler=str), Budget(max_calls=0)), None).error
-BudgetExceeded(limit='calls', allowed=0)
+>>> two = effect("k", 1, handler=str).then(lambda _: effect("k", 2, handler=str))
+>>> run_sync(within_budget(two, Budget(max_calls=1)), None).error
+BudgetExceeded(resource='calls', limit=1)
 """
 
 from __future__ import annotations

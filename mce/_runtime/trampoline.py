@@ -11,7 +11,7 @@ again.
 
 >>> from mce import pure
 >>> from mce._runtime.context import Seq
->>> advance(pure(1).map(str), [], None, None, Seq(None, None, None, ""))  # type: ignore[arg-type]
+>>> advance(pure(1).map(str), [], None, None, Seq(None, None, None, ""))  # no run needed here
 (0, '1', None)
 """
 

@@ -26,7 +26,7 @@ import inspect
 import json
 import re
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Never, final, overload
 
 import anyio
@@ -65,9 +65,16 @@ def _describe(fn: Callable[..., Any]) -> str:
     return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
 
 
+_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
 @final
 class Tool:
     """A function callable by workflows and models; calling it builds a `Step`."""
+
+    # Set by `from_schema` for a tool whose implementation lives elsewhere.
+    _check: Callable[[dict[str, Any]], None] | None = None
+    _remote_handler: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
 
     def __init__(
         self,
@@ -108,6 +115,67 @@ class Tool:
     def __repr__(self) -> str:
         return f"<tool {self.name}>"
 
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        parameters: dict[str, Any],
+        handler: Callable[[dict[str, Any]], Awaitable[Any]],
+        *,
+        description: str = "",
+        kind: str | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Tool:
+        """A tool described by a JSON schema, whose calls go to `handler` (a remote tool, say).
+
+        The schema is kept as given. `check` validates the arguments
+        (raising `SchemaError`); by default only required arguments are
+        checked. `handler` gets the arguments as JSON; its exceptions are not
+        turned into `ToolError`s (an exception is an `EffectError`), so it
+        raises `EffectFailed(ToolError(...))` for a failure of the tool
+        itself. `kind` is the effect kind (default `"tool.<name>"`).
+
+        >>> from mce import run_sync
+        >>> async def remote(args):
+        ...     return args["q"].upper()
+        >>> shout = Tool.from_schema("shout", {"type": "object", "properties": {"q": {"type": "string"}},
+        ...                          "required": ["q"]}, remote, kind="rpc:shout")
+        >>> run_sync(shout(q="hi"), None).value, shout.kind
+        ('HI', 'rpc:shout')
+        >>> run_sync(shout.call({}), None).error.message
+        'missing required argument'
+        """
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise ValueError(f"tool {name!r}: parameters must be a JSON object schema, got {parameters!r}")
+        made = cls(handler, name=name, description=description)
+        properties = parameters.get("properties") or {}
+        required = set(parameters.get("required") or ())
+        made.parameters = parameters
+        made.params = [
+            (n, _JSON_TYPES.get(p.get("type"), Any) if isinstance(p, dict) else Any, n in required)
+            for n, p in properties.items()
+        ]
+        made.signature = inspect.Signature(
+            [
+                inspect.Parameter(
+                    n, inspect.Parameter.KEYWORD_ONLY, default=inspect.Parameter.empty if req else None
+                )
+                for n, _, req in made.params
+                if n.isidentifier()
+            ]
+        )
+        if kind is not None:
+            made.kind = kind
+
+        def require(arguments: dict[str, Any]) -> None:
+            for n in parameters.get("required") or ():
+                if n not in arguments:
+                    raise SchemaError(n, "missing required argument")
+
+        made._check = check if check is not None else require
+        made._remote_handler = handler
+        return made
+
     def schema(self) -> dict[str, Any]:
         """The tool as OpenAI's tool-calling API describes it."""
         return {
@@ -123,6 +191,9 @@ class Tool:
         """Typed keyword arguments from JSON arguments; `SchemaError` names the bad field."""
         if not isinstance(arguments, dict):
             raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
+        if self._check is not None:
+            self._check(arguments)
+            return dict(arguments)
         known = {n for n, _, _ in self.params}
         for key in arguments:
             if key not in known:
@@ -163,6 +234,8 @@ class Tool:
             raise EffectFailed(
                 ToolError(self.name, "invalid_arguments", exc.message, path=exc.path)
             ) from None
+        if self._remote_handler is not None:
+            return await self._remote_handler(kwargs)
         try:
             if self.timeout is None:
                 result = self.fn(**kwargs)

@@ -1,0 +1,298 @@
+"""The MCP server: mce tools and whole workflows served as MCP tools, one journaled run per call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, final, overload
+
+import anyio
+import mcp_types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.stdio import stdio_server
+
+from mce.effects import Handler
+from mce.interpret import run
+from mce.schema import SchemaError, to_json
+from mce.step import Step, fail
+from mce.tools import Registry, Tool, ToolError
+
+JOURNAL_META = "mce/journal"
+"""The `_meta` key of a tool result naming the journal file of its run (when journaled)."""
+
+
+@final
+class Workflow:
+    """A workflow served as one MCP tool: `build`'s parameters are the tool's arguments.
+
+    `build` takes typed arguments (described and validated like a `@tool`'s)
+    and returns the `Step` to run from `state`, with `handlers`.
+
+    >>> from mce import pure
+    >>> wf = Workflow(lambda n: pure(n * 2), name="double")
+    >>> wf.name, wf.parameters["required"]
+    ('double', ['n'])
+    """
+
+    def __init__(
+        self,
+        build: Callable[..., Step[Any, Any, Any]],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        state: Any = None,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
+        if not callable(build):
+            raise TypeError(f"Workflow needs a function returning a Step, got {build!r}")
+        self._signature = Tool(build, name=name, description=description)
+        self.build = build
+        self.name = self._signature.name
+        self.description = self._signature.description
+        self.parameters = self._signature.parameters
+        self.state = state
+        self.handlers = dict(handlers or {})
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name}>"
+
+    def step(self, arguments: dict[str, Any]) -> Step[Any, Any, Any]:
+        """The step one call runs: `build` applied to the validated `arguments`.
+
+        Invalid arguments give a step failing with a `ToolError`.
+
+        >>> from mce import pure, run_sync
+        >>> def double(n: int) -> Step[None, ToolError, int]:
+        ...     return pure(n * 2)
+        >>> wf = Workflow(double)
+        >>> run_sync(wf.step({"n": 21}), None).value
+        42
+        >>> print(run_sync(wf.step({"n": "x"}), None).error)
+        tool 'double': invalid_arguments at n: expected an integer, got 'x'
+        """
+        try:
+            kwargs = self._signature.validate(arguments)
+        except SchemaError as exc:
+            return fail(ToolError(self.name, "invalid_arguments", exc.message, path=exc.path))
+        built = self.build(**kwargs)
+        if not isinstance(built, Step):
+            raise TypeError(
+                f"workflow {self.name!r}: {self.build!r} returned {built!r}, not a Step"
+            )
+        return built
+
+
+@overload
+def workflow(build: Callable[..., Step[Any, Any, Any]], /) -> Workflow: ...
+@overload
+def workflow(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    state: Any = None,
+    handlers: Mapping[str, Handler] | None = None,
+) -> Callable[[Callable[..., Step[Any, Any, Any]]], Workflow]: ...
+def workflow(
+    build: Callable[..., Step[Any, Any, Any]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    state: Any = None,
+    handlers: Mapping[str, Handler] | None = None,
+) -> Workflow | Callable[[Callable[..., Step[Any, Any, Any]]], Workflow]:
+    """Make a function returning a `Step` a `Workflow` to serve. Use bare or with options.
+
+    >>> from mce import pure
+    >>> @workflow(state=0)
+    ... def greet(who: str) -> Step[int, str, str]:
+    ...     "Greet someone."
+    ...     return pure(f"hello {who}")
+    >>> greet.name, greet.description, greet.state
+    ('greet', 'Greet someone.', 0)
+    """
+
+    def wrap(f: Callable[..., Step[Any, Any, Any]]) -> Workflow:
+        return Workflow(f, name=name, description=description, state=state, handlers=handlers)
+
+    return wrap(build) if build is not None else wrap
+
+
+Servable = Tool | Workflow | Registry | Iterable[Tool | Workflow]
+"""What `server` serves: tools, workflows, a `Registry`, or a list of them."""
+
+
+def _items(served: Servable) -> dict[str, Tool | Workflow]:
+    if isinstance(served, Tool | Workflow):
+        served = [served]
+    items: dict[str, Tool | Workflow] = {}
+    try:
+        listed = list(served)
+    except TypeError:
+        raise TypeError(
+            f"serve tools, workflows, a Registry or a list of them; got {served!r}"
+        ) from None
+    for item in listed:
+        if not isinstance(item, Tool | Workflow):
+            raise TypeError(
+                f"an MCP server serves @tool tools and workflows (mce.mcp.workflow), got {item!r}"
+            )
+        if item.name in items:
+            raise ValueError(f"two served tools are named {item.name!r}")
+        items[item.name] = item
+    return items
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def server(
+    served: Servable,
+    *,
+    name: str = "mce",
+    journal_dir: str | Path | None = None,
+    handlers: Mapping[str, Handler] | None = None,
+) -> Server[Any]:
+    """An MCP server (the official SDK's `Server`) whose tools are mce tools and workflows.
+
+    Each call is one mce run: a tool's call, or a workflow's step from its
+    state. With `journal_dir`, every run is journaled to a new file there,
+    named in the result's `_meta` under `"mce/journal"`. A value is sent as
+    text (JSON unless it is a string), and as structured content when it is
+    a JSON object; an `Err` is an `isError` result whose text is the typed
+    error's message. `handlers` are given to every run (a workflow's own
+    handlers win).
+
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def add(a: int, b: int) -> int:
+    ...     "Add two integers."
+    ...     return a + b
+    >>> server([add], name="calc").name
+    'calc'
+    """
+    items = _items(served)
+    shared = dict(handlers or {})
+    folder = Path(journal_dir) if journal_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    listing = [
+        mcp_types.Tool(name=i.name, description=i.description or None, input_schema=i.parameters)
+        for i in items.values()
+    ]
+
+    async def list_tools(
+        _ctx: ServerRequestContext[Any], _params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListToolsResult:
+        return mcp_types.ListToolsResult(tools=listing)
+
+    def input_schema(tool_name: str) -> dict[str, Any] | None:
+        item = items.get(tool_name)
+        return None if item is None else item.parameters
+
+    async def call_tool(
+        _ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult:
+        item = items.get(params.name)
+        if item is None:
+            error = ToolError(params.name, "unknown_tool", f"no such tool; available: {list(items)}")
+            return mcp_types.CallToolResult(
+                content=[mcp_types.TextContent(type="text", text=str(error))], is_error=True
+            )
+        return await call(item, dict(params.arguments or {}))
+
+    async def call(item: Tool | Workflow, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+        run_handlers = dict(shared)
+        if isinstance(item, Workflow):
+            step, state = item.step(arguments), item.state
+            run_handlers.update(item.handlers)
+        else:
+            step, state = item.call(arguments), None
+        meta: dict[str, Any] | None = None
+        journal: Path | None = None
+        if folder is not None:
+            journal = folder / f"{item.name}-{uuid.uuid4().hex}.jsonl"
+            meta = {JOURNAL_META: journal.name}
+        out = await run(step, state, handlers=run_handlers, journal=journal)
+        if not out.ok:
+            text = str(out.error)  # type: ignore[union-attr]
+            return mcp_types.CallToolResult(
+                content=[mcp_types.TextContent(type="text", text=text)], is_error=True, _meta=meta
+            )
+        value = to_json(out.value)  # type: ignore[union-attr]
+        return mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=_text(value))],
+            structured_content=value if isinstance(value, dict) else None,
+            _meta=meta,
+        )
+
+    return Server(
+        name,
+        get_tool_input_schema=input_schema,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+async def serve_stdio(srv: Server[Any]) -> None:
+    """Serve `srv` on this process's stdin and stdout until the client closes them.
+
+    >>> serve_stdio.__name__
+    'serve_stdio'
+    """
+    async with stdio_server() as (read_stream, write_stream):
+        await srv.run(read_stream, write_stream, srv.create_initialization_options())
+
+
+async def serve_http(srv: Server[Any], host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve `srv` over streamable HTTP at `http://host:port/mcp` until cancelled (asyncio only).
+
+    >>> serve_http.__name__
+    'serve_http'
+    """
+    import uvicorn
+
+    app = srv.streamable_http_app(host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+def serve(
+    served: Servable,
+    *,
+    transport: Literal["stdio", "http"] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    name: str = "mce",
+    journal_dir: str | Path | None = None,
+    handlers: Mapping[str, Handler] | None = None,
+) -> None:
+    """Serve tools and workflows as an MCP server until the client goes (what `mce mcp serve` runs).
+
+    >>> serve([], transport="smoke")
+    Traceback (most recent call last):
+    ...
+    ValueError: transport must be 'stdio' or 'http', got 'smoke'
+    """
+    if transport not in ("stdio", "http"):
+        raise ValueError(f"transport must be 'stdio' or 'http', got {transport!r}")
+    srv = server(served, name=name, journal_dir=journal_dir, handlers=handlers)
+    if transport == "stdio":
+        anyio.run(serve_stdio, srv)
+    else:
+        anyio.run(serve_http, srv, host, port)
+
+
+__all__ = [
+    "JOURNAL_META",
+    "Servable",
+    "Workflow",
+    "serve",
+    "serve_http",
+    "serve_stdio",
+    "server",
+    "workflow",
+]

@@ -5,6 +5,7 @@
     mce replay MODULE:ATTR JOURNAL [--state JSON]
     mce trace JOURNAL -o run.html
     mce graph MODULE:ATTR
+    mce mcp serve MODULE:ATTR [--journal-dir DIR] [--http HOST:PORT]
 
 MODULE is a module name (`pkg.workflows`) or a file (`flows/agent.py`);
 ATTR names a `Step`, or a function with no required arguments that returns
@@ -69,16 +70,30 @@ def _import(module: str) -> Any:
         raise UsageError(f"cannot import module {module!r}: {exc}") from None
 
 
-def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
-    """The workflow named by MODULE:ATTR, and the module's handlers."""
+def _attribute(target: str) -> tuple[Any, Any]:
+    """The module named by MODULE:ATTR and its attribute."""
     module_name, sep, attr = target.rpartition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"expected MODULE:ATTR (like flows.agent:workflow), got {target!r}")
     module = _import(module_name)
     try:
-        value = getattr(module, attr)
+        return module, getattr(module, attr)
     except AttributeError:
         raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+
+
+def _module_handlers(module: Any) -> dict[str, Any]:
+    handlers = getattr(module, "mce_handlers", {})
+    if callable(handlers):
+        handlers = handlers()
+    if not isinstance(handlers, dict):
+        raise UsageError(f"{module.__name__}.mce_handlers must be a dict of handlers")
+    return handlers
+
+
+def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
+    """The workflow named by MODULE:ATTR, and the module's handlers."""
+    module, value = _attribute(target)
     if not isinstance(value, Step) and callable(value):
         try:
             value = value()
@@ -88,12 +103,7 @@ def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
             ) from None
     if not isinstance(value, Step):
         raise UsageError(f"{target} is a {type(value).__name__}, not a Step")
-    handlers = getattr(module, "mce_handlers", {})
-    if callable(handlers):
-        handlers = handlers()
-    if not isinstance(handlers, dict):
-        raise UsageError(f"{module_name}.mce_handlers must be a dict of handlers")
-    return value, handlers
+    return value, _module_handlers(module)
 
 
 def _state(text: str | None) -> Any:
@@ -258,6 +268,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    try:
+        from mce import mcp
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    module, served = _attribute(args.target)
+    host, port = "127.0.0.1", 8000
+    if args.http is not None:
+        host, _, port_text = args.http.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise UsageError(f"--http takes HOST:PORT (like 127.0.0.1:8000), got {args.http!r}")
+        port = int(port_text)
+    try:
+        srv = mcp.server(
+            served, name=args.name, journal_dir=args.journal_dir, handlers=_module_handlers(module)
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{args.target}: {exc}") from None
+    mcp.serve(srv, transport="stdio" if args.http is None else "http", host=host, port=port)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mce", description="Run, replay and inspect mce workflows."
@@ -292,6 +324,13 @@ def _parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="print a workflow's structure as a Mermaid flowchart")
     graph.add_argument("target", metavar="MODULE:ATTR")
     graph.set_defaults(fn=cmd_graph)
+    mcp_p = sub.add_parser("mcp", help="serve tools and workflows as an MCP server (extra mcp)")
+    mcp_p.add_argument("action", choices=["serve"])
+    mcp_p.add_argument("target", metavar="MODULE:ATTR", help="a tool, a workflow, or a list")
+    mcp_p.add_argument("--journal-dir", help="journal each call's run to a new file here")
+    mcp_p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP (default stdio)")
+    mcp_p.add_argument("--name", default="mce", help="the server's name (default mce)")
+    mcp_p.set_defaults(fn=cmd_mcp)
     return parser
 
 

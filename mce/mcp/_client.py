@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from mce.schema import SchemaError
 from mce.step import Step
 from mce.tools import Tool, ToolError
 
+_log = logging.getLogger("mce.mcp")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -45,6 +47,13 @@ class NotConnected(MissingHandler):
         )
         self.kind = kind
         self.position = ""
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type and message, looking inside task groups' one-exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _text(result: mcp_types.CallToolResult) -> str:
@@ -181,9 +190,10 @@ class Connection:
         finally:
             self._ready = None
         failure = self._failure
-        if failure is not None and not self._reported and exc is None:
-            # The connection broke and no call saw it: say so rather than drop it.
-            raise RuntimeError(f"MCP connection {self.name!r} failed: {failure!r}") from failure
+        if failure is not None and not self._reported:
+            # Calls see a broken connection as an EffectError; one that broke
+            # when no call needed it is still worth a word.
+            _log.warning("MCP connection %r failed: %s", self.name, _describe(failure))
         return None
 
     async def _own(self) -> None:
@@ -214,7 +224,7 @@ class Connection:
             if failure is None:  # the connection was closed meanwhile
                 raise ConnectionError(f"MCP server {self.name!r}: the connection is closed")
             raise ConnectionError(
-                f"cannot reach MCP server {self.name!r}: {type(failure).__name__}: {failure}"
+                f"cannot reach MCP server {self.name!r}: {_describe(failure)}"
             ) from failure
         return self._client
 
@@ -227,8 +237,7 @@ class Connection:
             self._reported = True
             if self._failure is not None:
                 raise ConnectionError(
-                    f"MCP server {self.name!r} broke: {type(self._failure).__name__}: "
-                    f"{self._failure}"
+                    f"MCP server {self.name!r} broke: {_describe(self._failure)}"
                 ) from exc
             raise
         if result.is_error:

@@ -261,7 +261,7 @@ async def serve_http(srv: Server[Any], host: str = "127.0.0.1", port: int = 8000
 
 
 def serve(
-    served: Servable,
+    served: Servable | Server[Any],
     *,
     transport: Literal["stdio", "http"] = "stdio",
     host: str = "127.0.0.1",
@@ -270,7 +270,10 @@ def serve(
     journal_dir: str | Path | None = None,
     handlers: Mapping[str, Handler] | None = None,
 ) -> None:
-    """Serve tools and workflows as an MCP server until the client goes (what `mce mcp serve` runs).
+    """Serve tools and workflows (or a `server(...)`) over stdio or HTTP; what `mce mcp serve` runs.
+
+    It returns when the client closes stdin (stdio), or runs until
+    interrupted (HTTP, at `http://host:port/mcp`).
 
     >>> serve([], transport="smoke")
     Traceback (most recent call last):
@@ -279,7 +282,12 @@ def serve(
     """
     if transport not in ("stdio", "http"):
         raise ValueError(f"transport must be 'stdio' or 'http', got {transport!r}")
-    srv = server(served, name=name, journal_dir=journal_dir, handlers=handlers)
+    if isinstance(served, Server):
+        if journal_dir is not None or handlers is not None:
+            raise ValueError("serve(server(...)): give journal_dir and handlers to server()")
+        srv = served
+    else:
+        srv = server(served, name=name, journal_dir=journal_dir, handlers=handlers)
     if transport == "stdio":
         anyio.run(serve_stdio, srv)
     else:

@@ -3,8 +3,9 @@
     python tests/support/mcp_server.py LOG              serve over stdio
     python tests/support/mcp_server.py LOG --port N     serve streamable HTTP on 127.0.0.1:N
 
-Every tool call appends a line to LOG, so a test can tell whether the
-server was called at all (a replay must not call it).
+The process appends "start PID" to LOG when it starts and a line per tool
+call, so a test can tell whether the server ran or was called at all (a
+replay must not call it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ app = MCPServer("calc", log_level="WARNING")
 def _log(line: str) -> None:
     with LOG.open("a") as f:
         f.write(line + "\n")
+
+
+_log(f"start {os.getpid()}")
 
 
 @app.tool()

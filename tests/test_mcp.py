@@ -17,17 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 pytest.importorskip("mcp", reason='the MCP SDK is not installed (pip install -e ".[mcp]")')
 
-from mcp import Client, MCPError, StdioServerParameters  # noqa: E402
+from mcp import Client, MCPError, StdioServerParameters
 
-from mce import EffectError, Err, Ok, par, run  # noqa: E402
-from mce.cli import main as cli_main  # noqa: E402
-from mce.llm import ScriptedModel, calls, react, say, scripted_handler  # noqa: E402
-from mce.mcp import (  # noqa: E402
+from mce import EffectError, Err, Ok, par, run
+from mce.cli import main as cli_main
+from mce.llm import ScriptedModel, calls, react, say, scripted_handler
+from mce.mcp import (
     JOURNAL_META,
     Connection,
     NotConnected,
@@ -36,8 +35,8 @@ from mce.mcp import (  # noqa: E402
     stdio,
     workflow,
 )
-from mce.plan import Plan, compile  # noqa: E402
-from mce.tools import ToolError, tool  # noqa: E402
+from mce.plan import Plan, compile
+from mce.tools import ToolError, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +157,9 @@ async def test_agent_uses_stdio_tools_including_is_error_and_replays_without_ser
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # no concurrency here: one backend will do
 async def test_tools_keep_the_servers_schemas_and_names(anyio_backend: str, tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
-    async with Client(StdioServerParameters(command=sys.executable, args=[str(SDK_SERVER), str(log)])) as c:
+    async with Client(
+        StdioServerParameters(command=sys.executable, args=[str(SDK_SERVER), str(log)])
+    ) as c:
         listed = {t.name: t for t in (await c.list_tools()).tools}
     server_ = calc(log)
     async with server_:
@@ -189,9 +190,7 @@ async def test_is_error_is_a_tool_error_and_bad_arguments_never_reach_the_server
     async with server_:
         out = await run(server_.tools().then(use), None)
     divided, added = out.value  # type: ignore[union-attr]
-    assert divided == ToolError(
-        "divide", "failed", "Error executing tool divide: division by zero"
-    )
+    assert divided == ToolError("divide", "failed", "Error executing tool divide: division by zero")
     assert added.kind == "invalid_arguments"
     # Every bad field is named, checked against the server's own schema.
     assert "'two' is not of type 'integer'" in added.message
@@ -315,7 +314,9 @@ async def check_mce_server(client: Client, journal_dir: Path) -> None:
     # Each call was one run, journaled to its own file, which replays.
     assert divided.meta is not None and asked.meta is not None
     journal = journal_dir / divided.meta[JOURNAL_META]
-    again = await run(mcp_served.divide.step({"a": 1, "b": 4}), None, journal=journal, mode="replay")
+    again = await run(
+        mcp_served.divide.step({"a": 1, "b": 4}), None, journal=journal, mode="replay"
+    )
     assert again.value == 0.25
     journal = journal_dir / asked.meta[JOURNAL_META]
     step = mcp_served.ask.step({"question": "What is the capital of Portugal?"})

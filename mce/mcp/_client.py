@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -62,7 +61,9 @@ def _text(result: mcp_types.CallToolResult) -> str:
         if isinstance(block, mcp_types.TextContent):
             parts.append(block.text)
         else:
-            parts.append(json.dumps(block.model_dump(mode="json", by_alias=True, exclude_none=True)))
+            parts.append(
+                json.dumps(block.model_dump(mode="json", by_alias=True, exclude_none=True))
+            )
     return "\n".join(parts)
 
 
@@ -133,7 +134,9 @@ class Connection:
 
     def __init__(self, name: str, target: Target, *, timeout: float | None = None) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(f"an MCP server's name must be 1-64 letters, digits, _ or -, got {name!r}")
+            raise ValueError(
+                f"an MCP server's name must be 1-64 letters, digits, _ or -, got {name!r}"
+            )
         if not isinstance(target, StdioServerParameters | str | _SdkServer | _SdkMCPServer):
             raise TypeError(
                 f"Connection {name!r}: target must be StdioServerParameters, a URL or an MCP "

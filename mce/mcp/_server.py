@@ -198,7 +198,9 @@ def server(
     ) -> mcp_types.CallToolResult:
         item = items.get(params.name)
         if item is None:
-            error = ToolError(params.name, "unknown_tool", f"no such tool; available: {list(items)}")
+            error = ToolError(
+                params.name, "unknown_tool", f"no such tool; available: {list(items)}"
+            )
             return mcp_types.CallToolResult(
                 content=[mcp_types.TextContent(type="text", text=str(error))], is_error=True
             )

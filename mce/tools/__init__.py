@@ -146,19 +146,27 @@ class Tool:
         'missing required argument'
         """
         if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
-            raise ValueError(f"tool {name!r}: parameters must be a JSON object schema, got {parameters!r}")
+            raise ValueError(
+                f"tool {name!r}: parameters must be a JSON object schema, got {parameters!r}"
+            )
         made = cls(handler, name=name, description=description)
         properties = parameters.get("properties") or {}
         required = set(parameters.get("required") or ())
         made.parameters = parameters
         made.params = [
-            (n, _JSON_TYPES.get(p.get("type"), Any) if isinstance(p, dict) else Any, n in required)
+            (
+                n,
+                _JSON_TYPES.get(str(p.get("type")), Any) if isinstance(p, dict) else Any,
+                n in required,
+            )
             for n, p in properties.items()
         ]
         made.signature = inspect.Signature(
             [
                 inspect.Parameter(
-                    n, inspect.Parameter.KEYWORD_ONLY, default=inspect.Parameter.empty if req else None
+                    n,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=inspect.Parameter.empty if req else None,
                 )
                 for n, _, req in made.params
                 if n.isidentifier()

@@ -402,3 +402,27 @@ def test_importing_without_the_sdk_says_how_to_install_it() -> None:
     )
     assert done.returncode == 1
     assert 'ImportError: mce.mcp needs the official MCP SDK: pip install "mce[mcp]"' in done.stderr
+
+
+def test_the_files_agent_example_runs_offline_and_replays_with_the_server_stopped(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "05_mcp_agent.py"),
+            "--journal",
+            str(tmp_path / "j.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = done.stdout
+    assert "ERROR: tool 'fs_read_file': failed:" in out and "outside the served folder" in out
+    assert "Answer: ideas/replay.md has the most words (10)." in out
+    assert (
+        "Replay with the server stopped: identical (0 live calls, 13 served from the journal)"
+        in out
+    )

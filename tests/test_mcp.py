@@ -204,16 +204,23 @@ def pure_error(error: Any) -> Any:
     return pure(error)
 
 
-async def test_a_transport_failure_is_an_effect_error(anyio_backend: str, tmp_path: Path) -> None:
+async def test_a_timeout_or_a_transport_failure_is_an_effect_error(
+    anyio_backend: str, tmp_path: Path
+) -> None:
     log = tmp_path / "calls.log"
-    server_ = calc(log)
+    server_ = stdio("calc", sys.executable, str(SDK_SERVER), str(log), timeout=1)
     async with server_:
+        late = await run(server_.call("wait", {"seconds": 30}), None)
+        still_up = await run(server_.call("add", {"a": 1, "b": 2}), None)
         crashed = await run(server_.call("crash"), None)
         after = await run(server_.call("add", {"a": 1, "b": 2}), None)
+    assert isinstance(late, Err) and isinstance(late.error, EffectError)
+    assert late.error.kind == "mcp:calc/wait" and "timed out" in late.error.message
+    assert still_up == Ok({"result": 3}, None)  # a timed-out call leaves the connection usable
     assert isinstance(crashed, Err) and isinstance(crashed.error, EffectError)
     assert crashed.error.kind == "mcp:calc/crash"
     assert isinstance(after, Err) and isinstance(after.error, EffectError)
-    assert calls_in(log) == ["crash"]
+    assert calls_in(log) == ["wait 30.0", "add 1 2", "crash"]
 
 
 async def test_a_server_that_cannot_be_reached_is_an_effect_error(
@@ -366,6 +373,19 @@ async def test_an_mce_agent_uses_an_mce_server(anyio_backend: str, tmp_path: Pat
         )
     results = [m["content"] for m in out.value.messages if m["role"] == "tool"]  # type: ignore[union-attr]
     assert results == ["ERROR: tool 'divide': failed: cannot divide 3.0 by zero", "2"]
+
+
+async def test_a_protocol_error_is_an_effect_error(anyio_backend: str) -> None:
+    @workflow
+    def buggy(n: int) -> Any:
+        return n  # not a Step: a bug in the served workflow
+
+    remote = Connection("buggy", server([buggy]))
+    async with remote:
+        out = await run(remote.call("buggy", {"n": 1}), None)
+    assert out.error == EffectError(  # type: ignore[union-attr]
+        "mcp:buggy/buggy", "0", "Internal server error", "MCPError"
+    )
 
 
 async def test_unknown_tools_and_bugs_in_served_workflows(anyio_backend: str) -> None:

@@ -204,7 +204,8 @@ class Connection:
         # task groups that must be entered and left by one task: this one.
         assert self._ready is not None and self._closing is not None
         try:
-            async with Client(self.target, read_timeout_seconds=self.timeout) as client:
+            # No timeout on the handshake: starting a server may take a while.
+            async with Client(self.target) as client:
                 self._client = client
                 self._ready.set()
                 await self._closing.wait()
@@ -235,7 +236,7 @@ class Connection:
         kind = self.kind(tool)
         client = await self._session(kind)
         try:
-            result = await client.call_tool(tool, arguments)
+            result = await client.call_tool(tool, arguments, read_timeout_seconds=self.timeout)
         except Exception as exc:
             self._reported = True
             if self._failure is not None:
@@ -252,7 +253,8 @@ class Connection:
         listed: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = await client.list_tools(cursor=cursor)
+            with anyio.fail_after(self.timeout):
+                page = await client.list_tools(cursor=cursor)
             for t in page.tools:
                 listed.append(
                     {

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -57,6 +58,14 @@ def count_files(pattern: str = "*") -> int:
     """A tool whose name a model API would not accept as is."""
     _log(f"files.count {pattern}")
     return 0
+
+
+@app.tool()
+async def wait(seconds: float) -> str:
+    """Answer after some time (longer than a client's timeout, in the tests)."""
+    _log(f"wait {seconds}")
+    await anyio.sleep(seconds)
+    return "waited"
 
 
 @app.tool()

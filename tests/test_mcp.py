@@ -446,3 +446,13 @@ def test_the_files_agent_example_runs_offline_and_replays_with_the_server_stoppe
         "Replay with the server stopped: identical (0 live calls, 13 served from the journal)"
         in out
     )
+
+
+def test_public_names_resolve_and_are_documented() -> None:
+    import mce.mcp
+
+    assert len(set(mce.mcp.__all__)) == len(mce.mcp.__all__)
+    for export in mce.mcp.__all__:
+        obj = getattr(mce.mcp, export)
+        if callable(obj):
+            assert obj.__doc__, f"mce.mcp.{export} has no docstring"

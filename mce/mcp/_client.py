@@ -18,7 +18,7 @@ from mcp import Client, StdioServerParameters
 from mcp.server import Server as _SdkServer
 from mcp.server.mcpserver import MCPServer as _SdkMCPServer
 
-from mce.effects import EffectFailed, MissingHandler, effect
+from mce.effects import EffectError, EffectFailed, MissingHandler, effect
 from mce.schema import SchemaError
 from mce.step import Step
 from mce.tools import Tool, ToolError
@@ -269,7 +269,7 @@ class Connection:
 
     # ------------------------------------------------------------ steps
 
-    def tools(self, *, prefix: str = "") -> Step[Never, Any, list[Tool]]:
+    def tools(self, *, prefix: str = "") -> Step[Never, EffectError, list[Tool]]:
         """A step listing the server's tools as mce `Tool`s (the listing is journaled).
 
         Tool names keep the server's spelling where a model allows it
@@ -317,7 +317,9 @@ class Connection:
         call.__qualname__ = f"mcp:{self.name}/{tool}"
         return call
 
-    def call(self, tool: str, arguments: Mapping[str, Any] | None = None) -> Step[Never, Any, Any]:
+    def call(
+        self, tool: str, arguments: Mapping[str, Any] | None = None
+    ) -> Step[Never, ToolError | EffectError, Any]:
         """A step calling `tool` on the server with JSON `arguments`, without listing the tools.
 
         >>> stdio("fs", "fs-server").call("read_file", {"path": "a.txt"})

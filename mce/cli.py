@@ -70,30 +70,16 @@ def _import(module: str) -> Any:
         raise UsageError(f"cannot import module {module!r}: {exc}") from None
 
 
-def _attribute(target: str) -> tuple[Any, Any]:
-    """The module named by MODULE:ATTR and its attribute."""
+def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
+    """The workflow named by MODULE:ATTR, and the module's handlers."""
     module_name, sep, attr = target.rpartition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"expected MODULE:ATTR (like flows.agent:workflow), got {target!r}")
     module = _import(module_name)
     try:
-        return module, getattr(module, attr)
+        value = getattr(module, attr)
     except AttributeError:
         raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
-
-
-def _module_handlers(module: Any) -> dict[str, Any]:
-    handlers = getattr(module, "mce_handlers", {})
-    if callable(handlers):
-        handlers = handlers()
-    if not isinstance(handlers, dict):
-        raise UsageError(f"{module.__name__}.mce_handlers must be a dict of handlers")
-    return handlers
-
-
-def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
-    """The workflow named by MODULE:ATTR, and the module's handlers."""
-    module, value = _attribute(target)
     if not isinstance(value, Step) and callable(value):
         try:
             value = value()
@@ -103,7 +89,12 @@ def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
             ) from None
     if not isinstance(value, Step):
         raise UsageError(f"{target} is a {type(value).__name__}, not a Step")
-    return value, _module_handlers(module)
+    handlers = getattr(module, "mce_handlers", {})
+    if callable(handlers):
+        handlers = handlers()
+    if not isinstance(handlers, dict):
+        raise UsageError(f"{module_name}.mce_handlers must be a dict of handlers")
+    return value, handlers
 
 
 def _state(text: str | None) -> Any:
@@ -270,23 +261,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     try:
-        from mce import mcp
+        from mce.mcp._server import serve_command
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    module, served = _attribute(args.target)
-    host, port = "127.0.0.1", 8000
-    if args.http is not None:
-        host, _, port_text = args.http.rpartition(":")
-        if not host or not port_text.isdigit():
-            raise UsageError(f"--http takes HOST:PORT (like 127.0.0.1:8000), got {args.http!r}")
-        port = int(port_text)
     try:
-        srv = mcp.server(
-            served, name=args.name, journal_dir=args.journal_dir, handlers=_module_handlers(module)
-        )
+        start = serve_command(args.target, _import, args.journal_dir, args.http, args.name)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"{args.target}: {exc}") from None
-    mcp.serve(srv, transport="stdio" if args.http is None else "http", host=host, port=port)
+        raise UsageError(str(exc)) from None
+    start()
     return 0
 
 

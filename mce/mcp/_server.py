@@ -296,6 +296,54 @@ def serve(
         anyio.run(serve_http, srv, host, port)
 
 
+def serve_command(
+    target: str,
+    load: Callable[[str], Any],
+    journal_dir: str | None,
+    http: str | None,
+    name: str,
+) -> Callable[[], None]:
+    """`mce mcp serve`: check the command line and build the server; the result serves it.
+
+    `load` imports a module (or file) by name. Bad input is a `ValueError`
+    or `TypeError` raised here, before anything is served. The module's
+    `mce_handlers` (a dict, or a function returning one) go to every run.
+
+    >>> from importlib import import_module
+    >>> serve_command("mce.tools:tool", import_module, None, None, "mce")
+    Traceback (most recent call last):
+    ...
+    TypeError: mce.tools:tool: serve tools, workflows, a Registry or a list of them; got <function tool at ...>
+    >>> serve_command("mce.tools:Registry", import_module, None, "8000", "mce")
+    Traceback (most recent call last):
+    ...
+    ValueError: --http takes HOST:PORT (like 127.0.0.1:8000), got '8000'
+    """
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected MODULE:ATTR (like flows.tools:served), got {target!r}")
+    module = load(module_name)
+    if not hasattr(module, attr):
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
+    handlers = getattr(module, "mce_handlers", {})
+    if callable(handlers):
+        handlers = handlers()
+    if not isinstance(handlers, dict):
+        raise TypeError(f"{module_name}.mce_handlers must be a dict of handlers")
+    host, port = "127.0.0.1", 8000
+    if http is not None:
+        host, _, port_text = http.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise ValueError(f"--http takes HOST:PORT (like 127.0.0.1:8000), got {http!r}")
+        port = int(port_text)
+    try:
+        srv = server(getattr(module, attr), name=name, journal_dir=journal_dir, handlers=handlers)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{target}: {exc}") from None
+    transport: Literal["stdio", "http"] = "stdio" if http is None else "http"
+    return lambda: serve(srv, transport=transport, host=host, port=port)
+
+
 __all__ = [
     "JOURNAL_META",
     "Servable",

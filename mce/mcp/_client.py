@@ -189,7 +189,7 @@ class Connection:
         assert tg is not None and self._closing is not None
         self._closing.set()
         try:
-            await tg.__aexit__(exc_type, exc, tb)
+            suppressed = await tg.__aexit__(exc_type, exc, tb)
         finally:
             self._ready = None
         failure = self._failure
@@ -197,7 +197,7 @@ class Connection:
             # Calls see a broken connection as an EffectError; one that broke
             # when no call needed it is still worth a word.
             _log.warning("MCP connection %r failed: %s", self.name, _describe(failure))
-        return None
+        return suppressed
 
     async def _own(self) -> None:
         # The SDK client's transport (a subprocess, an HTTP stream) lives in

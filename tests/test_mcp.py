@@ -23,7 +23,7 @@ pytest.importorskip("mcp", reason='the MCP SDK is not installed (pip install -e 
 
 from mcp import Client, MCPError, StdioServerParameters
 
-from mce import EffectError, Err, Ok, par, run
+from mce import EffectError, Err, Ok, par, pure, run
 from mce.cli import main as cli_main
 from mce.llm import ScriptedModel, calls, react, say, scripted_handler
 from mce.mcp import (
@@ -183,8 +183,8 @@ async def test_is_error_is_a_tool_error_and_bad_arguments_never_reach_the_server
     def use(tools: list[Any]) -> Any:
         by_name = {t.name: t for t in tools}
         return par(
-            by_name["divide"](a=1, b=0).recover(lambda e: pure_error(e)),
-            by_name["add"].call({"a": "two", "b": None}).recover(lambda e: pure_error(e)),
+            by_name["divide"](a=1, b=0).recover(pure),
+            by_name["add"].call({"a": "two", "b": None}).recover(pure),
         )
 
     async with server_:
@@ -198,19 +198,13 @@ async def test_is_error_is_a_tool_error_and_bad_arguments_never_reach_the_server
     assert calls_in(log) == ["divide 1.0 0.0"]
 
 
-def pure_error(error: Any) -> Any:
-    from mce import pure
-
-    return pure(error)
-
-
 async def test_a_timeout_or_a_transport_failure_is_an_effect_error(
     anyio_backend: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "calls.log"
-    server_ = stdio("calc", sys.executable, str(SDK_SERVER), str(log), timeout=1)
+    server_ = stdio("calc", sys.executable, str(SDK_SERVER), str(log), timeout=2)
     async with server_:
-        late = await run(server_.call("wait", {"seconds": 30}), None)
+        late = await run(server_.call("wait", {"seconds": 3600}), None)
         still_up = await run(server_.call("add", {"a": 1, "b": 2}), None)
         crashed = await run(server_.call("crash"), None)
         after = await run(server_.call("add", {"a": 1, "b": 2}), None)
@@ -220,7 +214,7 @@ async def test_a_timeout_or_a_transport_failure_is_an_effect_error(
     assert isinstance(crashed, Err) and isinstance(crashed.error, EffectError)
     assert crashed.error.kind == "mcp:calc/crash"
     assert isinstance(after, Err) and isinstance(after.error, EffectError)
-    assert calls_in(log) == ["wait 30.0", "add 1 2", "crash"]
+    assert calls_in(log) == ["wait 3600.0", "add 1 2", "crash"]
 
 
 async def test_a_server_that_cannot_be_reached_is_an_effect_error(

@@ -366,4 +366,4 @@ def http(name: str, url: str, *, timeout: float | None = None) -> Connection:
     return Connection(name, url, timeout=timeout)
 
 
-__all__ = ["Connection", "NotConnected", "Target", "http", "result_value", "stdio"]
+__all__ = ["Connection", "NotConnected", "http", "result_value", "stdio"]

@@ -346,7 +346,6 @@ def serve_command(
 
 __all__ = [
     "JOURNAL_META",
-    "Servable",
     "Workflow",
     "serve",
     "serve_http",

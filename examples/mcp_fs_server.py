@@ -16,7 +16,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path.cwd()
+ROOT = Path.cwd()  # the served folder: set from the command line
 app = MCPServer("files", log_level="WARNING")
 
 
@@ -46,6 +46,8 @@ def read_file(path: str) -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        ROOT = Path(sys.argv[1]).resolve()
     if "--port" in sys.argv:
         app.run("streamable-http", port=int(sys.argv[sys.argv.index("--port") + 1]))
     else:

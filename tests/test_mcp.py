@@ -450,3 +450,15 @@ def test_public_names_resolve_and_are_documented() -> None:
         obj = getattr(mce.mcp, export)
         if callable(obj):
             assert obj.__doc__, f"mce.mcp.{export} has no docstring"
+
+
+def test_a_workflows_return_type_is_not_part_of_its_schema() -> None:
+    # The return type names a class only a type checker would import: the
+    # parameters are still described, and the Step it returns is not.
+    def count(n: int, label: str = "x") -> OnlyForTypeCheckers[int]:  # type: ignore[name-defined]  # noqa: F821
+        "Count to n."
+        return pure(n)
+
+    wf = workflow(count)
+    assert wf.parameters["properties"] == {"n": {"type": "integer"}, "label": {"type": "string"}}
+    assert wf.description == "Count to n."

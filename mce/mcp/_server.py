@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,6 +23,34 @@ from mce.tools import Registry, Tool, ToolError
 
 JOURNAL_META = "mce/journal"
 """The `_meta` key of a tool result naming the journal file of its run (when journaled)."""
+
+
+def _arguments_of(build: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for `build` with its parameters and docstring but no return type.
+
+    A workflow's return type is a `Step`: a program, not a value a schema describes.
+    """
+
+    def arguments(**kwargs: Any) -> Any:
+        return build(**kwargs)
+
+    # Resolved without the return annotation, which may name types only a
+    # type checker imports.
+    annotations = dict(getattr(build, "__annotations__", {}))
+    annotations.pop("return", None)
+
+    def holder() -> None: ...
+
+    holder.__annotations__ = annotations
+    hints = typing.get_type_hints(holder, globalns=getattr(build, "__globals__", None))
+    signature = inspect.signature(build)
+    arguments.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=inspect.Signature.empty
+    )
+    arguments.__annotations__ = hints
+    arguments.__name__ = arguments.__qualname__ = getattr(build, "__name__", "workflow")
+    arguments.__doc__ = inspect.getdoc(build)
+    return arguments
 
 
 @final
@@ -47,7 +77,7 @@ class Workflow:
     ) -> None:
         if not callable(build):
             raise TypeError(f"Workflow needs a function returning a Step, got {build!r}")
-        self._signature = Tool(build, name=name, description=description)
+        self._signature = Tool(_arguments_of(build), name=name, description=description)
         self.build = build
         self.name = self._signature.name
         self.description = self._signature.description

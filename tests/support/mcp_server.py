@@ -18,16 +18,14 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-LOG = Path(sys.argv[1])
 app = MCPServer("calc", log_level="WARNING")
+LOG: Path | None = None  # set when run as a script
 
 
 def _log(line: str) -> None:
+    assert LOG is not None, "run this module as a script: it logs to the file it is given"
     with LOG.open("a") as f:
         f.write(line + "\n")
-
-
-_log(f"start {os.getpid()}")
 
 
 @app.tool()
@@ -76,6 +74,8 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
+    LOG = Path(sys.argv[1])
+    _log(f"start {os.getpid()}")
     if "--port" in sys.argv:
         app.run("streamable-http", port=int(sys.argv[sys.argv.index("--port") + 1]))
     else:

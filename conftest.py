@@ -24,4 +24,9 @@ pytest_plugins = ["pytester"]
 try:
     import mcp  # noqa: F401
 except ImportError:  # the optional extra mcp is not installed: skip what needs it
-    collect_ignore = ["mce/mcp", "docs/mcp.md"]
+    collect_ignore = [
+        "mce/mcp",
+        "docs/mcp.md",
+        "tests/support/mcp_server.py",
+        "tests/support/mcp_served.py",
+    ]

@@ -346,6 +346,7 @@ def stdio(
     `env` is added to the SDK's default environment (which is minimal: pass
     what the server needs, like `PYTHONPATH`). `timeout` bounds each call.
 
+    >>> import sys
     >>> stdio("fs", sys.executable, "fs_server.py", "/tmp").target.args
     ['fs_server.py', '/tmp']
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Never, final
@@ -83,7 +83,7 @@ def result_value(result: mcp_types.CallToolResult) -> Any:
     return _text(result)
 
 
-def _checker(name: str, schema: dict[str, Any]) -> Any:
+def _checker(name: str, schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     """A function raising `SchemaError` that lists every way `arguments` break `schema`."""
     try:
         validator_class = jsonschema.validators.validator_for(schema)
@@ -286,19 +286,25 @@ class Connection:
     def tools_from(self, specs: Sequence[Mapping[str, Any]], *, prefix: str = "") -> list[Tool]:
         """Tools from a listing (`name`, `description`, `inputSchema` each), as `tools()` makes them.
 
-        >>> [t.name for t in stdio("fs", "fs-server").tools_from(
-        ...     [{"name": "files.read", "inputSchema": {"type": "object"}}], prefix="fs_")]
+        >>> fs = stdio("fs", "fs-server")
+        >>> [t.name for t in fs.tools_from([{"name": "files.read"}], prefix="fs_")]
         ['fs_files_read']
+        >>> fs.tools_from([{"name": "a.b"}, {"name": "a_b"}])
+        Traceback (most recent call last):
+        ...
+        ValueError: MCP server 'fs': tools 'a.b' and 'a_b' would both be called 'a_b'
         """
         made: dict[str, Tool] = {}
+        origins: dict[str, str] = {}
         for spec in specs:
             remote_name = spec["name"]
             name = _NOT_A_NAME_CHAR.sub("_", prefix + remote_name)[:64]
             if name in made:
                 raise ValueError(
-                    f"MCP server {self.name!r}: tools {made[name].description!r} and "
-                    f"{remote_name!r} both become {name!r}; pass a different prefix"
+                    f"MCP server {self.name!r}: tools {origins[name]!r} and {remote_name!r} "
+                    f"would both be called {name!r}"
                 )
+            origins[name] = remote_name
             schema = dict(spec.get("inputSchema") or {"type": "object"})
             made[name] = Tool.from_schema(
                 name,
@@ -310,7 +316,7 @@ class Connection:
             )
         return list(made.values())
 
-    def _handler(self, tool: str, label: str) -> Any:
+    def _handler(self, tool: str, label: str) -> Callable[[dict[str, Any]], Awaitable[Any]]:
         async def call(arguments: dict[str, Any]) -> Any:
             return await self._call(tool, label, arguments)
 
@@ -325,12 +331,7 @@ class Connection:
         >>> stdio("fs", "fs-server").call("read_file", {"path": "a.txt"})
         effect('mcp:fs/read_file', {'path': 'a.txt'})
         """
-        label = tool
-
-        async def handle(args: dict[str, Any]) -> Any:
-            return await self._call(tool, label, args)
-
-        return effect(self.kind(tool), dict(arguments or {}), handler=handle)
+        return effect(self.kind(tool), dict(arguments or {}), handler=self._handler(tool, tool))
 
 
 def stdio(

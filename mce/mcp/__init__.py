@@ -46,8 +46,6 @@ from mce.mcp._client import stdio as stdio
 from mce.mcp._server import JOURNAL_META as JOURNAL_META
 from mce.mcp._server import Workflow as Workflow
 from mce.mcp._server import serve as serve
-from mce.mcp._server import serve_http as serve_http
-from mce.mcp._server import serve_stdio as serve_stdio
 from mce.mcp._server import server as server
 from mce.mcp._server import workflow as workflow
 
@@ -59,8 +57,6 @@ __all__ = [
     "http",
     "result_value",
     "serve",
-    "serve_http",
-    "serve_stdio",
     "server",
     "stdio",
     "workflow",

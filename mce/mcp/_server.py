@@ -201,8 +201,13 @@ def server(
     ... def add(a: int, b: int) -> int:
     ...     "Add two integers."
     ...     return a + b
-    >>> server([add], name="calc").name
-    'calc'
+    >>> import anyio
+    >>> from mcp import Client
+    >>> async def main():  # the SDK's client, in process
+    ...     async with Client(server([add], name="calc")) as client:
+    ...         return (await client.call_tool("add", {"a": 2, "b": 3})).content[0].text
+    >>> anyio.run(main)
+    '5'
     """
     items = _items(served)
     shared = dict(handlers or {})
@@ -269,22 +274,14 @@ def server(
     )
 
 
-async def serve_stdio(srv: Server[Any]) -> None:
-    """Serve `srv` on this process's stdin and stdout until the client closes them.
-
-    >>> serve_stdio.__name__
-    'serve_stdio'
-    """
+async def _serve_stdio(srv: Server[Any]) -> None:
+    """Serve `srv` on this process's stdin and stdout until the client closes them."""
     async with stdio_server() as (read_stream, write_stream):
         await srv.run(read_stream, write_stream, srv.create_initialization_options())
 
 
-async def serve_http(srv: Server[Any], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `srv` over streamable HTTP at `http://host:port/mcp` until cancelled (asyncio only).
-
-    >>> serve_http.__name__
-    'serve_http'
-    """
+async def _serve_http(srv: Server[Any], host: str, port: int) -> None:
+    """Serve `srv` over streamable HTTP at `http://host:port/mcp` until cancelled (uvicorn: asyncio)."""
     import uvicorn
 
     app = srv.streamable_http_app(host=host)
@@ -321,9 +318,9 @@ def serve(
     else:
         srv = server(served, name=name, journal_dir=journal_dir, handlers=handlers)
     if transport == "stdio":
-        anyio.run(serve_stdio, srv)
+        anyio.run(_serve_stdio, srv)
     else:
-        anyio.run(serve_http, srv, host, port)
+        anyio.run(_serve_http, srv, host, port)
 
 
 def serve_command(
@@ -378,8 +375,6 @@ __all__ = [
     "JOURNAL_META",
     "Workflow",
     "serve",
-    "serve_http",
-    "serve_stdio",
     "server",
     "workflow",
 ]

@@ -462,3 +462,13 @@ def test_a_workflows_return_type_is_not_part_of_its_schema() -> None:
     wf = workflow(count)
     assert wf.parameters["properties"] == {"n": {"type": "integer"}, "label": {"type": "string"}}
     assert wf.description == "Count to n."
+
+
+async def test_a_handler_can_answer_an_mcp_call_instead_of_the_server() -> None:
+    calc_ = stdio("calc", sys.executable, str(SDK_SERVER), "unused.log")
+    out = await run(
+        calc_.call("add", {"a": 1, "b": 2}),
+        None,
+        handlers={"mcp:calc/add": lambda r: r["a"] + r["b"]},
+    )
+    assert out == Ok(3, None)  # no connection needed: the server never starts

@@ -15,8 +15,8 @@ import mcp_types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 
+from mce import run
 from mce.effects import Handler
-from mce.interpret import run
 from mce.schema import SchemaError, to_json
 from mce.step import Step, fail
 from mce.tools import Registry, Tool, ToolError

@@ -36,10 +36,29 @@ from _common import ROOT, machine, today
 DOC = ROOT / "docs" / "mutation.md"
 
 # module -> the test files that are its own
+_RUNTIME_TESTS = [
+    "tests/test_interpret.py",
+    "tests/test_par.py",
+    "tests/test_runtime_nodes.py",
+    "tests/test_budget.py",
+]
+_JOURNAL_TESTS = [
+    "tests/test_journal.py",
+    "tests/test_writer.py",
+    "tests/test_effects_port.py",
+    "tests/test_replay.py",
+]
 TARGETS: dict[str, list[str]] = {
-    "mce/merge.py": ["tests/test_merge.py", "laws/test_merge_laws.py"],
-    "mce/journal.py": ["tests/test_journal.py"],
+    "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     "mce/step.py": ["tests/test_step.py", "laws/test_step_laws.py"],
+    "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
+    "mce/_runtime/driver.py": _RUNTIME_TESTS,
+    "mce/_runtime/parallel.py": _RUNTIME_TESTS,
+    "mce/_runtime/scopes.py": _RUNTIME_TESTS,
+    "mce/journal.py": _JOURNAL_TESTS,
+    "mce/_runtime/writer.py": _JOURNAL_TESTS,
+    "mce/_runtime/replay.py": _JOURNAL_TESTS,
+    "mce/_runtime/effects_port.py": _JOURNAL_TESTS,
 }
 
 # mutant name -> why it cannot be killed (it does not change behaviour)

@@ -379,3 +379,19 @@ def test_union_of_dicts_conflicts_on_a_key_set_differently() -> None:
     with pytest.raises(StateConflict) as info:
         union({"a": 1}, {"a": 2}, {"a": 3})
     assert (info.value.path, info.value.left, info.value.right) == ((Key("a"),), 2, 3)
+
+
+def test_a_key_added_with_the_value_none_is_kept() -> None:
+    assert merge({}, {"x": 1}, {"k": None}) == {"x": 1, "k": None}
+
+
+def test_a_key_deleted_on_the_left_does_not_stop_the_right_branchs_later_changes() -> None:
+    # [1] == [1] but not the same list: the deletion stands, and "m" is still merged
+    assert merge({"k": [1], "m": 0}, {"m": 0}, {"k": [1], "m": 5}) == {"m": 5}
+
+
+def test_union_of_set_views_gives_a_frozenset() -> None:
+    base, left, right = {"a": 0}.keys(), {"a": 0, "b": 0}.keys(), {"c": 0}.keys()
+    out = union(base, left, right)
+    assert out == {"b", "c"}
+    assert type(out) is frozenset

@@ -41,6 +41,7 @@ from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
+from mce.plan.ir import load_json
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
@@ -114,9 +115,9 @@ def default_planner(
 
     def parse(reply: Any) -> Any:
         try:
-            return pure(json.loads(reply.content or ""))
-        except ValueError:
-            return pure(reply.content)  # validation reports it as not being a plan
+            return pure(load_json(reply.content or ""))
+        except PlanInvalid:
+            return pure(reply.content)  # validation reports why it is not a plan
 
     return chat(messages, model=model, response_format=response_format).then(parse)
 

@@ -159,3 +159,33 @@ def test_sub_agents_can_be_agents() -> None:
     agents = {"pop": lambda instruction: react([instruction], [lookup]).map(lambda r: r.answer)}
     out = run_sync(meta_agent("?", agents), None, handlers=handlers(model))
     assert isinstance(out, Ok) and out.value.answer == "Lisbon has 545000 people."
+
+
+def test_hostile_planner_replies_are_fed_back_never_raised() -> None:
+    deep = '{"tasks": [], "output": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    chain = {
+        "tasks": [
+            {"id": f"t{i}", "tool": "lookup", "args": {"city": f"$t{i - 1}"}}
+            for i in range(1499, 0, -1)
+        ],
+        "output": "$t1499",
+    }
+    method = {
+        "tasks": [{"id": "l", "tool": "lookup", "args": {"city": "Lisbon"}}],
+        "output": "$l.real",
+    }
+    model = ScriptedModel().queue(
+        say(deep),
+        json_reply(chain),
+        json_reply(method),
+        json_reply(GOOD_PLAN),
+        json_reply({"action": "answer", "answer": "ok", "reason": ""}),
+    )
+    out = run_sync(
+        compile_and_join("t", [lookup, total], max_replans=3), None, handlers=handlers(model)
+    )
+    assert isinstance(out, Ok) and out.value.rounds == 4
+    notes = [r["messages"][-1]["content"] for r in model.requests[1:4]]
+    assert "nests too deeply" in notes[0]
+    assert "the limit is 200" in notes[1]
+    assert "has no field 'real'" in notes[2]

@@ -15,6 +15,8 @@ from mce.plan.ir import PLAN_SCHEMA as PLAN_SCHEMA
 from mce.plan.ir import Plan as Plan
 from mce.plan.ir import Ref as Ref
 from mce.plan.ir import Task as Task
+from mce.plan.ir import Template as Template
+from mce.plan.ir import template as template
 from mce.plan.run import TaskFailed as TaskFailed
 from mce.plan.run import compile as compile
 from mce.plan.run import fill as fill
@@ -32,10 +34,12 @@ __all__ = [
     "Ref",
     "Task",
     "TaskFailed",
+    "Template",
     "compile",
     "fill",
     "finish",
     "task",
+    "template",
     "to_python",
     "validate",
 ]

@@ -24,13 +24,17 @@ with `TaskFailed` naming it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Never, final
 
+import attrs
 from attrs import frozen
 
-from mce.plan.ir import Plan, Ref, refs_in
+from mce.plan.ir import Plan, Ref, Template, refs_in
 from mce.plan.validate import PlanInvalid, topological_order, validate
+from mce.schema import to_json
 from mce.step import Step, fail, gather, pure, share
 from mce.tools import Registry, Tool
 
@@ -56,30 +60,57 @@ class MissingField(LookupError):
     """A reference's field path does not exist in the referenced task's output."""
 
 
+def _data_fields(value: Any) -> tuple[str, ...]:
+    """The names of a record's data fields (attrs, dataclass, pydantic, named tuple)."""
+    cls = type(value)
+    if attrs.has(cls):
+        return tuple(f.name for f in attrs.fields(cls))
+    if dataclasses.is_dataclass(value):
+        return tuple(f.name for f in dataclasses.fields(value))
+    model_fields = getattr(cls, "model_fields", None)
+    if isinstance(model_fields, dict):
+        return tuple(model_fields)
+    named = getattr(cls, "_fields", None)
+    if isinstance(value, tuple) and isinstance(named, tuple):
+        return tuple(n for n in named if isinstance(n, str))
+    return ()
+
+
 def _field(value: Any, part: str, ref: Ref) -> Any:
+    # Only data: a key, an index, or a record's declared field - never a
+    # method or any other attribute, which a plan from a model could name.
     if isinstance(value, Mapping):
         if part in value:
             return value[part]
-    elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit():
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes) and part.isdigit():
         index = int(part)
         if index < len(value):
             return value[index]
-    elif hasattr(value, part) and not part.startswith("_"):
+    elif part in _data_fields(value):
         return getattr(value, part)
     raise MissingField(f"{ref.text}: the output of task {ref.task!r} has no field {part!r}")
+
+
+def _text(value: Any) -> str:
+    """A value as it is interpolated into a template: a string as itself, else JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(to_json(value), ensure_ascii=False, default=str)
 
 
 def fill(template: Any, outputs: Mapping[str, Any]) -> Any:
     """`template` with every `Ref` replaced by the referenced output (or field of it).
 
-    >>> fill({"q": Ref("a", ("title",))}, {"a": {"title": "mce"}})
-    {'q': 'mce'}
+    >>> fill({"q": Ref("a", ("title",)), "t": Template(("n=", Ref("b")))}, {"a": {"title": "mce"}, "b": [1]})
+    {'q': 'mce', 't': 'n=[1]'}
     """
     if isinstance(template, Ref):
         value = outputs[template.task]
         for part in template.path:
             value = _field(value, part, template)
         return value
+    if isinstance(template, Template):
+        return "".join(p if isinstance(p, str) else _text(fill(p, outputs)) for p in template.parts)
     if isinstance(template, list):
         return [fill(v, outputs) for v in template]
     if isinstance(template, dict):

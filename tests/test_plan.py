@@ -611,7 +611,7 @@ def unicode_plans(draw: st.DrawFn) -> dict[str, Any]:
                     st.one_of(
                         texts.map(lambda t: t.replace("$", "$$")),
                         st.sampled_from(earlier or ["$$"]).map(
-                            lambda r: r if r == "$$" else "${" + r + "}"
+                            lambda r: r if r == "$$" else "<${" + r + "}>"
                         ),
                     ),
                     max_size=4,

@@ -17,6 +17,7 @@ from mce.plan.ir import Ref as Ref
 from mce.plan.ir import Task as Task
 from mce.plan.ir import Template as Template
 from mce.plan.ir import template as template
+from mce.plan.llmcompiler import parse_llmcompiler as parse_llmcompiler
 from mce.plan.run import TaskFailed as TaskFailed
 from mce.plan.run import compile as compile
 from mce.plan.run import fill as fill
@@ -38,6 +39,7 @@ __all__ = [
     "compile",
     "fill",
     "finish",
+    "parse_llmcompiler",
     "task",
     "template",
     "to_python",

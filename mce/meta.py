@@ -40,7 +40,7 @@ from mce.budget import Budget, within_budget
 from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
-from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
+from mce.plan import PLAN_SCHEMA, OnError, Plan, PlanInvalid, compile, validate
 from mce.plan.ir import load_json
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
@@ -153,6 +153,7 @@ def compile_and_join(
     joiner: Joiner | None = None,
     max_replans: int = 2,
     limit: int | None = None,
+    on_error: OnError = "fail_fast",
     model: str | None = None,
 ) -> Step[Never, Any, JoinResult]:
     """Plan, validate, run, join; replan on invalid plans, failed tasks or the joiner's request.
@@ -187,7 +188,7 @@ def compile_and_join(
             note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
             return attempt(round_ + 1, [*feedback, note], plans)
         plan = Plan.from_json(raw)
-        step = compile(plan, registry, limit=limit)
+        step = compile(plan, registry, limit=limit, on_error=on_error)
         tried = (*plans, plan.to_json())
         return (
             step.map(lambda value: ("ok", value))

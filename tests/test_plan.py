@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mce import Err, Journal, Ok, run_sync
+from mce import Err, Journal, Ok, run, run_sync
 from mce.plan import Plan, PlanInvalid, Ref, TaskFailed, Template, compile, to_python, validate
 from mce.plan.ir import ID, parse_string
 from mce.tools import Registry, tool
@@ -642,3 +642,129 @@ def test_generated_code_equals_compiled_plan_for_any_ids_and_text(
 ) -> None:
     assert problems_with(plan, SYNTAX_TOOLS) == []
     assert _same_run(plan, SYNTAX_TOOLS, limit).ok
+
+
+# ---------------------------------------------------------------- failure policy
+
+gate: dict[str, anyio.Event] = {}
+
+
+@tool
+async def after_failure(name: str) -> str:
+    "Wait until `fails` has failed."
+    await gate["failed"].wait()
+    return name
+
+
+@tool
+def fails(x: int) -> int:
+    "Fail, letting `after_failure` go on."
+    gate["failed"].set()
+    raise RuntimeError(f"boom {x}")
+
+
+POLICY_TOOLS = Registry([const, inc, add, after_failure, fails])
+POLICY_PLAN = {
+    "tasks": [
+        {"id": "one", "tool": "const", "args": {"value": 1}},
+        {"id": "late", "tool": "after_failure", "args": {"name": "independent"}},
+        {"id": "bad", "tool": "fails", "args": {"x": "$one"}},
+        {"id": "child", "tool": "inc", "args": {"x": "$bad"}},
+        {"id": "grandchild", "tool": "add", "args": {"a": "$child", "b": "$one"}},
+    ],
+    "output": ["$late", "$grandchild"],
+}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_on_error_continue_keeps_independent_tasks_running(backend: Any) -> None:
+    from mce.plan import PlanFailed
+
+    async def main() -> Any:
+        gate["failed"] = anyio.Event()
+        return await run(compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=j)
+
+    j = Journal()
+    out = anyio.run(main, backend=backend)
+    assert isinstance(out, Err) and isinstance(out.error, PlanFailed)
+    failed = out.error
+    assert [f.task for f in failed.failures] == ["bad"] and "boom 1" in str(failed)
+    assert failed.skipped == ("child", "grandchild")
+    assert failed.results == {"one": 1, "late": "independent"}
+    ran = {e["pos"].split("/")[0] for e in j.load()[1]}
+    assert ran == {"s:task:one", "s:task:late", "s:task:bad"}  # the dependents never started
+
+    async def replay() -> Any:
+        gate["failed"] = anyio.Event()  # never set: a replay makes no live call
+        return await run(
+            compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=j, mode="replay"
+        )
+
+    assert anyio.run(replay, backend=backend) == out
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_on_error_fail_fast_cancels_independent_tasks(backend: Any) -> None:
+    async def main() -> Any:
+        gate["failed"] = anyio.Event()
+        plan = {**POLICY_PLAN, "tasks": [*POLICY_PLAN["tasks"], blocked]}
+        return await run(compile(plan, Registry([*POLICY_TOOLS, block])), None)
+
+    blocked = {"id": "blocked", "tool": "block", "args": {}}
+    out = anyio.run(main, backend=backend)
+    assert isinstance(out, Err) and isinstance(out.error, TaskFailed) and out.error.task == "bad"
+
+
+@tool
+async def block() -> None:
+    "Wait forever (until cancelled)."
+    await anyio.Event().wait()
+
+
+def test_continue_with_no_failure_is_the_plain_result_and_codegen_agrees() -> None:
+    plan = {"tasks": POLICY_PLAN["tasks"][:1], "output": {"v": "$one"}}
+    assert run_sync(compile(plan, POLICY_TOOLS, on_error="continue"), None) == Ok({"v": 1}, None)
+    namespace: dict[str, Any] = {}
+    gate["failed"] = anyio.Event()
+    exec(compile_source(to_python(POLICY_PLAN)), namespace)
+    generated = namespace["build"](POLICY_TOOLS, on_error="continue")
+    ja = Journal()
+    b = run_sync(generated, None, journal=ja)
+    gate["failed"] = anyio.Event()
+    jb = Journal()
+    a = run_sync(compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=jb)
+    assert a == b and not a.ok and _entries(ja) == _entries(jb)
+    with pytest.raises(ValueError, match='on_error must be "fail_fast" or "continue"'):
+        compile(plan, POLICY_TOOLS, on_error="ignore")  # type: ignore[arg-type]
+
+
+def test_compile_retry_retries_each_task_and_replays() -> None:
+    from mce import RetryPolicy
+
+    tries: list[int] = []
+
+    @tool
+    def shaky(x: int) -> int:
+        "Fail on the first try."
+        tries.append(x)
+        if len(tries) == 1:
+            raise ConnectionError("reset")
+        return x * 10
+
+    plan = {"tasks": [{"id": "s", "tool": "shaky", "args": {"x": 2}}], "output": "$s"}
+    policy = RetryPolicy(attempts=2, backoff=0, jitter=False)
+    j = Journal()
+    out = run_sync(compile(plan, [shaky], retry=policy), None, journal=j)
+    assert out == Ok(20, None) and tries == [2, 2]
+    assert [("err" in e, e["pos"]) for e in j.load()[1]] == [
+        (True, "s:task:s/0"),
+        (False, "s:task:s/1"),
+    ]
+    assert run_sync(compile(plan, [shaky], retry=policy), None, journal=j, mode="replay") == out
+    assert tries == [2, 2]
+    namespace: dict[str, Any] = {}
+    exec(compile_source(to_python(plan)), namespace)
+    tries.clear()
+    jb = Journal()
+    assert run_sync(namespace["build"](Registry([shaky]), retry=policy), None, journal=jb) == out
+    assert _entries(j) == _entries(jb)

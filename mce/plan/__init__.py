@@ -18,6 +18,8 @@ from mce.plan.ir import Task as Task
 from mce.plan.ir import Template as Template
 from mce.plan.ir import template as template
 from mce.plan.llmcompiler import parse_llmcompiler as parse_llmcompiler
+from mce.plan.run import OnError as OnError
+from mce.plan.run import PlanFailed as PlanFailed
 from mce.plan.run import TaskFailed as TaskFailed
 from mce.plan.run import compile as compile
 from mce.plan.run import fill as fill
@@ -29,7 +31,9 @@ from mce.plan.validate import validate as validate
 
 __all__ = [
     "PLAN_SCHEMA",
+    "OnError",
     "Plan",
+    "PlanFailed",
     "PlanInvalid",
     "Problem",
     "Ref",

@@ -1,6 +1,6 @@
 """Rendering a plan as readable Python that builds the same workflow.
 
-The generated module defines `build(tools, *, limit=None)`, which makes
+The generated module defines `build(tools, *, limit=None, on_error="fail_fast", retry=None)`, which makes
 each task with `mce.plan.task` and the whole with `mce.plan.finish` - the
 same calls, in the same order, as `compile` - so running the generated code
 and running the compiled plan give the same outcome and the same journal.
@@ -15,6 +15,8 @@ The text passes `ruff format --check` and `mypy --strict`.
             "q": "mce",
         },
         {},
+        on_error=on_error,
+        retry=retry,
     )
 """
 
@@ -143,7 +145,7 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
     The plan's shape is checked (`PlanInvalid` otherwise); check its tools
     with `validate` before running the code.
 
-    >>> "def build(tools: Registry" in to_python({"tasks": [], "output": None})
+    >>> "retry: RetryPolicy | None = None," in to_python({"tasks": [], "output": None})
     True
     """
     parsed = plan if isinstance(plan, Plan) else Plan.from_json(plan)
@@ -161,12 +163,18 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
         "",
         "from typing import Any",
         "",
-        "from mce import Step",
-        "from mce.plan import Ref, TaskFailed, finish, task, template",
+        "from mce import RetryPolicy, Step",
+        "from mce.plan import OnError, PlanFailed, Ref, TaskFailed, finish, task, template",
         "from mce.tools import Registry",
         "",
         "",
-        "def build(tools: Registry, *, limit: int | None = None) -> Step[Any, TaskFailed, Any]:",
+        "def build(",
+        "    tools: Registry,",
+        "    *,",
+        "    limit: int | None = None,",
+        '    on_error: OnError = "fail_fast",',
+        "    retry: RetryPolicy | None = None,",
+        ") -> Step[Any, TaskFailed | PlanFailed, Any]:",
     ]
     body = INDENT
     for name in order:
@@ -177,6 +185,8 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
         lines.append(f"{body}{INDENT}tools[{_string(t.tool)}],")
         lines.append(f"{body}{INDENT}{_literal(t.args, 2)},")
         lines.append(f"{body}{INDENT}{needs_text},")
+        lines.append(f"{body}{INDENT}on_error=on_error,")
+        lines.append(f"{body}{INDENT}retry=retry,")
         lines.append(f"{body})")
     tasks_list = (
         "[\n" + "".join(f"{body}{INDENT * 2}{names[n]},\n" for n in order) + f"{body}{INDENT}]"
@@ -189,5 +199,6 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
     lines.append(f"{body}{INDENT}{_literal(parsed.output, 2)},")
     lines.append(f"{body}{INDENT}{needs_text},")
     lines.append(f"{body}{INDENT}limit=limit,")
+    lines.append(f"{body}{INDENT}on_error=on_error,")
     lines.append(f"{body})")
     return "\n".join(lines) + "\n"

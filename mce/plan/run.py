@@ -27,13 +27,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Never, final
+from typing import Any, Literal, Never, final
 
 import attrs
 from attrs import frozen
 
 from mce.plan.ir import Plan, Ref, Template, refs_in
 from mce.plan.validate import PlanInvalid, topological_order, validate
+from mce.retry import RetryPolicy
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure, share
 from mce.tools import Registry, Tool
@@ -54,6 +55,60 @@ class TaskFailed:
 
     def __str__(self) -> str:
         return f"task {self.task!r} ({self.tool}) failed: {self.error}"
+
+
+@final
+@frozen
+class PlanFailed:
+    """Under `on_error="continue"`: some tasks failed; everything that could finish did.
+
+    `failures` are the tasks that failed themselves, `skipped` the tasks not
+    started because something they need failed, `results` the outputs of the
+    tasks that finished (by id).
+
+    >>> print(PlanFailed((TaskFailed("b", "search", "timeout"),), ("c",), {"a": 1}))
+    1 task failed (task 'b' (search) failed: timeout); skipped because they need it: ['c']
+    """
+
+    failures: tuple[TaskFailed, ...]
+    skipped: tuple[str, ...] = ()
+    results: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __str__(self) -> str:
+        n = len(self.failures)
+        text = f"{n} task{'s' if n != 1 else ''} failed ({'; '.join(map(str, self.failures))})"
+        if self.skipped:
+            text += f"; skipped because they need it: {list(self.skipped)}"
+        return text
+
+
+OnError = Literal["fail_fast", "continue"]
+"""What a failing task does to the rest of a plan: cancel it all, or let independent tasks go on."""
+
+
+@final
+@frozen
+class _Done:
+    task: str
+    value: Any
+
+
+@final
+@frozen
+class _Failed:
+    task: str
+    error: TaskFailed
+
+
+@final
+@frozen
+class _Skipped:
+    task: str
+
+
+def _check_on_error(on_error: object) -> None:
+    if on_error not in ("fail_fast", "continue"):
+        raise ValueError(f'on_error must be "fail_fast" or "continue", got {on_error!r}')
 
 
 class MissingField(LookupError):
@@ -137,12 +192,23 @@ def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[Never, Any, tuple[Any, ..
 
 
 def task(
-    task_id: str, tool: Tool, args: dict[str, Any], needs: Mapping[str, Step[Any, Any, Any]]
+    task_id: str,
+    tool: Tool,
+    args: dict[str, Any],
+    needs: Mapping[str, Step[Any, Any, Any]],
+    *,
+    on_error: OnError = "fail_fast",
+    retry: RetryPolicy | None = None,
 ) -> Step[Never, TaskFailed, Any]:
     """One task: wait for `needs` (task id -> its step), fill them into `args`, call `tool`.
 
+    With `retry`, the tool call is retried under that policy (each attempt
+    journaled).
     The step is shared under the key `task:<task_id>`: it runs once per run
-    however many tasks use it.
+    however many tasks use it. With `on_error="continue"` it never fails:
+    its value records whether it finished, failed, or was skipped because a
+    task it needs did not finish (for `finish` to sort out); `needs` must
+    then be tasks made with `"continue"` too.
 
     >>> from mce import run_sync
     >>> from mce.tools import tool
@@ -154,6 +220,7 @@ def task(
     >>> run_sync(finish([one, two], [Ref("one"), Ref("two")], {"one": one, "two": two}), None).value
     [1, 2]
     """
+    _check_on_error(on_error)
     names = list(needs)
 
     def call(values: tuple[Any, ...]) -> Step[Never, Any, Any]:
@@ -161,14 +228,22 @@ def task(
             filled = fill(args, dict(zip(names, values, strict=True)))
         except MissingField as exc:
             return fail(TaskFailed(task_id, tool.name, str(exc)))
-        return tool.call(filled)
+        return tool.call(filled) if retry is None else tool.call(filled).retry(retry)
 
-    work = (
-        _all([needs[n] for n in names])
-        .then(call)
-        .map_error(lambda e: e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e))
-    )
-    return share(work, key=f"task:{task_id}")
+    def named(e: Any) -> TaskFailed:
+        return e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e)
+
+    inputs = _all([needs[n] for n in names])
+    if on_error == "fail_fast":
+        return share(inputs.then(call).map_error(named), key=f"task:{task_id}")
+
+    def guarded(values: tuple[Any, ...]) -> Step[Never, Never, Any]:
+        if any(not isinstance(v, _Done) for v in values):
+            return pure(_Skipped(task_id))
+        ran = call(tuple(v.value for v in values)).map_error(named)
+        return ran.map(lambda v: _Done(task_id, v)).recover(lambda e: pure(_Failed(task_id, e)))
+
+    return share(inputs.then(guarded), key=f"task:{task_id}")
 
 
 def finish(
@@ -177,14 +252,21 @@ def finish(
     needs: Mapping[str, Step[Any, Any, Any]],
     *,
     limit: int | None = None,
-) -> Step[Never, TaskFailed, Any]:
+    on_error: OnError = "fail_fast",
+) -> Step[Never, TaskFailed | PlanFailed, Any]:
     """Run every task (at most `limit` started at a time) and yield `output` filled in.
+
+    With `on_error="continue"` (tasks made by `task(..., on_error="continue")`)
+    a failure cancels nothing: independent tasks run to the end, and then
+    the plan fails with `PlanFailed` listing what failed, what was skipped
+    and every result that was made.
 
     >>> from mce import pure, run_sync
     >>> a = pure({"n": 3})
     >>> run_sync(finish([a], {"n": Ref("a", ("n",))}, {"a": a}), None).value
     {'n': 3}
     """
+    _check_on_error(on_error)
     names = list(needs)
 
     def result(values: tuple[Any, ...]) -> Step[Never, TaskFailed, Any]:
@@ -194,20 +276,45 @@ def finish(
             return fail(TaskFailed("output", "-", str(exc)))
 
     every = gather(list(tasks), limit=limit)
-    return every.then(lambda _: _all([needs[n] for n in names]).then(result))
+    if on_error == "fail_fast":
+        return every.then(lambda _: _all([needs[n] for n in names]).then(result))
+
+    def settle(outcomes: tuple[Any, ...]) -> Step[Never, TaskFailed | PlanFailed, Any]:
+        done = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
+        failures = tuple(o.error for o in outcomes if isinstance(o, _Failed))
+        if failures:
+            skipped = tuple(o.task for o in outcomes if isinstance(o, _Skipped))
+            return fail(PlanFailed(failures, skipped, done))
+        return _all([needs[n] for n in names]).then(
+            lambda values: result(tuple(v.value for v in values))
+        )
+
+    return every.then(settle)
 
 
 def build(
-    plan: Plan, registry: Registry, *, limit: int | None = None
-) -> Step[Never, TaskFailed, Any]:
+    plan: Plan,
+    registry: Registry,
+    *,
+    limit: int | None = None,
+    on_error: OnError = "fail_fast",
+    retry: RetryPolicy | None = None,
+) -> Step[Never, TaskFailed | PlanFailed, Any]:
     """The workflow of an already validated plan (tasks in topological order)."""
     by_id = {t.id: t for t in plan.tasks}
     steps: dict[str, Step[Any, Any, Any]] = {}
     for name in topological_order(by_id):
         t = by_id[name]
-        steps[name] = task(name, registry[t.tool], t.args, {n: steps[n] for n in t.needs()})
+        steps[name] = task(
+            name,
+            registry[t.tool],
+            t.args,
+            {n: steps[n] for n in t.needs()},
+            on_error=on_error,
+            retry=retry,
+        )
     output_needs = {r.task: steps[r.task] for r in _refs(plan.output)}
-    return finish(list(steps.values()), plan.output, output_needs, limit=limit)
+    return finish(list(steps.values()), plan.output, output_needs, limit=limit, on_error=on_error)
 
 
 def _refs(value: Any) -> list[Ref]:
@@ -222,12 +329,18 @@ def compile(
     tools: Registry | Iterable[Tool],
     *,
     limit: int | None = None,
+    on_error: OnError = "fail_fast",
+    retry: RetryPolicy | None = None,
     **limits: int,
-) -> Step[Never, TaskFailed, Any]:
+) -> Step[Never, TaskFailed | PlanFailed, Any]:
     """Validate `plan` against `tools` and build its workflow; `PlanInvalid` lists the problems.
 
     `limit` bounds how many tasks start at once; `max_tasks`, `max_fan_out`
-    and `max_depth` are passed to `validate`.
+    and `max_depth` are passed to `validate`. `on_error="fail_fast"` (the
+    default) fails the plan with the first `TaskFailed`, cancelling the
+    rest; `"continue"` keeps independent tasks running, skips the tasks
+    that need a failed one, and fails with `PlanFailed` once all is settled.
+    `retry` retries every task's tool call under that `RetryPolicy`.
 
     >>> compile({"tasks": [{"id": "a", "tool": "nope"}], "output": "$a"}, [])
     Traceback (most recent call last):
@@ -242,7 +355,10 @@ def compile(
     parsed = plan if isinstance(plan, Plan) else Plan.from_json(plan)
     if limit is not None and limit < 1:
         raise ValueError(f"compile(limit=...) needs limit >= 1, got {limit}")
-    return build(parsed, registry, limit=limit)
+    _check_on_error(on_error)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"compile(retry=...) needs a RetryPolicy, got {retry!r}")
+    return build(parsed, registry, limit=limit, on_error=on_error, retry=retry)
 
 
 def output_needs(plan: Plan) -> list[str]:

@@ -54,7 +54,7 @@ def test_react_limit_bounds_the_tool_calls_of_a_turn(
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5])
 def test_react_limit_is_checked(bad: Any) -> None:
-    with pytest.raises(ValueError, match="react\\(limit=...\\) needs an int >= 1"):
+    with pytest.raises(ValueError, match=r"react\(limit=\.\.\.\) needs an int >= 1"):
         react(["go"], [], limit=bad)
 
 

@@ -40,8 +40,9 @@ from mce.budget import Budget, within_budget
 from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
-from mce.plan import PLAN_SCHEMA, OnError, Plan, PlanInvalid, compile, validate
+from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
 from mce.plan.ir import load_json
+from mce.plan.run import OnError
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool

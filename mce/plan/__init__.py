@@ -28,7 +28,6 @@ from mce.plan.ir import template as template
 from mce.plan.live import Event as Event
 from mce.plan.live import live as live
 from mce.plan.llmcompiler import parse_llmcompiler as parse_llmcompiler
-from mce.plan.run import OnError as OnError
 from mce.plan.run import PlanFailed as PlanFailed
 from mce.plan.run import TaskFailed as TaskFailed
 from mce.plan.run import compile as compile
@@ -46,7 +45,6 @@ __all__ = [
     "EditRejected",
     "Event",
     "GraphView",
-    "OnError",
     "Plan",
     "PlanFailed",
     "PlanInvalid",

@@ -27,6 +27,7 @@ from mce.plan.ir import Template as Template
 from mce.plan.ir import template as template
 from mce.plan.live import Event as Event
 from mce.plan.live import live as live
+from mce.plan.live import stream_plan as stream_plan
 from mce.plan.llmcompiler import parse_llmcompiler as parse_llmcompiler
 from mce.plan.run import PlanFailed as PlanFailed
 from mce.plan.run import TaskFailed as TaskFailed
@@ -62,6 +63,7 @@ __all__ = [
     "finish",
     "live",
     "parse_llmcompiler",
+    "stream_plan",
     "task",
     "template",
     "to_python",

@@ -49,7 +49,7 @@ with no editor to deal with them, if any task failed).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Never, final
 
 import anyio
@@ -69,7 +69,8 @@ from mce.plan.edits import (
     edit_from_json,
     edit_to_json,
 )
-from mce.plan.ir import Plan
+from mce.plan.ir import Plan, Ref, Task
+from mce.plan.llmcompiler import Join, parse_line
 from mce.plan.run import (
     MissingField,
     OnError,
@@ -80,7 +81,7 @@ from mce.plan.run import (
     _Failed,
     fill,
 )
-from mce.plan.validate import MAX_TASKS, PlanInvalid, topological_order, validate
+from mce.plan.validate import MAX_TASKS, PlanInvalid, Problem, topological_order, validate
 from mce.retry import RetryPolicy
 from mce.step import Step, defer, fail, lift, par, pure, share
 from mce.tools import Registry, Tool
@@ -89,6 +90,13 @@ NEXT = "plan.next"
 """Effect kind: which running task's completion the controller handles next."""
 EDIT = "plan.edit"
 """Effect kind: a batch of edits, recorded before it is applied."""
+STREAM = "plan.stream"
+"""Effect kind: the planner's whole streamed reply."""
+
+Tokens = Callable[[], AsyncIterator[str]]
+"""The planner's reply as it streams: a function giving an async iterator of text pieces."""
+LineParser = Callable[[str, int, Registry], "Task | Join | Problem | None"]
+"""Reads one line of a streamed plan: a task, the end (`Join`), a problem, or nothing."""
 
 
 @final
@@ -150,8 +158,17 @@ class _Controller:
         limit: int | None,
         retry: RetryPolicy | None,
         max_tasks: int,
+        tokens: Tokens | None = None,
+        parse: LineParser | None = None,
     ) -> None:
         self.graph = Graph.start(plan, registry, max_tasks)
+        self.tokens = tokens
+        self.parse = parse
+        self.open = tokens is not None  # more tasks may still arrive from the stream
+        self.joined = False
+        self.lines = 0  # stream lines handled
+        self.pushed = 0  # stream lines put in the inbox
+        self.ended = False
         self.registry = registry
         self.editor = editor
         self.on_error = on_error
@@ -161,7 +178,7 @@ class _Controller:
         self.running: list[str] = []
         self.reported: set[str] = set()
         self.events = 0
-        self.done = _Mailbox()  # ids of tasks that finished, in the order they did
+        self.done = _Mailbox()  # what happened, in order: a task finished, a line arrived, the end
         self.go = _Mailbox()  # ids of tasks to start, then None
 
     # ------------------------------------------------------------ running tasks
@@ -198,7 +215,7 @@ class _Controller:
 
         def completed(outcome: Any) -> Step[Never, Never, Any]:
             def tell() -> Any:
-                self.done.put(name)
+                self.done.put(("task", name))
                 return outcome
 
             return lift(tell)
@@ -238,27 +255,95 @@ class _Controller:
 
         return defer(begin)
 
-    async def _next(self, request: Any) -> str:
+    async def _next(self, request: Any) -> dict[str, Any]:
         while True:
-            name: str = await self.done.get()
-            if name not in self.reported:
-                return name
+            item = await self.done.get()
+            if item[0] == "task":
+                if item[1] not in self.reported:
+                    return {"task": item[1]}
+            elif item[0] == "line":
+                if item[1] > self.lines:
+                    return {"line": item[1], "text": item[2]}
+            elif self.open:
+                return {"end": item[1]}
 
     def _loop(self) -> Step[Never, Any, Any]:
-        if not self.running:
+        if not self.running and not self.open:
             return self._finish()
         self.events += 1
         return effect(NEXT, {"event": self.events}, handler=self._next).then(self._on_event)
 
-    def _on_event(self, name: Any) -> Step[Never, Any, Any]:
+    def _on_event(self, event: Any) -> Step[Never, Any, Any]:
+        if isinstance(event, dict) and "line" in event and self.open:
+            return self._on_line(event["line"], event.get("text"))
+        if isinstance(event, dict) and "end" in event and self.open:
+            self.open = False
+            return self._next_round()
+        name = event.get("task") if isinstance(event, dict) else None
         if not isinstance(name, str) or name not in self.running:
             raise RuntimeError(
-                f"{NEXT} #{self.events} names {name!r}, which is not a running task "
+                f"{NEXT} #{self.events} is {event!r}, which this plan cannot be at "
                 f"(running: {self.running}); the journal does not belong to this plan"
             )
         self.running.remove(name)
         self.reported.add(name)
         return self.steps[name].then(lambda outcome: self._settle(name, outcome))
+
+    # ------------------------------------------------------------ the planner's stream
+
+    def reader(self) -> Step[Never, Any, None]:
+        """Read the planner's stream as one journaled effect, handing on each line as it arrives."""
+        tokens = self.tokens
+        assert tokens is not None
+
+        async def read(request: Any) -> str:
+            text: list[str] = []
+            line: list[str] = []
+            async for chunk in tokens():
+                text.append(chunk)
+                *complete, rest = chunk.split("\n")
+                for piece in complete:
+                    self._push("".join(line) + piece)
+                    line = []
+                line.append(rest)
+            return "".join(text)
+
+        def finished(text: Any) -> Step[Never, Never, None]:
+            def tell() -> None:
+                # A served stream (replay, resume) hands on its lines only now.
+                lines = str(text).split("\n")
+                for piece in lines[self.pushed :]:
+                    self._push(piece)
+                self.done.put(("end", self.pushed))
+
+            return lift(tell)
+
+        return effect(STREAM, {"stream": "planner"}, handler=read).then(finished)
+
+    def _push(self, line: str) -> None:
+        self.pushed += 1
+        self.done.put(("line", self.pushed, line))
+
+    def _on_line(self, number: Any, text: Any) -> Step[Never, Any, Any]:
+        if number != self.lines + 1 or not isinstance(text, str):
+            raise RuntimeError(
+                f"{NEXT} #{self.events} gives line {number!r} after line {self.lines}; "
+                "the journal does not belong to this plan"
+            )
+        self.lines = number
+        if self.joined:
+            return self._next_round()
+        assert self.parse is not None
+        item = self.parse(text, number, self.registry)
+        if isinstance(item, Problem):
+            return fail(PlanInvalid([item]))
+        if isinstance(item, Join):
+            self.joined = True
+        elif isinstance(item, Task):
+            rejected = self.graph.apply(Add(item), None)
+            if rejected is not None:
+                return fail(PlanInvalid([Problem(item.id, f"line {number}: {rejected.reason}")]))
+        return self._next_round()
 
     def _settle(self, name: str, outcome: Any) -> Step[Never, Any, Any]:
         graph = self.graph
@@ -323,6 +408,8 @@ class _Controller:
         order = list(graph.tasks)
         failures = tuple(graph.errors[n] for n in order if graph.status[n] == "failed")
         skipped = tuple(n for n in order if graph.status[n] == "skipped")
+        if self.tokens is not None and graph.output is None:
+            graph.output = {name: Ref(name) for name in graph.live()}
         needed = graph.needed_by(graph.output)
         blocked = [n for n in needed if graph.status[n] in ("failed", "skipped")]
         if blocked or (self.editor is None and failures):
@@ -373,11 +460,92 @@ def live(
         raise TypeError(f"live(editor=...) must be callable, got {editor!r}")
     max_tasks = limits.get("max_tasks", MAX_TASKS)
 
+    return _build(parsed, registry, editor, on_error, limit, retry, max_tasks, None, None)
+
+
+def _build(
+    plan: Plan,
+    registry: Registry,
+    editor: Editor | None,
+    on_error: OnError,
+    limit: int | None,
+    retry: RetryPolicy | None,
+    max_tasks: int,
+    tokens: Tokens | None,
+    parse: LineParser | None,
+) -> Step[Never, Any, Any]:
     def start() -> Step[Never, Any, Any]:
-        run = _Controller(parsed, registry, editor, on_error, limit, retry, max_tasks)
-        return par(run.control(), run.spawner()).map(lambda both: both[0])
+        run = _Controller(plan, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+        if tokens is None:
+            return par(run.control(), run.spawner()).map(lambda parts: parts[0])
+        return par(run.control(), run.spawner(), run.reader()).map(lambda parts: parts[0])
 
     return defer(start)
 
 
-__all__ = ["EDIT", "NEXT", "Editor", "Event", "live"]
+def stream_plan(
+    tokens: Tokens,
+    tools: Registry | Iterable[Tool],
+    *,
+    parse: LineParser = parse_line,
+    editor: Editor | None = None,
+    on_error: OnError = "fail_fast",
+    limit: int | None = None,
+    retry: RetryPolicy | None = None,
+    max_tasks: int = MAX_TASKS,
+) -> Step[Never, Any, Any]:
+    r"""Run a plan while the planner still writes it: each task starts once its line is in.
+
+    `tokens()` gives the planner's reply as an async iterator of text pieces
+    (tokens, as a model streams them). Each complete line is parsed by
+    `parse` (default: LLMCompiler's numbered format, `parse_line`),
+    checked like an `Add` edit - tool, arguments, references to tasks
+    already seen - and started as soon as what it needs has finished,
+    while the rest of the plan is still arriving. A bad line fails the run
+    with `PlanInvalid` naming it, before anything that needs it exists.
+    The output maps every task id to its output; `editor`, `on_error`,
+    `limit` and `retry` work as in `live`.
+
+    The whole reply is one journaled effect (`plan.stream`), and the order
+    in which lines and completions were handled is journaled too, so a
+    replay - which reads the reply from the journal at once - makes the
+    same dispatches in the same order.
+
+    >>> import anyio
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def shout(text: str) -> str:
+    ...     return text.upper()
+    >>> async def planner():
+    ...     for piece in ['1. shout("a', 'b")\n2. sh', 'out("$1!")\n', "3. join()"]:
+    ...         await anyio.sleep(0)
+    ...         yield piece
+    >>> run_sync(stream_plan(planner, [shout]), None).value
+    {'1': 'AB', '2': 'AB!'}
+    """
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+    if not callable(tokens):
+        raise TypeError(
+            f"stream_plan() needs a function returning an async iterator, got {tokens!r}"
+        )
+    _check_on_error(on_error)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"stream_plan(limit=...) needs an int >= 1, got {limit!r}")
+    if editor is not None and not callable(editor):
+        raise TypeError(f"stream_plan(editor=...) must be callable, got {editor!r}")
+    empty = Plan((), None)
+    return _build(empty, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+
+
+__all__ = [
+    "EDIT",
+    "NEXT",
+    "STREAM",
+    "Editor",
+    "Event",
+    "LineParser",
+    "Tokens",
+    "live",
+    "stream_plan",
+]

@@ -483,6 +483,41 @@ def _build(
     return defer(start)
 
 
+def scripted_stream(
+    text: str, per_token: float, *, chars_per_token: int = 4, arrivals: list[float] | None = None
+) -> Tokens:
+    r"""A planner reply that streams like a model's: `text` in pieces, one every `per_token` seconds.
+
+    For offline runs, examples and benchmarks (like `ScriptedModel`). The
+    pieces are `chars_per_token` characters long and sent on a fixed
+    schedule (no drift); if `arrivals` is given, the time
+    (`anyio.current_time()`) at which each line was complete is appended to it.
+
+    >>> import anyio
+    >>> async def read():
+    ...     return [piece async for piece in scripted_stream("1. a()\n2. b()", 0)()]
+    >>> anyio.run(read)
+    ['1. a', '()\n2', '. b(', ')']
+    """
+    if not per_token >= 0:
+        raise ValueError(f"scripted_stream() needs per_token >= 0, got {per_token!r}")
+    if chars_per_token < 1:
+        raise ValueError(f"scripted_stream() needs chars_per_token >= 1, got {chars_per_token!r}")
+    pieces = [text[i : i + chars_per_token] for i in range(0, len(text), chars_per_token)]
+
+    async def stream() -> AsyncIterator[str]:
+        start = anyio.current_time()
+        for k, piece in enumerate(pieces, start=1):
+            await anyio.sleep_until(start + k * per_token)
+            if arrivals is not None:
+                arrivals.extend(anyio.current_time() for _ in range(piece.count("\n")))
+            yield piece
+        if arrivals is not None and not text.endswith("\n"):
+            arrivals.append(anyio.current_time())
+
+    return stream
+
+
 def stream_plan(
     tokens: Tokens,
     tools: Registry | Iterable[Tool],
@@ -547,5 +582,6 @@ __all__ = [
     "LineParser",
     "Tokens",
     "live",
+    "scripted_stream",
     "stream_plan",
 ]

@@ -292,6 +292,32 @@ def finish(
     return every.then(settle)
 
 
+def _steps(
+    plan: Plan,
+    registry: Registry,
+    on_error: OnError,
+    retry: RetryPolicy | None,
+    reuse: Mapping[str, Any],
+) -> dict[str, Step[Any, Any, Any]]:
+    by_id = {t.id: t for t in plan.tasks}
+    steps: dict[str, Step[Any, Any, Any]] = {}
+    for name in topological_order(by_id):
+        t = by_id[name]
+        if name in reuse:  # finished in an earlier plan of the same run: not run again
+            value = reuse[name]
+            steps[name] = pure(value if on_error == "fail_fast" else _Done(name, value))
+            continue
+        steps[name] = task(
+            name,
+            registry[t.tool],
+            t.args,
+            {n: steps[n] for n in t.needs()},
+            on_error=on_error,
+            retry=retry,
+        )
+    return steps
+
+
 def build(
     plan: Plan,
     registry: Registry,
@@ -301,20 +327,80 @@ def build(
     retry: RetryPolicy | None = None,
 ) -> Step[Never, TaskFailed | PlanFailed, Any]:
     """The workflow of an already validated plan (tasks in topological order)."""
-    by_id = {t.id: t for t in plan.tasks}
-    steps: dict[str, Step[Any, Any, Any]] = {}
-    for name in topological_order(by_id):
-        t = by_id[name]
-        steps[name] = task(
-            name,
-            registry[t.tool],
-            t.args,
-            {n: steps[n] for n in t.needs()},
-            on_error=on_error,
-            retry=retry,
-        )
+    steps = _steps(plan, registry, on_error, retry, {})
     output_needs = {r.task: steps[r.task] for r in _refs(plan.output)}
     return finish(list(steps.values()), plan.output, output_needs, limit=limit, on_error=on_error)
+
+
+@final
+@frozen
+class Observations:
+    """What running a plan showed: each task's result or error, the tasks skipped, the output.
+
+    `output` is None unless every task the output needs finished (`ok`).
+
+    >>> Observations(True, 3, {"a": 3}).ok
+    True
+    """
+
+    ok: bool
+    output: Any = None
+    results: Mapping[str, Any] = attrs.field(factory=dict)
+    errors: Mapping[str, TaskFailed] = attrs.field(factory=dict)
+    skipped: tuple[str, ...] = ()
+    problem: str | None = None
+
+    def describe(self) -> str:
+        """The observations as text for a planner or a joiner."""
+        lines = [
+            f"- task {k}: {json.dumps(to_json(v), default=str)[:300]}"
+            for k, v in self.results.items()
+        ]
+        lines += [f"- task {k} failed: {e.error}" for k, e in self.errors.items()]
+        lines += [f"- task {k} did not run (it needs a failed task)" for k in self.skipped]
+        if self.problem:
+            lines.append(f"- {self.problem}")
+        return "\n".join(lines)
+
+
+def observe(
+    plan: Plan,
+    registry: Registry,
+    *,
+    limit: int | None = None,
+    retry: RetryPolicy | None = None,
+    reuse: Mapping[str, Any] | None = None,
+) -> Step[Never, Never, Observations]:
+    """Run a validated plan to the end whatever fails (`on_error="continue"`) and report everything.
+
+    Tasks in `reuse` (id -> value) are not run: their values are used as they are.
+
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def half(x: int) -> int:
+    ...     return 10 // x
+    >>> plan = Plan.from_json({"tasks": [{"id": "a", "tool": "half", "args": {"x": 0}},
+    ...                                  {"id": "b", "tool": "half", "args": {"x": 2}}], "output": "$b"})
+    >>> seen = run_sync(observe(plan, Registry([half])), None).value
+    >>> seen.ok, seen.output, dict(seen.results), list(seen.errors)
+    (True, 5, {'b': 5}, ['a'])
+    """
+    steps = _steps(plan, registry, "continue", retry, dict(reuse or {}))
+
+    def settle(outcomes: tuple[Any, ...]) -> Step[Never, Never, Observations]:
+        results = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
+        errors = {o.task: o.error for o in outcomes if isinstance(o, _Failed)}
+        skipped = tuple(o.task for o in outcomes if isinstance(o, _Skipped))
+        if any(r.task not in results for r in refs_in(plan.output)):
+            return pure(Observations(False, None, results, errors, skipped))
+        try:
+            output = fill(plan.output, results)
+        except MissingField as exc:
+            return pure(Observations(False, None, results, errors, skipped, str(exc)))
+        return pure(Observations(True, output, results, errors, skipped))
+
+    return gather(list(steps.values()), limit=limit).then(settle)
 
 
 def _refs(value: Any) -> list[Ref]:

@@ -204,7 +204,7 @@ class EditRejected:
     """An edit broke an invariant: the edit (JSON form), why, and the event it answered.
 
     >>> print(EditRejected({"op": "remove", "task": "a"}, "task 'a' is done; only pending tasks change", "b"))
-    edit {'op': 'remove', 'task': 'a'} (after task 'b' finished) rejected: task 'a' is done; only pending tasks change
+    edit {'op': 'remove', 'task': 'a'} (answering task 'b') rejected: task 'a' is done; only pending tasks change
     """
 
     edit: dict[str, Any]
@@ -212,7 +212,7 @@ class EditRejected:
     after: str | None = None
 
     def __str__(self) -> str:
-        when = f" (after task {self.after!r} finished)" if self.after is not None else ""
+        when = f" (answering task {self.after!r})" if self.after is not None else ""
         return f"edit {self.edit}{when} rejected: {self.reason}"
 
 

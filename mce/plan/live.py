@@ -569,6 +569,8 @@ def stream_plan(
         raise ValueError(f"stream_plan(limit=...) needs an int >= 1, got {limit!r}")
     if editor is not None and not callable(editor):
         raise TypeError(f"stream_plan(editor=...) must be callable, got {editor!r}")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"stream_plan(retry=...) needs a RetryPolicy, got {retry!r}")
     empty = Plan((), None)
     return _build(empty, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
 

@@ -164,3 +164,29 @@ def test_streamed_runs_replay_and_resume_exactly(case: Any, backend: str, cut: i
         run_sync(stream_plan(planner, TOOLS), None, journal=crashed, mode="resume", backend=backend)
         == out
     )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_plan_streamed_by_an_openai_compatible_endpoint(backend: Any) -> None:
+    from mce.llm import ScriptedModel, say
+    from mce.plan.live import openai_stream
+    from mce.testing.openai_server import OpenAIServer
+
+    text = '1. search("a")\n2. search("b")\n3. join_text(["$1", "$2"])\n4. join()<END_OF_PLAN>'
+    model = ScriptedModel().when("plan", say(text))
+    with OpenAIServer(model, api_key="sk-plan") as server:
+        planner = openai_stream(
+            [{"role": "user", "content": "plan it"}],
+            base_url=server.base_url,
+            api_key="sk-plan",
+            model="scripted-1",
+        )
+        j = Journal()
+        for _ in range(2):  # a fresh client per run: a second event loop works too
+            out = run_sync(stream_plan(planner, TOOLS), None, journal=Journal(), backend=backend)
+            assert out == Ok({"1": "<a>", "2": "<b>", "3": "<a> + <b>"}, None)
+        out = run_sync(stream_plan(planner, TOOLS), None, journal=j, backend=backend)
+        assert server.hits == 3 and server.requests[-1]["stream"] is True
+    assert (
+        run_sync(stream_plan(_never, TOOLS), None, journal=j, mode="replay", backend=backend) == out
+    )

@@ -48,8 +48,9 @@ with no editor to deal with them, if any task failed).
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Never, final
 
 import anyio
@@ -518,6 +519,59 @@ def scripted_stream(
     return stream
 
 
+def openai_stream(
+    messages: Sequence[dict[str, Any]],
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+) -> Tokens:
+    """A planner reply streamed from any OpenAI-compatible endpoint, as `stream_plan` reads it.
+
+    Each call opens its own client (on the running event loop) and closes
+    it when the reply ends, so runs on fresh event loops work. `base_url`,
+    `api_key` and `model` default to `OPENAI_BASE_URL`, `OPENAI_API_KEY`
+    and `MCE_MODEL`. Nothing is sent until `stream_plan` runs live: a
+    replay reads the reply from the journal.
+
+    >>> tokens = openai_stream([{"role": "user", "content": "plan"}], base_url="http://127.0.0.1:9/v1")
+    >>> callable(tokens)
+    True
+    """
+    import os
+
+    import openai
+
+    chosen = model or os.environ.get("MCE_MODEL") or "gpt-4o-mini"
+    sent: list[Any] = [dict(m) for m in messages]
+
+    async def tokens() -> AsyncIterator[str]:
+        client = openai.AsyncOpenAI(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            timeout=timeout,
+        )
+        try:
+            # The raw server-sent events, read line by line: nothing is left
+            # half-consumed when the reply ends (on trio as on asyncio).
+            async with client.chat.completions.with_streaming_response.create(
+                model=chosen, messages=sent, stream=True
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                        continue
+                    chunk = json.loads(line[5:])
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+        finally:
+            await client.close()
+
+    return tokens
+
+
 def stream_plan(
     tokens: Tokens,
     tools: Registry | Iterable[Tool],
@@ -584,6 +638,7 @@ __all__ = [
     "LineParser",
     "Tokens",
     "live",
+    "openai_stream",
     "scripted_stream",
     "stream_plan",
 ]

@@ -82,7 +82,7 @@ from mce.plan.run import (
     _Failed,
     fill,
 )
-from mce.plan.validate import MAX_TASKS, PlanInvalid, Problem, topological_order, validate
+from mce.plan.validate import MAX_TASKS, PlanInvalid, Problem, validate
 from mce.retry import RetryPolicy
 from mce.step import Step, defer, fail, lift, par, pure, share
 from mce.tools import Registry, Tool
@@ -235,17 +235,19 @@ class _Controller:
     def _dispatch(self) -> None:
         """Start every pending task whose needs are done; skip those that can never run."""
         graph = self.graph
-        live = graph.live()
-        for name in topological_order(live):
-            if graph.status[name] != "pending":
-                continue
-            needs = [graph.status.get(n) for n in live[name].needs()]
-            if any(s in ("failed", "skipped") for s in needs):
-                graph.status[name] = "skipped"
-            elif all(s == "done" for s in needs) and (
-                self.limit is None or len(self.running) < self.limit
-            ):
-                self._start(name)
+        status = graph.status
+        changed = True
+        while changed:  # a skip can make a later task skippable too
+            changed = False
+            for name in [n for n, state in status.items() if state == "pending"]:
+                needs = [status.get(n) for n in graph.tasks[name].needs()]
+                if any(s in ("failed", "skipped") for s in needs):
+                    status[name] = "skipped"
+                    changed = True
+                elif all(s == "done" for s in needs) and (
+                    self.limit is None or len(self.running) < self.limit
+                ):
+                    self._start(name)
 
     # ------------------------------------------------------------ the controller
 

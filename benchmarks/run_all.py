@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_core.py", "bench_replay.py", "bench_dag.py", "compare.py", "bench_durable.py", "bench_ray.py"]
+SCRIPTS = [
+    "bench_core.py",
+    "bench_replay.py",
+    "bench_dag.py",
+    "bench_live.py",
+    "compare.py",
+    "bench_durable.py",
+    "bench_ray.py",
+]
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from mce.outcome import Err as Err
 from mce.outcome import Ok as Ok
 from mce.outcome import Outcome as Outcome
 from mce.outcome import RunReport as RunReport
+from mce.retry import RetryPolicy as RetryPolicy
 from mce.step import Step as Step
 from mce.step import collect as collect
 from mce.step import defer as defer
@@ -69,6 +70,7 @@ __all__ = [
     "Ok",
     "Outcome",
     "ReplayDivergence",
+    "RetryPolicy",
     "RunReport",
     "Secret",
     "StateConflict",

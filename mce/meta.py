@@ -40,7 +40,9 @@ from mce.budget import Budget, within_budget
 from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
-from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, compile, validate
+from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
+from mce.plan.ir import load_json
+from mce.plan.run import Observations, observe
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
@@ -114,9 +116,9 @@ def default_planner(
 
     def parse(reply: Any) -> Any:
         try:
-            return pure(json.loads(reply.content or ""))
-        except ValueError:
-            return pure(reply.content)  # validation reports it as not being a plan
+            return pure(load_json(reply.content or ""))
+        except PlanInvalid:
+            return pure(reply.content)  # validation reports why it is not a plan
 
     return chat(messages, model=model, response_format=response_format).then(parse)
 
@@ -157,6 +159,11 @@ def compile_and_join(
     """Plan, validate, run, join; replan on invalid plans, failed tasks or the joiner's request.
 
     At most `1 + max_replans` plans are tried; then `MetaError("out_of_replans")`.
+    Each plan runs to the end (`on_error="continue"`: a failure cancels
+    nothing). A replan is asked for with the previous plan and the
+    observations so far - each task's result or error - and keeps its work:
+    a task that finished is not run again when the new plan keeps it (same
+    id, tool and arguments) or refers to it by id without redefining it.
 
     >>> from mce import run_sync
     >>> from mce.llm import ScriptedModel, say, scripted_handler
@@ -170,47 +177,86 @@ def compile_and_join(
     registry = tools if isinstance(tools, Registry) else Registry(tools)
     plan_with: Planner = planner or (lambda t, r, f: default_planner(t, r, f, model=model))
     join_with: Joiner = joiner or (lambda t, p, o: default_joiner(t, p, o, model=model))
+    Finished = dict[str, tuple[Task, Any]]  # task id -> (its definition, its result), per run
 
-    def attempt(round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...]) -> Any:
+    def attempt(
+        round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...], finished: Finished
+    ) -> Any:
         if round_ > max_replans:
             return fail(
                 MetaError("out_of_replans", f"no answer after {round_} plans", tuple(feedback))
             )
         return plan_with(task, registry, feedback).then(
-            lambda raw: check(raw, round_, feedback, plans)
+            lambda raw: check(raw, round_, feedback, plans, finished)
         )
 
-    def check(raw: Any, round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...]) -> Any:
-        problems = validate(raw, registry)
+    def with_earlier(raw: Any, finished: Finished) -> Any:
+        """The plan plus the finished tasks it does not redefine (so `$id` reaches them)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list) or not finished:
+            return raw
+        mine = {t.get("id") for t in raw["tasks"] if isinstance(t, dict)}
+        earlier = [
+            Plan((definition,), None).to_json()["tasks"][0]
+            for name, (definition, _) in finished.items()
+            if name not in mine
+        ]
+        return {**raw, "tasks": [*raw["tasks"], *earlier]}
+
+    def check(
+        raw: Any,
+        round_: int,
+        feedback: list[str],
+        plans: tuple[dict[str, Any], ...],
+        finished: Finished,
+    ) -> Any:
+        full = with_earlier(raw, finished)
+        problems = validate(full, registry)
         if problems:
             note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
-            return attempt(round_ + 1, [*feedback, note], plans)
-        plan = Plan.from_json(raw)
-        step = compile(plan, registry, limit=limit)
-        tried = (*plans, plan.to_json())
-        return (
-            step.map(lambda value: ("ok", value))
-            .recover(lambda error: pure(("failed", str(error))))
-            .then(lambda result: judge(result, plan, round_, feedback, tried))
+            return attempt(round_ + 1, [*feedback, note], plans, finished)
+        plan = Plan.from_json(full)
+        reuse = {
+            t.id: finished[t.id][1]
+            for t in plan.tasks
+            if t.id in finished and finished[t.id][0] == t
+        }
+        tried = (*plans, Plan.from_json(raw).to_json())
+        return observe(plan, registry, limit=limit, reuse=reuse).then(
+            lambda seen: judge(seen, plan, round_, feedback, tried, finished)
         )
 
     def judge(
-        result: Any, plan: Plan, round_: int, feedback: list[str], tried: tuple[dict[str, Any], ...]
+        seen: Observations,
+        plan: Plan,
+        round_: int,
+        feedback: list[str],
+        tried: tuple[dict[str, Any], ...],
+        finished: Finished,
     ) -> Any:
-        status, value = result
-        if status == "failed":
-            note = f"Running the plan failed: {value}. Make a new plan."
-            return attempt(round_ + 1, [*feedback, note], tried)
+        by_id = {t.id: t for t in plan.tasks}
+        finished = {**finished, **{n: (by_id[n], v) for n, v in seen.results.items()}}
+        context = (
+            f"The previous plan was: {json.dumps(tried[-1])}\n"
+            f"Observations so far:\n{seen.describe()}\n"
+            "A finished task can be used by its id ($id) without redefining it; it will not "
+            "run again. Give new tasks new ids."
+        )
+        if not seen.ok:
+            note = f"Running the plan failed.\n{context}\nMake a new plan."
+            return attempt(round_ + 1, [*feedback, note], tried, finished)
 
         def decide(decision: Decision) -> Any:
             if decision.action == "answer":
-                return pure(JoinResult(decision.answer, tried, round_ + 1, value))
-            note = f"The last plan's results were not enough: {decision.reason}. Make a new plan."
-            return attempt(round_ + 1, [*feedback, note], tried)
+                return pure(JoinResult(decision.answer, tried, round_ + 1, seen.output))
+            note = (
+                f"The last plan's results were not enough: {decision.reason}.\n{context}\n"
+                "Make a new plan."
+            )
+            return attempt(round_ + 1, [*feedback, note], tried, finished)
 
-        return join_with(task, plan.to_json(), value).then(decide)
+        return join_with(task, tried[-1], seen.output).then(decide)
 
-    agent: Step[Never, Any, JoinResult] = attempt(0, [], ())
+    agent: Step[Never, Any, JoinResult] = attempt(0, [], (), {})
     return agent
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, Never, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, final, overload
 
 # Node tags are defined once, in the closed node module.
 from mce._runtime.nodes import (
@@ -41,6 +41,9 @@ from mce._runtime.nodes import (
     TIMEOUT,
 )
 from mce.errors import Failures, StepTimeout
+
+if TYPE_CHECKING:
+    from mce.retry import RetryPolicy
 
 _S = TypeVar("_S")
 _S_co = TypeVar("_S_co", covariant=True)
@@ -141,6 +144,27 @@ class Step(Generic[_S_co, _E_co, _A_co]):
         if not seconds > 0:
             raise ValueError(f"timeout() needs seconds > 0, got {seconds!r}")
         return _Timeout(self, float(seconds))
+
+    def retry(self, policy: RetryPolicy) -> Step[_S_co, _E_co, _A_co]:
+        """Try this step again while it fails with an error `policy` retries (`mce.RetryPolicy`).
+
+        Built from `recover` and the journaled `sleep`/`random` effects:
+        each attempt is a named step in the trace and replays from the
+        journal. The error, when every attempt failed, is the last one's.
+
+        >>> from mce import RetryPolicy, effect, run_sync
+        >>> tries = iter([ValueError("no"), ValueError("no"), "yes"])
+        >>> def handler(request):
+        ...     outcome = next(tries)
+        ...     if isinstance(outcome, Exception):
+        ...         raise outcome
+        ...     return outcome
+        >>> run_sync(effect("ask", None, handler=handler).retry(RetryPolicy(backoff=0)), None).value
+        'yes'
+        """
+        from mce.retry import retry
+
+        return retry(self, policy)
 
     @property
     def label(self) -> str | None:

@@ -89,3 +89,35 @@ def test_meta_agent_example_stops_at_its_budget(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "budget exceeded: more than 5 calls" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (
+            "05_constellation_edit.py",
+            [
+                "Result: {'release': 'healthy: api:1.4.2 live on 3 nodes'",
+                "Each task ran once: yes",
+                "Resume after a crash at the edit: same result; ran only: ",
+            ],
+        ),
+        (
+            "06_streamed_plan.py",
+            ["Result: {'1': 1982, '2': 2017, '3': 35}", "(dispatch while streaming: yes)"],
+        ),
+    ],
+)
+def test_live_plan_examples_run_offline_and_replay(
+    script: str, expected: list[str], tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), "--journal", str(tmp_path / "j.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for line in expected:
+        assert line in done.stdout
+    assert "Replay: identical (0 live calls, 0 tools run)" in done.stdout

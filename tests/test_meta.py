@@ -74,11 +74,59 @@ def test_failed_task_and_joiner_request_trigger_replans() -> None:
         compile_and_join("?", [lookup, total], max_replans=3), None, handlers=handlers(model)
     )
     assert isinstance(out, Ok) and out.value.rounds == 3 and len(out.value.plans) == 3
-    assert (
-        "Running the plan failed: task 'x' (lookup) failed"
-        in model.requests[1]["messages"][-1]["content"]
-    )
+    note = model.requests[1]["messages"][-1]["content"]
+    assert note.startswith("Running the plan failed.") and "- task x failed: tool 'lookup'" in note
     assert "also need Braga" in model.requests[3]["messages"][-1]["content"]
+
+
+def test_a_replan_sees_the_observations_and_keeps_finished_work() -> None:
+    looked: list[str] = []
+
+    @tool
+    def population(city: str) -> int:
+        "Population of a city."
+        looked.append(city)
+        return {"Lisbon": 545_000, "Porto": 232_000}[city]
+
+    first = {
+        "tasks": [
+            {"id": "l", "tool": "population", "args": {"city": "Lisbon"}},
+            {"id": "x", "tool": "population", "args": {"city": "Oporto"}},
+            {"id": "s", "tool": "total", "args": {"values": ["$l", "$x"]}},
+        ],
+        "output": "$s",
+    }
+    second = {  # keeps l as it was, uses it by id, replaces the failed lookup
+        "tasks": [
+            {"id": "l", "tool": "population", "args": {"city": "Lisbon"}},
+            {"id": "p", "tool": "population", "args": {"city": "Porto"}},
+            {"id": "s2", "tool": "total", "args": {"values": ["$l", "$p"]}},
+        ],
+        "output": "$s2",
+    }
+    third = {  # refers to finished tasks without redefining them
+        "tasks": [{"id": "t", "tool": "total", "args": {"values": ["$s2", "$p", "$l"]}}],
+        "output": "$t",
+    }
+    model = ScriptedModel().queue(
+        json_reply(first),
+        json_reply(second),
+        json_reply({"action": "replan", "reason": "add them up again"}),
+        json_reply(third),
+        json_reply({"action": "answer", "answer": "1.5M"}),
+    )
+    j = Journal()
+    agent = compile_and_join("?", [population, total], max_replans=3)
+    out = run_sync(agent, None, handlers=handlers(model), journal=j)
+    assert isinstance(out, Ok) and out.value.rounds == 3 and out.value.results == 1_554_000
+    assert looked == ["Lisbon", "Oporto", "Porto"]  # nothing that finished ran again
+    note = model.requests[1]["messages"][-1]["content"]
+    assert '"city": "Oporto"' in note  # the previous plan
+    assert "- task l: 545000" in note and "- task x failed: tool 'population'" in note
+    assert "- task s did not run" in note
+    looked.clear()
+    assert run_sync(agent, None, journal=j, mode="replay") == out
+    assert looked == []
 
 
 def test_out_of_replans_is_an_error() -> None:
@@ -159,3 +207,33 @@ def test_sub_agents_can_be_agents() -> None:
     agents = {"pop": lambda instruction: react([instruction], [lookup]).map(lambda r: r.answer)}
     out = run_sync(meta_agent("?", agents), None, handlers=handlers(model))
     assert isinstance(out, Ok) and out.value.answer == "Lisbon has 545000 people."
+
+
+def test_hostile_planner_replies_are_fed_back_never_raised() -> None:
+    deep = '{"tasks": [], "output": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    chain = {
+        "tasks": [
+            {"id": f"t{i}", "tool": "lookup", "args": {"city": f"$t{i - 1}"}}
+            for i in range(1499, 0, -1)
+        ],
+        "output": "$t1499",
+    }
+    method = {
+        "tasks": [{"id": "l", "tool": "lookup", "args": {"city": "Lisbon"}}],
+        "output": "$l.real",
+    }
+    model = ScriptedModel().queue(
+        say(deep),
+        json_reply(chain),
+        json_reply(method),
+        json_reply(GOOD_PLAN),
+        json_reply({"action": "answer", "answer": "ok", "reason": ""}),
+    )
+    out = run_sync(
+        compile_and_join("t", [lookup, total], max_replans=3), None, handlers=handlers(model)
+    )
+    assert isinstance(out, Ok) and out.value.rounds == 4
+    notes = [r["messages"][-1]["content"] for r in model.requests[1:4]]
+    assert "nests too deeply" in notes[0]
+    assert "the limit is 200" in notes[1]
+    assert "has no field 'real'" in notes[2]

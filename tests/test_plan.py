@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mce import Err, Journal, Ok, run_sync
-from mce.plan import Plan, PlanInvalid, TaskFailed, compile, to_python, validate
+from mce import Err, Journal, Ok, run, run_sync
+from mce.plan import Plan, PlanInvalid, Ref, TaskFailed, Template, compile, to_python, validate
+from mce.plan.ir import ID, parse_string
 from mce.tools import Registry, tool
 
 log: list[tuple[str, str, float]] = []
@@ -284,7 +285,12 @@ def test_generated_code_passes_ruff_format_and_mypy_strict(tmp_path: Path) -> No
             {"id": "n-1", "tool": "const", "args": {"value": 3}},
             {"id": "s", "tool": "add", "args": {"a": "$n-1", "b": 2}, "deps": ["w"]},
         ],
-        "output": {"words": "$w", "sum": "$s", "nested": [{"x": "$w.0"}, None, True, 1.5]},
+        "output": {
+            "words": "$w",
+            "sum": "$s",
+            "nested": [{"x": "$w.0"}, None, True, 1.5, float("nan"), float("-inf")],
+            'say "\U0001f600"': 'it\'s ${w.1}, "$s"\n',
+        },
     }
     path = tmp_path / "generated_plan.py"
     path.write_text(to_python(plan))
@@ -367,3 +373,398 @@ def test_untrusted_plans_are_rejected_cleanly_and_nothing_runs(data: Any) -> Non
     assert ran == []
     run_sync(step, None, handlers=guards)
     assert set(ran) <= set(TOOLS.names)
+
+
+# ---------------------------------------------------------------- references inside strings
+
+
+@tool
+def echo(text: str) -> str:
+    "Return the text."
+    return text
+
+
+@tool
+def num(x: float) -> float:
+    "Return the number."
+    return x
+
+
+@tool
+def record(name: str) -> dict[str, Any]:
+    "A record with a total."
+    return {"name": name, "total": 10}
+
+
+SYNTAX_TOOLS = Registry([const, inc, add, words, echo, num, record])
+
+
+def test_references_inside_strings_are_dependencies_and_interpolated() -> None:
+    log.clear()
+    plan = {
+        "tasks": [
+            {"id": "a", "tool": "const", "args": {"value": 4}},
+            {"id": "b", "tool": "record", "args": {"name": "B"}},
+            {"id": "1", "tool": "words", "args": {"text": "x y"}},
+            {"id": "m", "tool": "echo", "args": {"text": "max($a, $b.total) / 2 costs $$3"}},
+            {"id": "n", "tool": "echo", "args": {"text": "${1}s: $1 and ${b.name}x"}},
+        ],
+        "output": {"m": "$m", "n": "$n", "line": "done: $m"},
+    }
+    assert [str(p) for p in validate(plan, SYNTAX_TOOLS)] == []
+    parsed = Plan.from_json(plan)
+    assert {t.id: t.needs() for t in parsed.tasks}["m"] == ["a", "b"]
+    assert Plan.from_json(parsed.to_json()) == parsed
+    out = run_sync(compile(plan, SYNTAX_TOOLS), None)
+    assert out.value == {
+        "m": "max(4, 10) / 2 costs $3",
+        "n": '["x", "y"]s: ["x", "y"] and Bx',
+        "line": "done: max(4, 10) / 2 costs $3",
+    }
+
+
+def test_nothing_that_looks_like_a_reference_stays_literal() -> None:
+    plan = {
+        "tasks": [
+            {"id": "a", "tool": "echo", "args": {"text": "costs 5$"}},
+            {"id": "b", "tool": "echo", "args": {"text": "${a"}},
+            {"id": "c", "tool": "echo", "args": {"text": "see $ghost here"}},
+            {"id": "d", "tool": "echo", "args": {"text": "$-x"}},
+        ],
+        "output": "total: $nobody",
+    }
+    found = problems_with(plan, SYNTAX_TOOLS)
+    assert "task 'a': argument 'text': '$' at offset 7 of 'costs 5$' is not a reference" in found[0]
+    assert any(p.startswith("task 'b': argument 'text': '$' at offset 0") for p in found)
+    assert any(p.startswith("task 'd': argument 'text': '$' at offset 0") for p in found)
+    # a well-formed reference to a task that does not exist is a dangling reference
+    plan["tasks"] = plan["tasks"][2:3]
+    assert problems_with(plan, SYNTAX_TOOLS) == [
+        "task 'c': argument 'text' refers to unknown task 'ghost'",
+        "the output refers to unknown task 'nobody'",
+    ]
+
+
+def problems_with(plan: Any, tools: Registry) -> list[str]:
+    return [str(p) for p in validate(plan, tools)]
+
+
+def test_ids_are_matched_whole() -> None:
+    for bad in ["a\n", "-a", "a-", "", "a b", "x" * 65]:
+        plan = {"tasks": [{"id": bad, "tool": "const", "args": {"value": 1}}], "output": None}
+        assert any("'id' must be" in p for p in problems(plan)), bad
+    for good in ["1", "42", "a-b", "a_b", "_", "x" * 64]:
+        plan = {
+            "tasks": [{"id": good, "tool": "const", "args": {"value": 1}}],
+            "output": f"${good}",
+        }
+        assert problems(plan) == [], good
+
+
+text_parts = st.one_of(
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
+    st.from_regex(ID, fullmatch=True).map(lambda i: ("ref", i)),
+)
+
+
+@given(st.lists(text_parts, max_size=6))
+def test_strings_round_trip_through_the_plan_text(parts: list[Any]) -> None:
+    value = Template(tuple(Ref(p[1]) if isinstance(p, tuple) else p for p in parts if p != ""))
+    text = value.text
+    parsed = parse_string(text)
+    joined: list[Any] = []
+    for p in value.parts:  # adjacent literals merge when parsed
+        if isinstance(p, str) and joined and isinstance(joined[-1], str):
+            joined[-1] += p
+        else:
+            joined.append(p)
+    if not any(isinstance(p, Ref) for p in joined):
+        assert parsed == "".join(joined)
+    elif len(joined) == 1:
+        assert parsed == joined[0]
+    else:
+        assert parsed == Template(tuple(joined))
+
+
+# ---------------------------------------------------------------- untrusted input, continued
+
+
+def test_validation_is_iterative_on_a_long_chain_listed_consumers_first() -> None:
+    n = 1500
+    chain = {
+        "tasks": [
+            {"id": f"t{i}", "tool": "inc", "args": {"x": f"$t{i - 1}"}} for i in range(n - 1, 0, -1)
+        ]
+        + [{"id": "t0", "tool": "const", "args": {"value": 0}}],
+        "output": f"$t{n - 1}",
+    }
+    found = problems(chain)
+    assert f"the plan has {n} tasks; the limit is 200" in found
+    assert f"the longest chain has {n} tasks; the limit is 50" in found
+    chain["tasks"][-1]["args"] = {"x": f"$t{n - 1}"}  # close the loop
+    chain["tasks"][-1]["tool"] = "inc"
+    assert any(p.startswith("task 't") and "cycle: " in p for p in problems(chain))
+    assert validate(chain, TOOLS, max_tasks=n, max_depth=n) != []
+
+
+def test_deeply_nested_json_is_a_plan_problem() -> None:
+    for text in ["[" * 100_000, '{"tasks": [], "output": ' + "[" * 50_000 + "]" * 50_000 + "}"]:
+        with pytest.raises(PlanInvalid) as info:
+            compile(text, TOOLS)
+        assert "nests" in str(info.value)
+    nested: Any = 1
+    for _ in range(40):
+        nested = [nested]
+    found = problems(
+        {"tasks": [{"id": "a", "tool": "const", "args": {"value": nested}}], "output": None}
+    )
+    assert found == ["task 'a': 'args' must be plain JSON: it nests deeper than 32 levels"]
+    found = problems(
+        {"tasks": [{"id": "a", "tool": "words", "args": {"text": "\ud800"}}], "output": None}
+    )
+    assert found == [
+        "task 'a': 'args' must be plain JSON: the text '\\ud800' is not valid Unicode (a lone surrogate)"
+    ]
+
+
+def test_a_field_path_reaches_data_never_methods() -> None:
+    plan = {
+        "tasks": [
+            {"id": "a", "tool": "echo", "args": {"text": "hi"}},
+            {"id": "b", "tool": "echo", "args": {"text": "$a.upper"}},
+        ],
+        "output": "$b",
+    }
+    assert problems_with(plan, SYNTAX_TOOLS) == []
+    out = run_sync(compile(plan, SYNTAX_TOOLS), None)
+    assert isinstance(out, Err) and isinstance(out.error, TaskFailed)
+    assert "$a.upper: the output of task 'a' has no field 'upper'" in str(out.error)
+    out = run_sync(
+        compile({"tasks": plan["tasks"][:1], "output": "$a.__class__"}, SYNTAX_TOOLS), None
+    )
+    assert isinstance(out, Err) and "has no field '__class__'" in str(out.error)
+
+
+# ---------------------------------------------------------------- to_python equals compile
+
+
+def _same_run(plan: dict[str, Any], tools: Registry, limit: int | None = None) -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile_source(to_python(plan)), namespace)
+    generated = namespace["build"](tools, limit=limit)
+    ja, jb = Journal(), Journal()
+    a = run_sync(compile(plan, tools, limit=limit), None, journal=ja)
+    b = run_sync(generated, None, journal=jb)
+    assert repr(a) == repr(b)
+    assert _entries(ja) == _entries(jb)
+    return a
+
+
+def test_to_python_keeps_look_alike_ids_apart() -> None:
+    plan = {
+        "tasks": [
+            {"id": "a-b", "tool": "const", "args": {"value": 1}},
+            {"id": "a_b", "tool": "const", "args": {"value": 2}},
+            {"id": "a_b_2", "tool": "const", "args": {"value": 3}},
+        ],
+        "output": ["$a-b", "$a_b", "$a_b_2"],
+    }
+    assert _same_run(plan, TOOLS).value == [1, 2, 3]
+
+
+def test_to_python_renders_any_text_and_non_finite_numbers() -> None:
+    plan = {
+        "tasks": [
+            {
+                "id": "e",
+                "tool": "echo",
+                "args": {"text": "smile \U0001f600 \u2028 \x00 \\ \" ' $$"},
+            },
+            {"id": "n", "tool": "num", "args": {"x": float("nan")}},
+            {"id": "i", "tool": "num", "args": {"x": float("inf")}},
+            {"id": "j", "tool": "num", "args": {"x": float("-inf")}},
+        ],
+        "output": {"\U0001f600 key": "$e", "nums": ["$n", "$i", "$j"]},
+    }
+    out = _same_run(plan, SYNTAX_TOOLS)
+    assert out.value["\U0001f600 key"] == "smile \U0001f600 \u2028 \x00 \\ \" ' $"
+    assert repr(out.value["nums"]) == "[nan, inf, -inf]"
+
+
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+
+
+@st.composite
+def unicode_plans(draw: st.DrawFn) -> dict[str, Any]:
+    ids = draw(st.lists(st.from_regex(ID, fullmatch=True), min_size=1, max_size=6, unique=True))
+    tasks: list[dict[str, Any]] = []
+    for i, task_id in enumerate(ids):
+        earlier = ids[:i]
+        kind = draw(
+            st.sampled_from(
+                ["echo", "num", "const", "inc"] if earlier else ["echo", "num", "const"]
+            )
+        )
+        if kind == "echo":
+            parts = draw(
+                st.lists(
+                    st.one_of(
+                        texts.map(lambda t: t.replace("$", "$$")),
+                        st.sampled_from(earlier or ["$$"]).map(
+                            lambda r: r if r == "$$" else "<${" + r + "}>"
+                        ),
+                    ),
+                    max_size=4,
+                )
+            )
+            args: dict[str, Any] = {"text": "".join(parts)}
+        elif kind == "num":
+            args = {"x": draw(st.floats())}
+        elif kind == "const":
+            args = {"value": draw(st.integers(-3, 3))}
+        else:
+            sources = [t["id"] for t in tasks if t["tool"] in ("const", "inc")]
+            args = {"x": "$" + draw(st.sampled_from(sources))} if sources else {"x": 1}
+        tasks.append({"id": task_id, "tool": kind, "args": args})
+    draw(st.randoms()).shuffle(tasks)
+    output = {
+        draw(texts): "$" + ids[0],
+        "all": [f"${i}" for i in ids],
+        "line": "".join(f"${{{i}}}|" for i in ids),
+    }
+    return {"tasks": tasks, "output": output}
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+@given(unicode_plans(), st.one_of(st.none(), st.integers(1, 3)))
+def test_generated_code_equals_compiled_plan_for_any_ids_and_text(
+    plan: dict[str, Any], limit: int | None
+) -> None:
+    assert problems_with(plan, SYNTAX_TOOLS) == []
+    assert _same_run(plan, SYNTAX_TOOLS, limit).ok
+
+
+# ---------------------------------------------------------------- failure policy
+
+gate: dict[str, anyio.Event] = {}
+
+
+@tool
+async def after_failure(name: str) -> str:
+    "Wait until `fails` has failed."
+    await gate["failed"].wait()
+    return name
+
+
+@tool
+def fails(x: int) -> int:
+    "Fail, letting `after_failure` go on."
+    gate["failed"].set()
+    raise RuntimeError(f"boom {x}")
+
+
+POLICY_TOOLS = Registry([const, inc, add, after_failure, fails])
+POLICY_PLAN = {
+    "tasks": [
+        {"id": "one", "tool": "const", "args": {"value": 1}},
+        {"id": "late", "tool": "after_failure", "args": {"name": "independent"}},
+        {"id": "bad", "tool": "fails", "args": {"x": "$one"}},
+        {"id": "child", "tool": "inc", "args": {"x": "$bad"}},
+        {"id": "grandchild", "tool": "add", "args": {"a": "$child", "b": "$one"}},
+    ],
+    "output": ["$late", "$grandchild"],
+}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_on_error_continue_keeps_independent_tasks_running(backend: Any) -> None:
+    from mce.plan import PlanFailed
+
+    async def main() -> Any:
+        gate["failed"] = anyio.Event()
+        return await run(compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=j)
+
+    j = Journal()
+    out = anyio.run(main, backend=backend)
+    assert isinstance(out, Err) and isinstance(out.error, PlanFailed)
+    failed = out.error
+    assert [f.task for f in failed.failures] == ["bad"] and "boom 1" in str(failed)
+    assert failed.skipped == ("child", "grandchild")
+    assert failed.results == {"one": 1, "late": "independent"}
+    ran = {e["pos"].split("/")[0] for e in j.load()[1]}
+    assert ran == {"s:task:one", "s:task:late", "s:task:bad"}  # the dependents never started
+
+    async def replay() -> Any:
+        gate["failed"] = anyio.Event()  # never set: a replay makes no live call
+        return await run(
+            compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=j, mode="replay"
+        )
+
+    assert anyio.run(replay, backend=backend) == out
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_on_error_fail_fast_cancels_independent_tasks(backend: Any) -> None:
+    async def main() -> Any:
+        gate["failed"] = anyio.Event()
+        plan = {**POLICY_PLAN, "tasks": [*POLICY_PLAN["tasks"], blocked]}
+        return await run(compile(plan, Registry([*POLICY_TOOLS, block])), None)
+
+    blocked = {"id": "blocked", "tool": "block", "args": {}}
+    out = anyio.run(main, backend=backend)
+    assert isinstance(out, Err) and isinstance(out.error, TaskFailed) and out.error.task == "bad"
+
+
+@tool
+async def block() -> None:
+    "Wait forever (until cancelled)."
+    await anyio.Event().wait()
+
+
+def test_continue_with_no_failure_is_the_plain_result_and_codegen_agrees() -> None:
+    plan = {"tasks": POLICY_PLAN["tasks"][:1], "output": {"v": "$one"}}
+    assert run_sync(compile(plan, POLICY_TOOLS, on_error="continue"), None) == Ok({"v": 1}, None)
+    namespace: dict[str, Any] = {}
+    gate["failed"] = anyio.Event()
+    exec(compile_source(to_python(POLICY_PLAN)), namespace)
+    generated = namespace["build"](POLICY_TOOLS, on_error="continue")
+    ja = Journal()
+    b = run_sync(generated, None, journal=ja)
+    gate["failed"] = anyio.Event()
+    jb = Journal()
+    a = run_sync(compile(POLICY_PLAN, POLICY_TOOLS, on_error="continue"), None, journal=jb)
+    assert a == b and not a.ok and _entries(ja) == _entries(jb)
+    with pytest.raises(ValueError, match='on_error must be "fail_fast" or "continue"'):
+        compile(plan, POLICY_TOOLS, on_error="ignore")  # type: ignore[arg-type]
+
+
+def test_compile_retry_retries_each_task_and_replays() -> None:
+    from mce import RetryPolicy
+
+    tries: list[int] = []
+
+    @tool
+    def shaky(x: int) -> int:
+        "Fail on the first try."
+        tries.append(x)
+        if len(tries) == 1:
+            raise ConnectionError("reset")
+        return x * 10
+
+    plan = {"tasks": [{"id": "s", "tool": "shaky", "args": {"x": 2}}], "output": "$s"}
+    policy = RetryPolicy(attempts=2, backoff=0, jitter=False)
+    j = Journal()
+    out = run_sync(compile(plan, [shaky], retry=policy), None, journal=j)
+    assert out == Ok(20, None) and tries == [2, 2]
+    assert [("err" in e, e["pos"]) for e in j.load()[1]] == [
+        (True, "s:task:s/0"),
+        (False, "s:task:s/1"),
+    ]
+    assert run_sync(compile(plan, [shaky], retry=policy), None, journal=j, mode="replay") == out
+    assert tries == [2, 2]
+    namespace: dict[str, Any] = {}
+    exec(compile_source(to_python(plan)), namespace)
+    tries.clear()
+    jb = Journal()
+    assert run_sync(namespace["build"](Registry([shaky]), retry=policy), None, journal=jb) == out
+    assert _entries(j) == _entries(jb)

@@ -206,6 +206,7 @@ def react(
     *,
     max_turns: int = 8,
     model: str | None = None,
+    limit: int | None = None,
     **params: Any,
 ) -> Step[Never, LLMError, AgentResult]:
     """A tool-calling agent loop: ask the model, run the turn's tool calls concurrently, repeat.
@@ -214,6 +215,7 @@ def react(
     results - or their errors, so the model can correct itself - go back as
     tool messages. The loop ends with the first reply that calls no tool, or
     fails with `LLMError("max_turns")` after `max_turns` model calls.
+    `limit=k` runs at most k of a turn's tool calls at once.
 
     >>> from mce import run_sync
     >>> from mce.tools import tool
@@ -229,6 +231,8 @@ def react(
     """
     if max_turns < 1:
         raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"react(limit=...) needs an int >= 1, got {limit!r}")
     registry = tools if isinstance(tools, Registry) else Registry(tools)
 
     def turn(history: list[dict[str, Any]], n: int, usage: Usage) -> Any:
@@ -248,7 +252,7 @@ def react(
             )
             return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
-        results = gather([run_call(c) for c in reply.tool_calls])
+        results = gather([run_call(c) for c in reply.tool_calls], limit=limit)
         return results.then(lambda tool_messages: turn([*history, *tool_messages], n, usage))
 
     agent: Step[Never, LLMError, AgentResult] = turn(_messages(messages), 0, Usage())

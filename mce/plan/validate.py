@@ -26,7 +26,7 @@ from typing import Any, final
 
 from attrs import frozen
 
-from mce.plan.ir import ID, Plan, Ref, Task, parse_refs, refs_in
+from mce.plan.ir import ID, Plan, Ref, RefSyntaxError, Task, parse_refs, parse_string, refs_in
 from mce.schema import SchemaError, convert
 from mce.tools import Registry, Tool
 
@@ -61,16 +61,59 @@ class PlanInvalid(Exception):
         super().__init__(f"the plan is invalid ({n} problem{'s' if n != 1 else ''}):\n{lines}")
 
 
-def _is_json(value: Any, depth: int = 0) -> bool:
-    if depth > 32:
+MAX_NESTING = 32
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why `value` is not plain, journalable JSON within `MAX_NESTING` levels (None if it is).
+
+    Iterative, so hostile nesting costs no Python stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"it nests deeper than {MAX_NESTING} levels"
+        if isinstance(item, str):
+            if not _encodable(item):
+                return f"the text {item[:40]!r} is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    return f"the key {k!r} is not a string"
+                if not _encodable(k):
+                    return f"the key {k[:40]!r} is not valid Unicode (a lone surrogate)"
+                stack.append((v, depth + 1))
+        elif not (item is None or isinstance(item, bool | int | float)):
+            return f"{type(item).__name__} is not a JSON value"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
         return False
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list):
-        return all(_is_json(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
-    return False
+    return True
+
+
+def _syntax_problem(value: Any) -> str | None:
+    """The first malformed `$` in the strings of a JSON value (None if there is none)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                parse_string(item)
+            except RefSyntaxError as exc:
+                return str(exc)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return None
 
 
 def structural_problems(data: Any) -> list[Problem]:
@@ -85,8 +128,10 @@ def structural_problems(data: Any) -> list[Problem]:
         )
     if "output" not in data:
         problems.append(Problem(None, "the plan has no 'output'"))
-    elif not _is_json(data["output"]):
-        problems.append(Problem(None, "the plan's 'output' is not plain JSON"))
+    elif (why := _json_problem(data["output"])) is not None:
+        problems.append(Problem(None, f"the plan's 'output' is not plain JSON: {why}"))
+    elif (why := _syntax_problem(data["output"])) is not None:
+        problems.append(Problem(None, f"the plan's 'output': {why}"))
     tasks = data.get("tasks")
     if not isinstance(tasks, list):
         problems.append(Problem(None, "'tasks' must be a list of task objects"))
@@ -99,48 +144,54 @@ def structural_problems(data: Any) -> list[Problem]:
         extra = sorted(set(t) - {"id", "tool", "args", "deps"})
         if extra:
             problems.append(Problem(name, f"unknown task keys {extra}"))
-        if not isinstance(t.get("id"), str) or not ID.match(t["id"]):
+        if not isinstance(t.get("id"), str) or not ID.fullmatch(t["id"]):
             problems.append(
                 Problem(
-                    name, f"'id' must be a name of letters, digits, _ or - (got {t.get('id')!r})"
+                    name,
+                    "'id' must be 1-64 letters, digits, _ or - (no - at either end), "
+                    f"got {t.get('id')!r}",
                 )
             )
         if not isinstance(t.get("tool"), str) or not t["tool"]:
             problems.append(Problem(name, f"'tool' must be a tool name (got {t.get('tool')!r})"))
-        if "args" in t and (not isinstance(t["args"], dict) or not _is_json(t["args"])):
-            problems.append(Problem(name, "'args' must be a JSON object"))
+        if "args" in t:
+            if not isinstance(t["args"], dict):
+                problems.append(Problem(name, "'args' must be a JSON object"))
+            elif (why := _json_problem(t["args"])) is not None:
+                problems.append(Problem(name, f"'args' must be plain JSON: {why}"))
+            else:
+                for arg, value in t["args"].items():
+                    if (why := _syntax_problem(value)) is not None:
+                        problems.append(Problem(name, f"argument {arg!r}: {why}"))
         deps = t.get("deps", [])
-        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        if not isinstance(deps, list) or not all(
+            isinstance(d, str) and ID.fullmatch(d) for d in deps
+        ):
             problems.append(Problem(name, "'deps' must be a list of task ids"))
     return problems
 
 
 def _cycle(tasks: dict[str, Task]) -> list[str] | None:
-    """A cycle among the tasks' needs, as a path that returns to its start."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in tasks[node].needs():
-            if nxt not in tasks:
+    """A cycle among the tasks' needs, as a path that returns to its start (iterative DFS)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for root in tasks:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        pending: list[list[str]] = [[n for n in reversed(tasks[root].needs()) if n in tasks]]
+        state[root] = 1
+        while path:
+            if not pending[-1]:
+                state[path.pop()] = 2
+                pending.pop()
                 continue
+            nxt = pending[-1].pop()
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for name in tasks:
-        if name not in state:
-            found = visit(name)
-            if found:
-                return found
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append([n for n in reversed(tasks[nxt].needs()) if n in tasks])
     return None
 
 
@@ -152,20 +203,32 @@ def _depth(tasks: dict[str, Task]) -> int:
 
 
 def topological_order(tasks: dict[str, Task]) -> list[str]:
-    """Task ids, each after everything it needs; ties keep the plan's order (acyclic plans)."""
+    """Task ids, each after everything it needs; ties keep the plan's order (acyclic plans).
+
+    Iterative (a depth-first post-order), so a long chain costs no Python stack.
+
+    >>> from mce.plan.ir import Ref
+    >>> topological_order({"b": Task("b", "t", {"x": Ref("a")}), "a": Task("a", "t")})
+    ['a', 'b']
+    """
     order: list[str] = []
     done: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done or name not in tasks:
-            return
-        done.add(name)
-        for d in tasks[name].needs():
-            visit(d)
-        order.append(name)
-
-    for name in tasks:
-        visit(name)
+    for root in tasks:
+        if root in done:
+            continue
+        done.add(root)
+        path = [root]
+        pending = [[n for n in reversed(tasks[root].needs()) if n in tasks]]
+        while path:
+            if not pending[-1]:
+                order.append(path.pop())
+                pending.pop()
+                continue
+            nxt = pending[-1].pop()
+            if nxt not in done:
+                done.add(nxt)
+                path.append(nxt)
+                pending.append([n for n in reversed(tasks[nxt].needs()) if n in tasks])
     return order
 
 

@@ -31,6 +31,7 @@ from typing import Any, Never, final, overload
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 from attrs import frozen
 
 from mce.effects import EffectFailed, effect
@@ -84,6 +85,7 @@ class Tool:
         description: str | None = None,
         timeout: float | None = None,
         remote: bool = False,
+        limit: int | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -94,6 +96,13 @@ class Tool:
         self.description = description if description is not None else _describe(fn)
         self.timeout = timeout
         self.remote = remote
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"tool {self.name!r}: limit must be an int >= 1, got {limit!r}")
+        self.limit = limit
+        # One limiter per event loop run: a limiter is bound to the loop it is used on.
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
         self.signature = inspect.signature(fn)
         hints = typing.get_type_hints(fn)
@@ -235,7 +244,22 @@ class Tool:
         return defer(build)
 
     async def handle(self, arguments: dict[str, Any]) -> Any:
-        """The tool's own handler: run the function (a `ToolError` on failure)."""
+        """The tool's own handler: run the function (a `ToolError` on failure).
+
+        With a `limit`, at most that many calls of this tool run at once in
+        one event loop; the others wait their turn.
+        """
+        if self.limit is None:
+            return await self._handle(arguments)
+        try:
+            limiter = self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self.limit)
+            self._limiter.set(limiter)
+        async with limiter:
+            return await self._handle(arguments)
+
+    async def _handle(self, arguments: dict[str, Any]) -> Any:
         try:
             kwargs = self.validate(arguments)
         except SchemaError as exc:
@@ -277,6 +301,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     remote: bool = False,
+    limit: int | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -286,10 +311,12 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     remote: bool = False,
+    limit: int | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a function a `Tool` (see the module docstring). Use bare or with options.
 
     `remote=True` marks a tool to run on a cluster executor when one is used.
+    `limit=k` lets at most k calls of the tool run at once (per event loop).
 
     >>> @tool(name="lookup", timeout=5)
     ... async def find(key: str) -> str:
@@ -299,7 +326,9 @@ def tool(
     """
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, timeout=timeout, remote=remote)
+        return Tool(
+            f, name=name, description=description, timeout=timeout, remote=remote, limit=limit
+        )
 
     return wrap(fn) if fn is not None else wrap
 

@@ -1,0 +1,646 @@
+"""Live plans: a graph that changes while it runs, with every change journaled.
+
+`live(plan, tools, editor=...)` runs a plan like `compile` - each task the
+moment what it needs has finished - and calls `editor(event, view)` with
+each task's completion or failure. The editor returns edits (`Add`,
+`Remove`, `Update`, `Rewire`, `SetOutput` from `mce.plan.edits`, or their
+JSON form, e.g. written by a model) - as a list, or as a `Step` that yields
+one, so an editor may itself call models and tools. Every edit is checked
+against the invariants (a task runs at most once, only pending tasks change,
+references resolve, no cycle); a bad one fails the run with `EditRejected`
+naming it.
+
+One controller makes every decision, in the order the completions are
+journaled (effect `plan.next`), and records each batch of edits (effect
+`plan.edit`) before applying it. So a replay makes the same decisions and
+dispatches; a resumed run rebuilds the edited graph from the journal and
+carries on from there; and an editor that now answers differently is a
+`ReplayDivergence` naming the edit, not a silent fork.
+
+With `on_error="fail_fast"` (the default) a failure fails the run with its
+`TaskFailed`. With `"continue"` it goes to the editor, independent tasks
+run on, and tasks that still need the failed one are skipped; the run then
+fails with `PlanFailed` if its output needs a failed or skipped task (or,
+with no editor to deal with them, if any task failed).
+
+>>> from mce import run_sync
+>>> from mce.plan.edits import Add, Rewire, SetOutput
+>>> from mce.plan.ir import Task, parse_refs
+>>> from mce.tools import tool
+>>> @tool
+... def deploy(version: int) -> str:
+...     if version < 2:
+...         raise RuntimeError("image missing")
+...     return f"v{version} live"
+>>> @tool
+... def check(target: str) -> str:
+...     return f"healthy: {target}"
+>>> plan = {"tasks": [{"id": "deploy", "tool": "deploy", "args": {"version": 1}},
+...                   {"id": "health", "tool": "check", "args": {"target": "$deploy"}}],
+...         "output": "$health"}
+>>> def editor(event, view):
+...     if event.ok:
+...         return []
+...     return [Add(Task("redeploy", "deploy", {"version": 2})), Rewire("health", "deploy", "redeploy")]
+>>> run_sync(live(plan, [deploy, check], editor=editor, on_error="continue"), None).value
+'healthy: v2 live'
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Never, final
+
+import anyio
+from attrs import frozen
+
+from mce.effects import effect
+from mce.plan.edits import (
+    Add,
+    Edit,
+    EditRejected,
+    Graph,
+    GraphView,
+    Remove,
+    Rewire,
+    SetOutput,
+    Update,
+    edit_from_json,
+    edit_to_json,
+)
+from mce.plan.ir import Plan, Ref, Task
+from mce.plan.llmcompiler import Join, parse_line
+from mce.plan.run import (
+    MissingField,
+    OnError,
+    PlanFailed,
+    TaskFailed,
+    _check_on_error,
+    _Done,
+    _Failed,
+    fill,
+)
+from mce.plan.validate import MAX_TASKS, PlanInvalid, Problem, validate
+from mce.retry import RetryPolicy
+from mce.step import Step, defer, fail, lift, par, pure, share
+from mce.tools import Registry, Tool
+
+NEXT = "plan.next"
+"""Effect kind: which running task's completion the controller handles next."""
+EDIT = "plan.edit"
+"""Effect kind: a batch of edits, recorded before it is applied."""
+STREAM = "plan.stream"
+"""Effect kind: the planner's whole streamed reply."""
+
+Tokens = Callable[[], AsyncIterator[str]]
+"""The planner's reply as it streams: a function giving an async iterator of text pieces."""
+LineParser = Callable[[str, int, Registry], "Task | Join | Problem | None"]
+"""Reads one line of a streamed plan: a task, the end (`Join`), a problem, or nothing."""
+
+
+@final
+@frozen
+class Event:
+    """A task finished (`ok`, with its `value`) or failed (with its `error`, a `TaskFailed`).
+
+    >>> Event("a", True, 3)
+    Event(task='a', ok=True, value=3, error=None)
+    """
+
+    task: str
+    ok: bool
+    value: Any = None
+    error: Any = None
+
+
+Editor = Callable[[Event, GraphView], Any]
+"""`editor(event, view)` returns edits: a list (of `Edit`s or their JSON), or a `Step` yielding one."""
+
+_EDIT_TYPES = (Add, Remove, Update, Rewire, SetOutput)
+
+
+def _accept(request: Any) -> None:
+    return None
+
+
+@final
+class _Mailbox:
+    """An unbounded one-consumer queue (nothing to close, so nothing leaks if a run is cancelled)."""
+
+    def __init__(self) -> None:
+        self.items: deque[Any] = deque()
+        self.wakeup: anyio.Event | None = None
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        if self.wakeup is not None:
+            self.wakeup.set()
+
+    async def get(self) -> Any:
+        while not self.items:
+            self.wakeup = anyio.Event()
+            await self.wakeup.wait()
+        self.wakeup = None
+        return self.items.popleft()
+
+
+@final
+class _Controller:
+    """One run of a live plan: the graph, and the channels to the task spawner."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        registry: Registry,
+        editor: Editor | None,
+        on_error: OnError,
+        limit: int | None,
+        retry: RetryPolicy | None,
+        max_tasks: int,
+        tokens: Tokens | None = None,
+        parse: LineParser | None = None,
+    ) -> None:
+        self.graph = Graph.start(plan, registry, max_tasks)
+        self.tokens = tokens
+        self.parse = parse
+        self.open = tokens is not None  # more tasks may still arrive from the stream
+        self.joined = False
+        self.lines = 0  # stream lines handled
+        self.pushed = 0  # stream lines put in the inbox
+        self.ended = False
+        self.registry = registry
+        self.editor = editor
+        self.on_error = on_error
+        self.limit = limit
+        self.retry = retry
+        self.steps: dict[str, Step[Any, Any, Any]] = {}
+        self.running: list[str] = []
+        self.reported: set[str] = set()
+        self.events = 0
+        self.done = _Mailbox()  # what happened, in order: a task finished, a line arrived, the end
+        self.go = _Mailbox()  # ids of tasks to start, then None
+
+    # ------------------------------------------------------------ running tasks
+
+    def spawner(self) -> Step[Never, Never, None]:
+        """Start each task the controller dispatches, alongside the ones already running."""
+
+        async def next_task() -> str | None:
+            name: str | None = await self.go.get()
+            return name
+
+        def fork(name: str | None) -> Step[Never, Never, None]:
+            if name is None:
+                return pure(None)
+            return par(self.steps[name], defer(self.spawner)).map(lambda _: None)
+
+        return lift(next_task).then(fork)
+
+    def _start(self, name: str) -> None:
+        task = self.graph.tasks[name]
+        tool: Tool = self.registry[task.tool]
+
+        def named(e: Any) -> TaskFailed:
+            return e if isinstance(e, TaskFailed) else TaskFailed(name, tool.name, e)
+
+        try:
+            filled = fill(task.args, self.graph.results)
+        except MissingField as exc:
+            call: Step[Never, Any, Any] = fail(TaskFailed(name, tool.name, str(exc)))
+        else:
+            call = tool.call(filled)
+            if self.retry is not None:
+                call = call.retry(self.retry)
+
+        def completed(outcome: Any) -> Step[Never, Never, Any]:
+            def tell() -> Any:
+                self.done.put(("task", name))
+                return outcome
+
+            return lift(tell)
+
+        wrapped = (
+            call.map_error(named)
+            .map(lambda v: _Done(name, v))
+            .recover(lambda e: pure(_Failed(name, e)))
+            .then(completed)
+        )
+        self.steps[name] = share(wrapped, key=f"task:{name}")
+        self.graph.status[name] = "running"
+        self.running.append(name)
+        self.go.put(name)
+
+    def _dispatch(self) -> None:
+        """Start every pending task whose needs are done; skip those that can never run."""
+        graph = self.graph
+        status = graph.status
+        changed = True
+        while changed:  # a skip can make a later task skippable too
+            changed = False
+            for name in [n for n, state in status.items() if state == "pending"]:
+                needs = [status.get(n) for n in graph.tasks[name].needs()]
+                if any(s in ("failed", "skipped") for s in needs):
+                    status[name] = "skipped"
+                    changed = True
+                elif all(s == "done" for s in needs) and (
+                    self.limit is None or len(self.running) < self.limit
+                ):
+                    self._start(name)
+
+    # ------------------------------------------------------------ the controller
+
+    def control(self) -> Step[Never, Any, Any]:
+        def begin() -> Step[Never, Any, Any]:
+            self._dispatch()
+            return self._loop()
+
+        return defer(begin)
+
+    async def _next(self, request: Any) -> dict[str, Any]:
+        while True:
+            item = await self.done.get()
+            if item[0] == "task":
+                if item[1] not in self.reported:
+                    return {"task": item[1]}
+            elif item[0] == "line":
+                if item[1] > self.lines:
+                    return {"line": item[1], "text": item[2]}
+            elif self.open:
+                return {"end": item[1]}
+
+    def _loop(self) -> Step[Never, Any, Any]:
+        if not self.running and not self.open:
+            return self._finish()
+        self.events += 1
+        return effect(NEXT, {"event": self.events}, handler=self._next).then(self._on_event)
+
+    def _on_event(self, event: Any) -> Step[Never, Any, Any]:
+        if isinstance(event, dict) and "line" in event and self.open:
+            return self._on_line(event["line"], event.get("text"))
+        if isinstance(event, dict) and "end" in event and self.open:
+            self.open = False
+            return self._next_round()
+        name = event.get("task") if isinstance(event, dict) else None
+        if not isinstance(name, str) or name not in self.running:
+            raise RuntimeError(
+                f"{NEXT} #{self.events} is {event!r}, which this plan cannot be at "
+                f"(running: {self.running}); the journal does not belong to this plan"
+            )
+        self.running.remove(name)
+        self.reported.add(name)
+        return self.steps[name].then(lambda outcome: self._settle(name, outcome))
+
+    # ------------------------------------------------------------ the planner's stream
+
+    def reader(self) -> Step[Never, Any, None]:
+        """Read the planner's stream as one journaled effect, handing on each line as it arrives."""
+        tokens = self.tokens
+        assert tokens is not None
+
+        async def read(request: Any) -> str:
+            text: list[str] = []
+            line: list[str] = []
+            async for chunk in tokens():
+                text.append(chunk)
+                *complete, rest = chunk.split("\n")
+                for piece in complete:
+                    self._push("".join(line) + piece)
+                    line = []
+                line.append(rest)
+            return "".join(text)
+
+        def finished(text: Any) -> Step[Never, Never, None]:
+            def tell() -> None:
+                # A served stream (replay, resume) hands on its lines only now.
+                lines = str(text).split("\n")
+                for piece in lines[self.pushed :]:
+                    self._push(piece)
+                self.done.put(("end", self.pushed))
+
+            return lift(tell)
+
+        return effect(STREAM, {"stream": "planner"}, handler=read).then(finished)
+
+    def _push(self, line: str) -> None:
+        self.pushed += 1
+        self.done.put(("line", self.pushed, line))
+
+    def _on_line(self, number: Any, text: Any) -> Step[Never, Any, Any]:
+        if number != self.lines + 1 or not isinstance(text, str):
+            raise RuntimeError(
+                f"{NEXT} #{self.events} gives line {number!r} after line {self.lines}; "
+                "the journal does not belong to this plan"
+            )
+        self.lines = number
+        if self.joined:
+            return self._next_round()
+        assert self.parse is not None
+        item = self.parse(text, number, self.registry)
+        if isinstance(item, Problem):
+            return fail(PlanInvalid([item]))
+        if isinstance(item, Join):
+            self.joined = True
+        elif isinstance(item, Task):
+            rejected = self.graph.apply(Add(item), None)
+            if rejected is not None:
+                return fail(PlanInvalid([Problem(item.id, f"line {number}: {rejected.reason}")]))
+        return self._next_round()
+
+    def _settle(self, name: str, outcome: Any) -> Step[Never, Any, Any]:
+        graph = self.graph
+        if isinstance(outcome, _Done):
+            graph.status[name] = "done"
+            graph.results[name] = outcome.value
+            event = Event(name, True, outcome.value)
+        else:
+            graph.status[name] = "failed"
+            graph.errors[name] = outcome.error
+            if self.on_error == "fail_fast":
+                return fail(outcome.error)
+            event = Event(name, False, error=outcome.error)
+        if self.editor is None:
+            return self._next_round()
+        asked = self.editor(event, graph.view())
+        edits: Step[Any, Any, Any] = asked if isinstance(asked, Step) else pure(asked)
+        return edits.then(lambda chosen: self._edit(event, chosen))
+
+    def _next_round(self) -> Step[Never, Any, Any]:
+        self._dispatch()
+        return self._loop()
+
+    def _edit(self, event: Event, chosen: Any) -> Step[Never, Any, Any]:
+        if (
+            chosen is None
+            or isinstance(chosen, str | bytes | dict)
+            or not isinstance(chosen, Iterable)
+        ):
+            shown = {"value": repr(chosen)[:80]}
+            return fail(EditRejected(shown, "the editor must return a list of edits", event.task))
+        parsed: list[Edit] = []
+        for item in chosen:
+            if isinstance(item, _EDIT_TYPES):
+                parsed.append(item)
+                continue
+            try:
+                parsed.append(edit_from_json(item))
+            except PlanInvalid as invalid:
+                shown = item if isinstance(item, dict) else {"value": repr(item)[:80]}
+                reason = "; ".join(p.message for p in invalid.problems)
+                return fail(EditRejected(shown, reason, event.task))
+        if not parsed:
+            return self._next_round()
+        request = {"after": event.task, "edits": [edit_to_json(e) for e in parsed]}
+
+        def apply(_: Any) -> Step[Never, Any, Any]:
+            for edit in parsed:
+                rejected = self.graph.apply(edit, event.task)
+                if rejected is not None:
+                    return fail(rejected)
+            return self._next_round()
+
+        return effect(EDIT, request, handler=_accept).then(apply)
+
+    def _finish(self) -> Step[Never, Any, Any]:
+        graph = self.graph
+        self.go.put(None)
+        for name, state in graph.status.items():
+            if state == "pending":  # only tasks that need something that never ran
+                graph.status[name] = "skipped"
+        order = list(graph.tasks)
+        failures = tuple(graph.errors[n] for n in order if graph.status[n] == "failed")
+        skipped = tuple(n for n in order if graph.status[n] == "skipped")
+        if self.tokens is not None and graph.output is None:
+            graph.output = {name: Ref(name) for name in graph.live()}
+        needed = graph.needed_by(graph.output)
+        blocked = [n for n in needed if graph.status[n] in ("failed", "skipped")]
+        if blocked or (self.editor is None and failures):
+            return fail(PlanFailed(failures, skipped, dict(graph.results)))
+        try:
+            return pure(fill(graph.output, graph.results))
+        except MissingField as exc:
+            return fail(TaskFailed("output", "-", str(exc)))
+
+
+def live(
+    plan: Plan | dict[str, Any] | str,
+    tools: Registry | Iterable[Tool],
+    *,
+    editor: Editor | None = None,
+    on_error: OnError = "fail_fast",
+    limit: int | None = None,
+    retry: RetryPolicy | None = None,
+    **limits: int,
+) -> Step[Never, Any, Any]:
+    """Validate `plan` and run it as a live graph that `editor` may change (see the module doc).
+
+    `limit` bounds how many tasks run at once, `retry` retries each task's
+    tool call, and `max_tasks`, `max_fan_out`, `max_depth` go to `validate`
+    (`max_tasks` also caps the tasks edits may add).
+
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def double(x: int) -> int:
+    ...     return 2 * x
+    >>> plan = {"tasks": [{"id": "a", "tool": "double", "args": {"x": 2}},
+    ...                   {"id": "b", "tool": "double", "args": {"x": "$a"}}], "output": ["$a", "$b"]}
+    >>> run_sync(live(plan, [double]), None).value
+    [4, 8]
+    """
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+    problems = validate(plan, registry, **limits)
+    if problems:
+        raise PlanInvalid(problems)
+    parsed = plan if isinstance(plan, Plan) else Plan.from_json(plan)
+    _check_on_error(on_error)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"live(limit=...) needs an int >= 1, got {limit!r}")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"live(retry=...) needs a RetryPolicy, got {retry!r}")
+    if editor is not None and not callable(editor):
+        raise TypeError(f"live(editor=...) must be callable, got {editor!r}")
+    max_tasks = limits.get("max_tasks", MAX_TASKS)
+
+    return _build(parsed, registry, editor, on_error, limit, retry, max_tasks, None, None)
+
+
+def _build(
+    plan: Plan,
+    registry: Registry,
+    editor: Editor | None,
+    on_error: OnError,
+    limit: int | None,
+    retry: RetryPolicy | None,
+    max_tasks: int,
+    tokens: Tokens | None,
+    parse: LineParser | None,
+) -> Step[Never, Any, Any]:
+    def start() -> Step[Never, Any, Any]:
+        run = _Controller(plan, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+        if tokens is None:
+            return par(run.control(), run.spawner()).map(lambda parts: parts[0])
+        return par(run.control(), run.spawner(), run.reader()).map(lambda parts: parts[0])
+
+    return defer(start)
+
+
+def scripted_stream(
+    text: str, per_token: float, *, chars_per_token: int = 4, arrivals: list[float] | None = None
+) -> Tokens:
+    r"""A planner reply that streams like a model's: `text` in pieces, one every `per_token` seconds.
+
+    For offline runs, examples and benchmarks (like `ScriptedModel`). The
+    pieces are `chars_per_token` characters long and sent on a fixed
+    schedule (no drift); if `arrivals` is given, the time
+    (`anyio.current_time()`) at which each line was complete is appended to it.
+
+    >>> import anyio
+    >>> async def read():
+    ...     return [piece async for piece in scripted_stream("1. a()\n2. b()", 0)()]
+    >>> anyio.run(read)
+    ['1. a', '()\n2', '. b(', ')']
+    """
+    if not per_token >= 0:
+        raise ValueError(f"scripted_stream() needs per_token >= 0, got {per_token!r}")
+    if chars_per_token < 1:
+        raise ValueError(f"scripted_stream() needs chars_per_token >= 1, got {chars_per_token!r}")
+    pieces = [text[i : i + chars_per_token] for i in range(0, len(text), chars_per_token)]
+
+    async def stream() -> AsyncIterator[str]:
+        start = anyio.current_time()
+        for k, piece in enumerate(pieces, start=1):
+            await anyio.sleep_until(start + k * per_token)
+            if arrivals is not None:
+                arrivals.extend(anyio.current_time() for _ in range(piece.count("\n")))
+            yield piece
+        if arrivals is not None and not text.endswith("\n"):
+            arrivals.append(anyio.current_time())
+
+    return stream
+
+
+def openai_stream(
+    messages: Sequence[dict[str, Any]],
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+) -> Tokens:
+    """A planner reply streamed from any OpenAI-compatible endpoint, as `stream_plan` reads it.
+
+    Each call opens its own client (on the running event loop) and closes
+    it when the reply ends, so runs on fresh event loops work. `base_url`,
+    `api_key` and `model` default to `OPENAI_BASE_URL`, `OPENAI_API_KEY`
+    and `MCE_MODEL`. Nothing is sent until `stream_plan` runs live: a
+    replay reads the reply from the journal.
+
+    >>> tokens = openai_stream([{"role": "user", "content": "plan"}], base_url="http://127.0.0.1:9/v1")
+    >>> callable(tokens)
+    True
+    """
+    import os
+
+    import openai
+
+    chosen = model or os.environ.get("MCE_MODEL") or "gpt-4o-mini"
+    sent: list[Any] = [dict(m) for m in messages]
+
+    async def tokens() -> AsyncIterator[str]:
+        client = openai.AsyncOpenAI(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            timeout=timeout,
+        )
+        try:
+            # The raw server-sent events, read line by line: nothing is left
+            # half-consumed when the reply ends (on trio as on asyncio).
+            async with client.chat.completions.with_streaming_response.create(
+                model=chosen, messages=sent, stream=True
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                        continue
+                    chunk = json.loads(line[5:])
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+        finally:
+            await client.close()
+
+    return tokens
+
+
+def stream_plan(
+    tokens: Tokens,
+    tools: Registry | Iterable[Tool],
+    *,
+    parse: LineParser = parse_line,
+    editor: Editor | None = None,
+    on_error: OnError = "fail_fast",
+    limit: int | None = None,
+    retry: RetryPolicy | None = None,
+    max_tasks: int = MAX_TASKS,
+) -> Step[Never, Any, Any]:
+    r"""Run a plan while the planner still writes it: each task starts once its line is in.
+
+    `tokens()` gives the planner's reply as an async iterator of text pieces
+    (tokens, as a model streams them). Each complete line is parsed by
+    `parse` (default: LLMCompiler's numbered format, `parse_line`),
+    checked like an `Add` edit - tool, arguments, references to tasks
+    already seen - and started as soon as what it needs has finished,
+    while the rest of the plan is still arriving. A bad line fails the run
+    with `PlanInvalid` naming it, before anything that needs it exists.
+    The output maps every task id to its output; `editor`, `on_error`,
+    `limit` and `retry` work as in `live`.
+
+    The whole reply is one journaled effect (`plan.stream`), and the order
+    in which lines and completions were handled is journaled too, so a
+    replay - which reads the reply from the journal at once - makes the
+    same dispatches in the same order.
+
+    >>> import anyio
+    >>> from mce import run_sync
+    >>> from mce.tools import tool
+    >>> @tool
+    ... def shout(text: str) -> str:
+    ...     return text.upper()
+    >>> async def planner():
+    ...     for piece in ['1. shout("a', 'b")\n2. sh', 'out("$1!")\n', "3. join()"]:
+    ...         await anyio.sleep(0)
+    ...         yield piece
+    >>> run_sync(stream_plan(planner, [shout]), None).value
+    {'1': 'AB', '2': 'AB!'}
+    """
+    registry = tools if isinstance(tools, Registry) else Registry(tools)
+    if not callable(tokens):
+        raise TypeError(
+            f"stream_plan() needs a function returning an async iterator, got {tokens!r}"
+        )
+    _check_on_error(on_error)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"stream_plan(limit=...) needs an int >= 1, got {limit!r}")
+    if editor is not None and not callable(editor):
+        raise TypeError(f"stream_plan(editor=...) must be callable, got {editor!r}")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"stream_plan(retry=...) needs a RetryPolicy, got {retry!r}")
+    empty = Plan((), None)
+    return _build(empty, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+
+
+__all__ = [
+    "EDIT",
+    "NEXT",
+    "STREAM",
+    "Editor",
+    "Event",
+    "LineParser",
+    "Tokens",
+    "live",
+    "openai_stream",
+    "scripted_stream",
+    "stream_plan",
+]

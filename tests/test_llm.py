@@ -71,8 +71,9 @@ def test_structured_output_parses_and_validates() -> None:
     model = ScriptedModel().queue(json_reply({"city": "Porto", "high_c": 24}))
     out = run_sync(structured(["Forecast for Porto"], Forecast), None, handlers=handlers(model))
     assert out == Ok(Forecast("Porto", 24), None)
-    schema = model.requests[0]["response_format"]["json_schema"]["schema"]
-    assert schema["required"] == ["city", "high_c"]
+    asked = model.requests[0]["response_format"]["json_schema"]
+    assert asked["strict"] is True  # strict structured output: every property required
+    assert asked["schema"]["required"] == ["city", "high_c", "summary"]
 
 
 def test_structured_output_repairs_then_fails_with_raw_text() -> None:
@@ -88,7 +89,8 @@ def test_structured_output_repairs_then_fails_with_raw_text() -> None:
 
 def test_default_model_answers_structured_requests_offline() -> None:
     out = run_sync(structured(["anything"], Forecast), None)
-    assert out == Ok(Forecast("example", 0), None)
+    # the request is strict, so the example value fills every property
+    assert out == Ok(Forecast("example", 0, "example"), None)
 
 
 def test_react_runs_one_turns_tool_calls_concurrently() -> None:

@@ -45,10 +45,11 @@ def test_schema_from_type_hints() -> None:
     params = search.schema()["function"]["parameters"]
     assert search.schema()["function"]["description"] == "Search the catalogue."
     assert params["required"] == ["query", "filters"]
-    assert params["properties"]["limit"] == {"type": "integer"}
+    assert params["properties"]["limit"] == {"type": "integer", "default": 10}
     assert params["properties"]["filters"]["items"]["properties"]["op"] == {
         "type": "string",
         "enum": ["eq", "lt", "gt"],
+        "default": "eq",
     }
     assert params["properties"]["page"]["anyOf"][1] == {"type": "null"}
     assert params["additionalProperties"] is False
@@ -79,7 +80,7 @@ def test_valid_call_converts_to_typed_values() -> None:
             "filters[0].extra",
             "unexpected field",
         ),
-        ({"query": "q", "filters": [], "limit": "5"}, "limit", "expected an integer"),
+        ({"query": "q", "filters": [], "limit": "five"}, "limit", "expected an integer"),
         ({"query": "q", "filters": [], "nope": 1}, "nope", "unexpected argument"),
     ],
 )
@@ -178,6 +179,10 @@ def test_schema_and_convert_cover_the_supported_types() -> None:
     with pytest.raises(SchemaError, match=r"\[1\]: expected a string"):
         convert([1, 2], tuple[int, str])
     with pytest.raises(SchemaError, match="expected true or false"):
-        convert(1, bool)
+        convert("maybe", bool)
+
+    class Opaque:
+        pass
+
     with pytest.raises(TypeError, match="cannot derive"):
-        schema_of(complex)
+        schema_of(Opaque)

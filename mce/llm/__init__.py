@@ -38,7 +38,8 @@ from mce.llm.scripted import (
     scripted_handler,
 )
 from mce.llm.types import AssistantMessage, LLMError, ToolCall, Usage
-from mce.schema import convert, schema_of, to_json
+from mce.schema import Schema, to_json
+from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
 
@@ -154,10 +155,8 @@ def structured(
     """
     if repairs < 0:
         raise ValueError(f"repairs must be >= 0, got {repairs}")
-    response_format = {
-        "type": "json_schema",
-        "json_schema": {"name": getattr(into, "__name__", "Output"), "schema": schema_of(into)},
-    }
+    output: Schema[_T] = Schema.of(into)
+    response_format = schema_response_format(into)
 
     def attempt(history: list[dict[str, Any]], left: int) -> Step[Never, LLMError, _T]:
         asked = chat(history, model=model, response_format=response_format, **params)
@@ -166,7 +165,7 @@ def structured(
     def parse(reply: AssistantMessage, history: list[dict[str, Any]], left: int) -> Any:
         raw = reply.content or ""
         try:
-            value = convert(json.loads(raw), into)
+            value = output.validate_json(raw)
         except ValueError as exc:
             if left > 0:
                 correction = {

@@ -27,7 +27,7 @@ from typing import Any, final
 from attrs import frozen
 
 from mce.plan.ir import ID, Plan, Ref, RefSyntaxError, Task, parse_refs, parse_string, refs_in
-from mce.schema import SchemaError, convert
+from mce.schema import SchemaError
 from mce.tools import Registry, Tool
 
 MAX_TASKS = 200
@@ -285,7 +285,7 @@ def _argument_problems(
         if any(True for _ in refs_in(value)):
             continue  # known only when the referenced tasks have run
         try:
-            convert(value, tp, name)
+            tool.validate_argument(name, value)
         except SchemaError as exc:
             problems.append(Problem(task.id, f"argument {exc}"))
     return problems

@@ -2,10 +2,16 @@
 
 `@tool` turns an async or sync function into a `Tool`: calling it returns a
 `Step` (effect kind `"tool.<name>"`) instead of running it. The JSON schema
-of its parameters comes from the type hints, for tool calling. Arguments
-are validated when the step runs, before the function is called: invalid
-ones fail with a `ToolError` naming the field path; an exception raised by
-the function, or a timeout, is a `ToolError` too - all on the error channel.
+of its parameters comes from the type hints (through pydantic: models,
+dataclasses, attrs classes, enums, dates, `Annotated[..., Field(...)]`),
+with descriptions from `Field` or the docstring's `Args:` section, for tool
+calling. Arguments are validated when the step runs, before the function is
+called: invalid ones fail with a `ToolError` listing every bad field with
+its path; an exception raised by the function, or a timeout, is a
+`ToolError` too - all on the error channel. A `Secret` is accepted wherever
+a `str` is expected: the function gets the value, the journal never does.
+A declared return type is what the workflow receives, on a live run and
+on replay alike (the journal holds its JSON form).
 
 >>> from mce import run_sync
 >>> @tool
@@ -14,10 +20,10 @@ the function, or a timeout, is a `ToolError` too - all on the error channel.
 ...     return a + b
 >>> run_sync(add(2, b=3), None)
 Ok(value=5, state=None)
->>> run_sync(add.call({"a": "two"}), None).error
-ToolError(tool='add', kind='invalid_arguments', message="expected an integer, got 'two'", path='a', exception_type=None)
->>> add.schema()["function"]["parameters"]["required"]
-['a']
+>>> print(run_sync(add.call({"a": "two", "c": 3}), None).error)
+tool 'add': invalid_arguments: 2 invalid fields: a: expected an integer, got 'two'; c: unexpected argument (it takes ['a', 'b'])
+>>> add.schema()["function"]["parameters"]["properties"]["b"]
+{'type': 'integer', 'default': 1}
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Never, final, overload
 
@@ -34,9 +39,9 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 from attrs import frozen
 
-from mce.effects import EffectFailed, effect
-from mce.schema import SchemaError, convert, schema_of, to_json
-from mce.step import Step, defer, fail
+from mce.effects import EffectFailed, Secret, effect, reveal
+from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
+from mce.step import Step, defer, fail, pure
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -44,26 +49,47 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 @final
 @frozen
 class ToolError:
-    """A tool call failed: bad arguments, an exception, a timeout, or an unknown tool.
+    """A tool call failed: bad arguments, an exception, a timeout, a bad result, an unknown tool.
+
+    For bad arguments, `errors` lists every bad field with its path; `path`
+    is set when there is exactly one.
 
     >>> str(ToolError("search", "invalid_arguments", "expected a string", path="q"))
     "tool 'search': invalid_arguments at q: expected a string"
     """
 
     tool: str
-    kind: str  # "invalid_arguments" | "failed" | "timeout" | "unknown_tool"
+    kind: str  # "invalid_arguments" | "failed" | "timeout" | "invalid_result" | "unknown_tool"
     message: str
     path: str | None = None
     exception_type: str | None = None
+    errors: tuple[FieldError, ...] = ()
 
     def __str__(self) -> str:
         where = f" at {self.path}" if self.path else ""
         return f"tool {self.tool!r}: {self.kind}{where}: {self.message}"
 
 
-def _describe(fn: Callable[..., Any]) -> str:
-    doc = inspect.getdoc(fn) or ""
-    return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+def _invalid(tool: str, kind: str, exc: SchemaError) -> ToolError:
+    single = len(exc.errors) == 1 and bool(exc.path)
+    return ToolError(
+        tool,
+        kind,
+        exc.describe(paths=not single),
+        path=exc.path if single else None,
+        errors=exc.errors,
+    )
+
+
+def _has_secret(value: Any) -> bool:
+    t = type(value)
+    if t is Secret:
+        return True
+    if t is dict:
+        return any(_has_secret(v) for v in value.values())
+    if t is list or t is tuple:
+        return any(_has_secret(v) for v in value)
+    return False
 
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -71,7 +97,11 @@ _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "
 
 @final
 class Tool:
-    """A function callable by workflows and models; calling it builds a `Step`."""
+    """A function callable by workflows and models; calling it builds a `Step`.
+
+    `arguments` is its `mce.schema.FunctionSchema` (built once, here);
+    `returns` the `Schema` of its declared return type, or None.
+    """
 
     # Set by `from_schema` for a tool whose implementation lives elsewhere.
     _check: Callable[[dict[str, Any]], None] | None = None
@@ -93,7 +123,11 @@ class Tool:
             raise ValueError(f"tool name {self.name!r} must be 1-64 letters, digits, _ or -")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
-        self.description = description if description is not None else _describe(fn)
+        try:
+            self.arguments = FunctionSchema(fn, name=self.name)
+        except TypeError as exc:
+            raise TypeError(f"tool {exc}") from None
+        self.description = description if description is not None else self.arguments.description
         self.timeout = timeout
         self.remote = remote
         if limit is not None and (
@@ -105,20 +139,11 @@ class Tool:
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
         self.signature = inspect.signature(fn)
-        hints = typing.get_type_hints(fn)
-        self.params: list[tuple[str, Any, bool]] = []
-        for p in self.signature.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(
-                    f"tool {self.name!r}: *args and **kwargs cannot be described to a model"
-                )
-            self.params.append((p.name, hints.get(p.name, Any), p.default is p.empty))
-        self.parameters = {
-            "type": "object",
-            "properties": {n: schema_of(t) for n, t, _ in self.params},
-            "required": [n for n, _, required in self.params if required],
-            "additionalProperties": False,
-        }
+        self.params: list[tuple[str, Any, bool]] = [
+            (p.name, p.type, p.required) for p in self.arguments.parameters
+        ]
+        self.parameters = self.arguments.json_schema
+        self.returns: Schema[Any] | None = self.arguments.returns
         self.is_async = inspect.iscoroutinefunction(fn)
 
     def __repr__(self) -> str:
@@ -191,6 +216,7 @@ class Tool:
 
         made._check = check if check is not None else require
         made._remote_handler = handler
+        made.returns = None  # the result is the remote's, not described by `handler`
         return made
 
     def schema(self) -> dict[str, Any]:
@@ -205,23 +231,25 @@ class Tool:
         }
 
     def validate(self, arguments: Any) -> dict[str, Any]:
-        """Typed keyword arguments from JSON arguments; `SchemaError` names the bad field."""
-        if not isinstance(arguments, dict):
-            raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
+        """Typed keyword arguments from JSON arguments; `SchemaError` lists every bad field.
+
+        `Secret`s are checked by their value, which no error message repeats.
+        """
         if self._check is not None:
+            if not isinstance(arguments, dict):
+                raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
             self._check(arguments)
             return dict(arguments)
-        known = {n for n, _, _ in self.params}
-        for key in arguments:
-            if key not in known:
-                raise SchemaError(key, f"unexpected argument (this tool takes {sorted(known)})")
-        typed = {}
-        for name, tp, required in self.params:
-            if name in arguments:
-                typed[name] = convert(arguments[name], tp, name)
-            elif required:
-                raise SchemaError(name, "missing required argument")
-        return typed
+        if _has_secret(arguments):
+            return self.arguments.validate(reveal(arguments), show_input=False)
+        return self.arguments.validate(arguments)
+
+    def validate_argument(self, name: str, value: Any) -> Any:
+        """One argument checked alone (`SchemaError` with paths under `name`)."""
+        if self._check is not None:  # described by a JSON schema: its simple types only
+            tp = next((t for n, t, _ in self.params if n == name), Any)
+            return Schema.of(tp).validate(value, name)
+        return self.arguments.validate_argument(name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Step[Never, Any, Any]:
         """A step that calls the tool with these arguments (validated when it runs)."""
@@ -238,16 +266,26 @@ class Tool:
             try:
                 self.validate(arguments)
             except SchemaError as exc:
-                return fail(ToolError(self.name, "invalid_arguments", exc.message, path=exc.path))
-            return effect(self.kind, arguments, handler=self.handle, remote=self.remote)
+                return fail(_invalid(self.name, "invalid_arguments", exc))
+            called = effect(self.kind, arguments, handler=self.handle, remote=self.remote)
+            return called if self.returns is None else called.then(self._typed)
 
         return defer(build)
+
+    def _typed(self, value: Any) -> Step[Never, Any, Any]:
+        """The recorded (JSON) result as the declared return type, live and on replay."""
+        assert self.returns is not None
+        try:
+            return pure(self.returns.validate(value))
+        except SchemaError as exc:
+            return fail(_invalid(self.name, "invalid_result", exc))
 
     async def handle(self, arguments: dict[str, Any]) -> Any:
         """The tool's own handler: run the function (a `ToolError` on failure).
 
         With a `limit`, at most that many calls of this tool run at once in
-        one event loop; the others wait their turn.
+        one event loop; the others wait their turn. With a declared return
+        type, the value is returned in its JSON form.
         """
         if self.limit is None:
             return await self._handle(arguments)
@@ -263,9 +301,7 @@ class Tool:
         try:
             kwargs = self.validate(arguments)
         except SchemaError as exc:
-            raise EffectFailed(
-                ToolError(self.name, "invalid_arguments", exc.message, path=exc.path)
-            ) from None
+            raise EffectFailed(_invalid(self.name, "invalid_arguments", exc)) from None
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
         try:
@@ -273,13 +309,14 @@ class Tool:
                 result = self.fn(**kwargs)
                 if inspect.isawaitable(result):
                     result = await result
-                return result
-            with anyio.fail_after(self.timeout):
-                if self.is_async:
-                    return await self.fn(**kwargs)
-                return await anyio.to_thread.run_sync(
-                    lambda: self.fn(**kwargs), abandon_on_cancel=True
-                )
+            else:
+                with anyio.fail_after(self.timeout):
+                    if self.is_async:
+                        result = await self.fn(**kwargs)
+                    else:
+                        result = await anyio.to_thread.run_sync(
+                            lambda: self.fn(**kwargs), abandon_on_cancel=True
+                        )
         except TimeoutError:
             raise EffectFailed(
                 ToolError(self.name, "timeout", f"no result within {self.timeout} s")
@@ -290,6 +327,12 @@ class Tool:
             raise EffectFailed(
                 ToolError(self.name, "failed", str(exc), exception_type=type(exc).__qualname__)
             ) from None
+        if self.returns is None:
+            return result
+        try:
+            return self.returns.dump(result)
+        except SchemaError as exc:
+            raise EffectFailed(_invalid(self.name, "invalid_result", exc)) from None
 
 
 @overload

@@ -34,7 +34,6 @@ import dataclasses
 import inspect
 import json
 import re
-import sys
 import threading
 import types
 import typing
@@ -280,48 +279,42 @@ def _typed_dict(tp: Any) -> Any:
     hints = typing.get_type_hints(tp, include_extras=True)
     fields: dict[str, Any] = {}
     for name, hint in hints.items():
+        # from the hint, not `__required_keys__`: typing cannot see a NotRequired
+        # inside a string annotation before Python 3.12
+        required = name in tp.__required_keys__
         while typing.get_origin(hint) in (
             typing_extensions.Required,
             typing_extensions.NotRequired,
         ):
+            required = typing.get_origin(hint) is typing_extensions.Required
             hint = typing.get_args(hint)[0]
-        marker = (
-            typing_extensions.Required
-            if name in tp.__required_keys__
-            else typing_extensions.NotRequired
-        )
+        marker = typing_extensions.Required if required else typing_extensions.NotRequired
         fields[name] = marker[_prepare(hint)]
     made = _TypedDict(tp.__name__, fields)
     made.__doc__ = tp.__doc__
     made.__module__ = tp.__module__
-    config = getattr(tp, "__pydantic_config__", None)
-    if config is not None:
-        made.__pydantic_config__ = config
+    made.__pydantic_config__ = getattr(tp, "__pydantic_config__", None) or ConfigDict(
+        extra="forbid"
+    )
     _wrapped[tp] = made
     return made
 
 
 def _prepare(tp: Any) -> Any:
-    """`tp` with every attrs class (and typing's TypedDict) made understandable to pydantic."""
+    """`tp` with its attrs classes, dataclasses and TypedDicts made closed records for pydantic.
+
+    pydantic has no attrs support, takes typing's TypedDict only from 3.12 on,
+    and lets dataclasses and TypedDicts ignore unknown keys; here all three
+    are closed objects (an unknown field is an error), as pydantic's own
+    models are when their `model_config` says `extra="forbid"`.
+    """
     if isinstance(tp, type):
-        if attrs.has(tp):
+        if attrs.has(tp) or (
+            dataclasses.is_dataclass(tp) and not hasattr(tp, "__pydantic_fields__")
+        ):
             return _record(tp)
         if typing_extensions.is_typeddict(tp):
-            if sys.version_info < (3, 12) or any(
-                _prepare(h) is not h for h in typing.get_type_hints(tp).values()
-            ):
-                return _typed_dict(tp)
-            return tp
-        if dataclasses.is_dataclass(tp) and not hasattr(tp, "__pydantic_fields__"):
-            checking: set[type] = _local.__dict__.setdefault("checking", set())
-            if tp in checking:
-                return tp
-            checking.add(tp)
-            try:
-                needs = any(_prepare(t) is not t for _, _, t, _ in _record_fields(tp))
-            finally:
-                checking.discard(tp)
-            return _record(tp) if needs else tp
+            return _typed_dict(tp)
         return tp
     origin = typing.get_origin(tp)
     if origin is None or origin is typing.Literal:

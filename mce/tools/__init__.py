@@ -240,9 +240,12 @@ class Tool:
                 raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
             self._check(arguments)
             return dict(arguments)
-        if _has_secret(arguments):
-            return self.arguments.validate(reveal(arguments), show_input=False)
-        return self.arguments.validate(arguments)
+        try:
+            return self.arguments.validate(arguments)
+        except SchemaError:
+            if not _has_secret(arguments):
+                raise
+        return self.arguments.validate(reveal(arguments), show_input=False)
 
     def validate_argument(self, name: str, value: Any) -> Any:
         """One argument checked alone (`SchemaError` with paths under `name`)."""

@@ -791,7 +791,10 @@ class FunctionSchema:
         returns = hints.get("return", Any)
         self.returns: Schema[Any] | None = None
         if returns not in (Any, None, type(None), object):
-            self.returns = Schema(returns)
+            try:
+                self.returns = Schema(returns)
+            except TypeError as exc:
+                raise TypeError(f"{self.name!r}: return type: {exc}") from None
         fields: dict[str, Any] = {}
         for prm in params:
             hint = _prepare(prm.type)
@@ -803,7 +806,7 @@ class FunctionSchema:
         try:
             self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(shape)
             raw = self._adapter.json_schema(schema_generator=_Generator)
-        except (PydanticSchemaGenerationError, PydanticUserError) as exc:
+        except (PydanticSchemaGenerationError, PydanticUserError, NameError) as exc:
             raise TypeError(f"{self.name!r}: cannot derive a JSON schema: {exc}") from None
         raw.pop("title", None)
         schema = _order(_inline(raw))

@@ -331,6 +331,11 @@ def test_types_pydantic_cannot_describe_are_a_clear_error() -> None:
         @tool
         def use(thing: Opaque) -> None: ...
 
+    with pytest.raises(TypeError, match="tool 'make': return type: cannot derive a JSON schema"):
+
+        @tool
+        def make() -> Opaque: ...
+
 
 # ----------------------------------------------------------------------------- descriptions
 

@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_live.py",
     "compare.py",
     "bench_durable.py",
+    "bench_schema.py",
     "bench_ray.py",
 ]
 

@@ -114,6 +114,8 @@ class SchemaError(ValueError):
 _MESSAGES = {
     "missing": "missing required field",
     "extra_forbidden": "unexpected field",
+    "unexpected_keyword_argument": "unexpected field",
+    "missing_keyword_only_argument": "missing required field",
     "string_type": "expected a string",
     "int_type": "expected an integer",
     "int_parsing": "expected an integer",
@@ -129,7 +131,14 @@ _MESSAGES = {
     "dataclass_type": "expected an object",
     "none_required": "expected null",
 }
-_NO_INPUT = {"missing", "extra_forbidden", "json_invalid"}
+_NO_INPUT = {
+    "missing",
+    "extra_forbidden",
+    "json_invalid",
+    "unexpected_keyword_argument",
+    "missing_keyword_only_argument",
+    "record",
+}
 
 
 def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -213,29 +222,27 @@ def _record_core_schema(cls: type, handler: Any) -> core_schema.CoreSchema:
         return core_schema.definition_reference_schema(ref)
     building.add(cls)
     try:
-        fields: dict[str, core_schema.TypedDictField] = {}
+        params: list[core_schema.ArgumentsParameter] = []
+        checked: dict[str, core_schema.TypedDictField] = {}
+        plain: dict[str, core_schema.TypedDictField] = {}
         names = []
+        takes_self = False
         for name, init, tp, default in _record_fields(cls):
             inner = handler.generate_schema(_prepare(tp))
             names.append((name, init))
-            if default is attrs.NOTHING:
-                fields[init] = core_schema.typed_dict_field(inner, required=True)
-            elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                if default.takes_self:
-                    fields[init] = core_schema.typed_dict_field(inner, required=False)
+            plain[init] = core_schema.typed_dict_field(inner)
+            required = default is attrs.NOTHING
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                if default.takes_self:  # left out, for the class to compute
+                    takes_self = True
                 else:
-                    fields[init] = core_schema.typed_dict_field(
-                        core_schema.with_default_schema(inner, default_factory=default.factory),
-                        required=False,
-                    )
-            else:
-                fields[init] = core_schema.typed_dict_field(
-                    core_schema.with_default_schema(inner, default=default), required=False
-                )
+                    inner = core_schema.with_default_schema(inner, default_factory=default.factory)
+            elif not required:
+                inner = core_schema.with_default_schema(inner, default=default)
+            params.append(core_schema.arguments_parameter(init, inner, mode="keyword_only"))
+            checked[init] = core_schema.typed_dict_field(inner, required=required)
     finally:
         building.discard(cls)
-    # `cls` only gives the JSON schema its title and description
-    shape = core_schema.typed_dict_schema(fields, cls=cls, extra_behavior="forbid")
 
     def build(values: dict[str, Any]) -> Any:
         try:
@@ -252,12 +259,40 @@ def _record_core_schema(cls: type, handler: Any) -> core_schema.CoreSchema:
             raise PydanticSerializationError(f"expected a {cls.__name__}, got {_short(value)}")
         return serialize({init: getattr(value, name) for name, init in names})
 
+    about: dict[str, Any] = {"title": cls.__name__}
+    doc = cls.__doc__
+    if doc and not (dataclasses.is_dataclass(cls) and doc.startswith(f"{cls.__name__}(")):
+        about["description"] = inspect.cleandoc(doc)
+    serialization = core_schema.wrap_serializer_function_ser_schema(
+        fields_of, schema=core_schema.typed_dict_schema(plain)
+    )
+    if _plain_init(cls) and not takes_self:
+        # pydantic-core checks the arguments and calls the class, no Python frame between
+        return core_schema.call_schema(
+            core_schema.arguments_schema(params),
+            cls,
+            ref=ref,
+            serialization=serialization,
+            metadata={"pydantic_js_updates": about},
+        )
+    # a class that may still reject checked values: its failure becomes a field error
     return core_schema.no_info_after_validator_function(
         build,
-        shape,
+        core_schema.typed_dict_schema(checked, extra_behavior="forbid"),
         ref=ref,
-        serialization=core_schema.wrap_serializer_function_ser_schema(fields_of, schema=shape),
+        serialization=serialization,
+        metadata={"pydantic_js_updates": about},
     )
+
+
+def _plain_init(cls: type) -> bool:
+    """Whether `cls(**checked_values)` cannot raise: no validators, converters or hooks."""
+    if attrs.has(cls):
+        hooks = ("__attrs_pre_init__", "__attrs_post_init__")
+        return not any(hasattr(cls, h) for h in hooks) and not any(
+            a.validator is not None or a.converter is not None for a in attrs.fields(cls)
+        )
+    return not hasattr(cls, "__post_init__")
 
 
 def _record(cls: type) -> Any:

@@ -321,6 +321,40 @@ def test_recursive_types() -> None:
     ]
 
 
+def _positive(instance: Any, attribute: Any, value: int) -> None:
+    if value <= 0:
+        raise TypeError(f"{attribute.name} must be positive")
+
+
+@attrs.frozen
+class Checked:
+    n: int = attrs.field(validator=_positive)
+    label: str = attrs.field(converter=str.upper, default="x")
+    twice: int = attrs.field(default=attrs.Factory(lambda self: self.n * 2, takes_self=True))
+
+
+@dataclasses.dataclass
+class Range:
+    lo: int
+    hi: int
+
+    def __post_init__(self) -> None:
+        if self.lo > self.hi:
+            raise ValueError("lo > hi")
+
+
+def test_a_class_that_rejects_checked_values_is_a_field_error_not_a_crash() -> None:
+    s = Schema(list[Checked])
+    assert s.validate([{"n": 2, "label": "a"}]) == [Checked(2, "A", 4)]
+    assert s.json_schema()["items"]["required"] == ["n"]
+    with pytest.raises(SchemaError) as caught:
+        s.validate([{"n": 1}, {"n": -1}])
+    assert str(caught.value) == "[1]: Checked rejected these values: n must be positive"
+    with pytest.raises(SchemaError, match=r"^r: Range rejected these values: lo > hi$"):
+        Schema(Range).validate({"lo": 2, "hi": 1}, "r")
+    assert Schema(Range).dump(Range(1, 2)) == {"lo": 1, "hi": 2}
+
+
 class Opaque:
     pass
 

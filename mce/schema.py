@@ -215,7 +215,7 @@ def _record_fields(cls: type) -> list[tuple[str, str, Any, Any]]:
 
 
 def _record_core_schema(cls: type, handler: Any) -> core_schema.CoreSchema:
-    """An attrs class (or a dataclass holding one) as a closed object that builds `cls`."""
+    """An attrs class or a dataclass as a closed object whose validation builds `cls`."""
     ref = f"{cls.__module__}.{cls.__qualname__}:{id(cls)}"
     building: set[type] = _local.__dict__.setdefault("building", set())
     if cls in building:  # a recursive type: refer to the definition being built
@@ -604,7 +604,7 @@ class Schema(Generic[_T]):
         return self._strict if isinstance(self._strict, str) else None
 
     def validate(self, value: Any, path: str = "", *, show_input: bool = True) -> _T:
-        """Check `value` (parsed JSON or Python objects) and build the typed value.
+        """Check `value` (parsed JSON, or values of the type) and build the typed value.
 
         Raises `SchemaError` listing every bad field, paths prefixed by `path`;
         `show_input=False` leaves the offending values out of the messages.
@@ -619,7 +619,14 @@ class Schema(Generic[_T]):
         try:
             return self._adapter.validate_python(value)
         except ValidationError as exc:
-            raise SchemaError(*_field_errors(exc, path, show_input)) from None
+            failed = exc
+        # attrs classes and dataclasses are checked from their JSON form (which
+        # keeps JSON fast); a value holding instances is checked through it too
+        try:
+            return self._adapter.validate_python(to_json(value))
+        except ValidationError:
+            pass  # the first attempt's errors say more about the value given
+        raise SchemaError(*_field_errors(failed, path, show_input)) from None
 
     def validate_json(self, text: str | bytes) -> _T:
         """Parse JSON text and validate it (one pass; deep nesting is an error, not a crash).

@@ -659,6 +659,29 @@ def test_a_result_that_is_not_the_declared_type_is_a_tool_error() -> None:
     assert isinstance(bad, Err) and bad.error.kind == "invalid_result"
 
 
+def test_a_fake_handler_may_return_instances_of_the_declared_type() -> None:
+    fakes = {
+        "tool.make_slot": lambda args: Slot(dt.date(2026, 5, 1), 3.0),
+        "tool.make_lines": lambda args: [Line("f", 1)],
+        "tool.make_receipt": lambda args: {
+            "id": str(U1),
+            "when": "2026-05-02",
+            "total": 1,
+            "priority": "low",
+        },
+    }
+    out = run_sync(gather([make_slot(1), make_lines(1), make_receipt(1)]), None, handlers=fakes)
+    assert out == Ok(
+        (
+            Slot(dt.date(2026, 5, 1), 3.0),
+            (Line("f", 1),),
+            Receipt(id=U1, when=dt.date(2026, 5, 2), total=1.0, priority=Priority.LOW),
+        ),
+        None,
+    )
+    assert Schema(list[Line]).validate([Line("a"), Line("b", 2)]) == [Line("a"), Line("b", 2)]
+
+
 # ----------------------------------------------------------------------------- Secret for str
 
 

@@ -883,8 +883,13 @@ class FunctionSchema:
         try:
             return self._adapter.validate_python(arguments)
         except ValidationError as exc:
-            names = tuple(p.name for p in self.parameters)
-            raise SchemaError(*_field_errors(exc, "", show_input, names)) from None
+            failed = exc
+        try:  # arguments holding instances of records: checked through their JSON form
+            return self._adapter.validate_python(to_json(arguments))
+        except ValidationError:
+            pass  # the first attempt's errors say more about the arguments given
+        names = tuple(p.name for p in self.parameters)
+        raise SchemaError(*_field_errors(failed, "", show_input, names)) from None
 
     def validate_argument(self, name: str, value: Any) -> Any:
         """One argument, checked alone (for plans, whose other arguments are not known yet).

@@ -681,6 +681,11 @@ def test_a_fake_handler_may_return_instances_of_the_declared_type() -> None:
     )
     assert Schema(list[Line]).validate([Line("a"), Line("b", 2)]) == [Line("a"), Line("b", 2)]
 
+    def count_lines(lines: list[Line]) -> int:
+        return len(lines)
+
+    assert FunctionSchema(count_lines).validate({"lines": [Line("a")]}) == {"lines": [Line("a")]}
+
 
 # ----------------------------------------------------------------------------- Secret for str
 

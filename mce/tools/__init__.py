@@ -81,6 +81,13 @@ def _invalid(tool: str, kind: str, exc: SchemaError) -> ToolError:
     )
 
 
+def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[Never, ToolError, Any]:
+    try:
+        return pure(returns.validate(value))
+    except SchemaError as exc:
+        return fail(_invalid(tool, "invalid_result", exc))
+
+
 def _has_secret(value: Any) -> bool:
     t = type(value)
     if t is Secret:
@@ -271,17 +278,13 @@ class Tool:
             except SchemaError as exc:
                 return fail(_invalid(self.name, "invalid_arguments", exc))
             called = effect(self.kind, arguments, handler=self.handle, remote=self.remote)
-            return called if self.returns is None else called.then(self._typed)
+            returns = self.returns
+            if returns is None:
+                return called
+            # the recorded (JSON) result as the declared type, live and on replay alike
+            return called.then(lambda value: _as_declared(self.name, returns, value))
 
         return defer(build)
-
-    def _typed(self, value: Any) -> Step[Never, Any, Any]:
-        """The recorded (JSON) result as the declared return type, live and on replay."""
-        assert self.returns is not None
-        try:
-            return pure(self.returns.validate(value))
-        except SchemaError as exc:
-            return fail(_invalid(self.name, "invalid_result", exc))
 
     async def handle(self, arguments: dict[str, Any]) -> Any:
         """The tool's own handler: run the function (a `ToolError` on failure).

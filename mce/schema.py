@@ -851,10 +851,16 @@ class FunctionSchema:
         except (PydanticSchemaGenerationError, PydanticUserError, NameError) as exc:
             raise TypeError(f"{self.name!r}: cannot derive a JSON schema: {exc}") from None
         raw.pop("title", None)
-        schema = _order(_inline(raw))
-        schema.setdefault("properties", {})
-        schema["required"] = [p.name for p in params if p.required]
-        schema["additionalProperties"] = False
+        inlined = _order(_inline(raw))
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": inlined.pop("properties", {}),
+            "required": [p.name for p in params if p.required],
+            "additionalProperties": False,
+        }
+        inlined.pop("required", None)
+        inlined.pop("additionalProperties", None)
+        schema.update(inlined)  # `$defs` of recursive types
         for prm in params:
             if not prm.required:
                 ok, value = _jsonable(prm.default)

@@ -745,9 +745,11 @@ def test_function_schema_rejects_what_a_model_cannot_call() -> None:
 
 
 def test_schema_error_needs_an_error() -> None:
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="takes FieldErrors"):
         SchemaError()
     assert str(SchemaError(FieldError("", "bad"))) == "value: bad"
+    one = SchemaError("a.b", "expected a string")  # the one-error shorthand
+    assert one.errors == (FieldError("a.b", "expected a string"),) and one.path == "a.b"
 
 
 # ----------------------------------------------------------------------------- plans

@@ -71,14 +71,9 @@ class ToolError:
 
 
 def _invalid(tool: str, kind: str, exc: SchemaError) -> ToolError:
-    single = len(exc.errors) == 1 and bool(exc.path)
-    return ToolError(
-        tool,
-        kind,
-        exc.describe(paths=not single),
-        path=exc.path if single else None,
-        errors=exc.errors,
-    )
+    if len(exc.errors) == 1:
+        return ToolError(tool, kind, exc.message, path=exc.path or None, errors=exc.errors)
+    return ToolError(tool, kind, exc.describe(), errors=exc.errors)
 
 
 def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[Never, ToolError, Any]:

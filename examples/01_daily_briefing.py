@@ -13,12 +13,13 @@ Run it:  python examples/01_daily_briefing.py
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Generator
+from typing import Any, Never
 
 import anyio
 from attrs import evolve, field, frozen
 
-from mce import Step, StepTimeout, do, gets, lift, modify, par, pure, run_sync
+from mce import Err, Step, StepTimeout, do, gets, lift, modify, par, pure, run_sync
 from mce.merge import add, concat, declare
 
 
@@ -52,26 +53,28 @@ def fetch(source: str, latency: float, payload: Any) -> Step[Desk, StepTimeout, 
         await anyio.sleep(latency)
         return payload
 
-    def note(value: Any) -> Step[Desk, StepTimeout, Any]:
-        record = modify(
-            lambda d: evolve(
-                d,
-                log=(*d.log, f"{source}: {latency:.2f} s"),
-                service_seconds=d.service_seconds + latency,
-            )
+    def logged(d: Desk) -> Desk:
+        return evolve(
+            d,
+            log=(*d.log, f"{source}: {latency:.2f} s"),
+            service_seconds=d.service_seconds + latency,
         )
-        return record.map(lambda _: value)
+
+    def note(value: Any) -> Step[Desk, StepTimeout, Any]:
+        return modify(logged).map(lambda _: value)
 
     return lift(call).named(source).then(note)
 
 
-def with_fallback(step: Step[Desk, StepTimeout, Any], seconds: float, fallback: Any) -> Any:
+def with_fallback(
+    step: Step[Desk, StepTimeout, Any], seconds: float, fallback: Any
+) -> Step[Desk, Never, Any]:
     """Give up on a slow source after `seconds` and use `fallback` instead."""
     return step.timeout(seconds).recover(lambda _timeout: pure(fallback))
 
 
 @do
-def briefing():  # type: ignore[no-untyped-def]
+def briefing() -> Generator[Step[Desk, Never, Any], Any, str]:
     city = yield gets(lambda d: d.city)
     news, weather, stocks = yield par(
         with_fallback(fetch("news", *NEWS), 1.0, ()),
@@ -93,11 +96,10 @@ def main() -> None:
     start = time.perf_counter()
     outcome = run_sync(briefing(), Desk(city="Lisbon"))
     wall = time.perf_counter() - start
-    if not outcome.ok:
+    if isinstance(outcome, Err):
         raise SystemExit(f"briefing failed: {outcome}")
-    print(outcome.value)  # type: ignore[union-attr]
+    print(outcome.value)
     desk = outcome.state
-    assert isinstance(desk, Desk)
     print()
     print("Fetch log (branch order):", "; ".join(desk.log))
     print(

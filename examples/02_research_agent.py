@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from attrs import frozen
 
-from mce import Step, run_sync
+from mce import Err, Step, run_sync
 from mce.llm import (
     AgentResult,
     ScriptedModel,
@@ -150,9 +150,9 @@ def main() -> None:
     prog = research(args.question)
 
     out = run_sync(prog, None, handlers=handlers, journal=journal)
-    if not out.ok:
+    if isinstance(out, Err):
         raise SystemExit(f"research failed: {out}")
-    result, report = out.value  # type: ignore[union-attr]
+    result, report = out.value
     print(f"Question: {args.question}")
     print(f"Answer ({result.turns} model turns): {result.answer}\n")
     print(f"Report: {report.title}")

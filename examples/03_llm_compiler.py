@@ -16,15 +16,17 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from mce import run_sync
-from mce.llm import ScriptedModel, json_reply, scripted_handler
+from mce import Err, run_sync
+from mce.llm import Reply, ScriptedModel, json_reply, scripted_handler
 from mce.meta import compile_and_join
 from mce.plan import to_python
-from mce.tools import tool
+from mce.tools import Tool, tool
 
 FACTS = {"Lisbon": (545_000, "sunny, 24 C"), "Porto": (232_000, "cloudy, 19 C")}
 
@@ -63,7 +65,7 @@ PLAN = {
 
 
 def planner_model() -> ScriptedModel:
-    def join(messages: list[dict[str, str]]) -> object:
+    def join(messages: Sequence[dict[str, Any]]) -> Reply:
         results = json.loads(messages[-1]["content"].split("Results: ", 1)[1].split("\n", 1)[0])
         answer = (
             f"Lisbon has {results['ratio']}x the population of Porto; "
@@ -71,7 +73,7 @@ def planner_model() -> ScriptedModel:
         )
         return json_reply({"action": "answer", "answer": answer, "reason": "all results in"})
 
-    def planning(messages: list[dict[str, str]]) -> bool:
+    def planning(messages: Sequence[dict[str, Any]]) -> bool:
         return "You plan tool calls" in (messages[0].get("content") or "")
 
     return ScriptedModel().when(matches=planning, reply=json_reply(PLAN)).when("Results:", join)
@@ -84,16 +86,16 @@ def main() -> None:
     args = parser.parse_args()
     journal = Path(args.journal or Path(tempfile.mkdtemp()) / "compiler.jsonl")
     journal.unlink(missing_ok=True)
-    tools = [population, weather, compare]
+    tools: list[Tool] = [population, weather, compare]
     agent = compile_and_join("Compare Lisbon and Porto: people and weather.", tools)
     handlers = {"llm.chat": scripted_handler(planner_model())}
 
     start = time.perf_counter()
     out = run_sync(agent, None, handlers=handlers, journal=journal)
     wall = time.perf_counter() - start
-    if not out.ok:
+    if isinstance(out, Err):
         raise SystemExit(f"failed: {out}")
-    result = out.value  # type: ignore[union-attr]
+    result = out.value
     print("Plan:", json.dumps(result.plans[-1]["tasks"], indent=None)[:160], "...")
     print("Answer:", result.answer)
     print(

@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from mce import run_sync
+from mce import Err, run_sync
 from mce.demo import handlers, workflow
 
 
@@ -29,10 +29,10 @@ def main() -> None:
     journal.unlink(missing_ok=True)
     agent = workflow(args.max_calls)
     out = run_sync(agent, None, handlers=handlers(), journal=journal)
-    if not out.ok:
-        print(f"The meta-agent stopped: {out.error}")  # type: ignore[union-attr]
+    if isinstance(out, Err):
+        print(f"The meta-agent stopped: {out.error}")
         raise SystemExit(2)
-    result = out.value  # type: ignore[union-attr]
+    result = out.value
     for sub, value in zip(result.subtasks, result.results, strict=True):
         print(f"[{sub.agent}] {sub.instruction} -> {value}")
     print("\nAnswer:", result.answer)

@@ -39,6 +39,7 @@ import anyio
 from mce.graph import mermaid
 from mce.interpret import run
 from mce.journal import JournalCorrupt, JournalInUse, ReplayDivergence, open_journal
+from mce.outcome import Err
 from mce.step import Step
 from mce.trace import TraceEvent, timeline_html
 
@@ -242,10 +243,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    if not out.ok:
-        sys.stdout.write(f"the demo failed: {out.error}\n")  # type: ignore[union-attr]
+    if isinstance(out, Err):
+        sys.stdout.write(f"the demo failed: {out.error}\n")
         return 1
-    result = out.value  # type: ignore[union-attr]
+    result = out.value
     sys.stdout.write(f"Task: {demo.TASK}\n\n")
     for sub, value in zip(result.subtasks, result.results, strict=True):
         sys.stdout.write(f"  [{sub.agent}] {sub.instruction} -> {value}\n")

@@ -21,13 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Never, final
+from typing import Any, Final, Never, TypeVar, final, get_origin, overload
 
 from attrs import frozen
 
 from mce._runtime.nodes import EFFECT as EFFECT
 from mce.codec import encode
 from mce.step import Step
+
+_S = TypeVar("_S")
+_E = TypeVar("_E")
+_A = TypeVar("_A")
 
 Handler = Callable[[Any], Any] | Callable[[Any], Awaitable[Any]]
 """A handler: takes the request, returns (or awaits) the effect's value."""
@@ -207,17 +211,23 @@ class MissingHandler(LookupError):
 
 
 @final
-class _Effect(Step[Never, Any, Any]):
-    __slots__ = ("fp", "handler", "kind", "remote", "request")
+class _Effect(Step[Any, Any, Any]):
+    __slots__ = ("fp", "handler", "into", "kind", "remote", "request")
     _tag = EFFECT
 
     def __init__(
-        self, kind: str, request: Any, handler: Handler | None, remote: bool = False
+        self,
+        kind: str,
+        request: Any,
+        handler: Handler | None,
+        remote: bool = False,
+        into: type[Any] | None = None,
     ) -> None:
         self.kind = kind
         self.request = request
         self.handler = handler
         self.remote = remote
+        self.into = into
         # Computed once, when the step is built: it also proves the request
         # can be journaled, so a bad request fails here rather than mid-run.
         self.fp = fingerprint(request)
@@ -226,10 +236,63 @@ class _Effect(Step[Never, Any, Any]):
         return f"effect({self.kind!r}, {redact(self.request)!r})"
 
 
+@overload
 def effect(
-    kind: str, request: Any = None, *, handler: Handler | None = None, remote: bool = False
-) -> Step[Never, Any, Any]:
+    kind: str,
+    request: Any = None,
+    *,
+    into: type[_A],
+    error: type[_E],
+    handler: Handler | None = None,
+    remote: bool = False,
+) -> Step[_S, EffectError | _E, _A]: ...
+@overload
+def effect(
+    kind: str,
+    request: Any = None,
+    *,
+    into: type[_A],
+    error: None = None,
+    handler: Handler | None = None,
+    remote: bool = False,
+) -> Step[_S, EffectError, _A]: ...
+@overload
+def effect(
+    kind: str,
+    request: Any = None,
+    *,
+    into: None = None,
+    error: type[_E],
+    handler: Handler | None = None,
+    remote: bool = False,
+) -> Step[_S, EffectError | _E, Any]: ...
+@overload
+def effect(
+    kind: str,
+    request: Any = None,
+    *,
+    into: None = None,
+    error: None = None,
+    handler: Handler | None = None,
+    remote: bool = False,
+) -> Step[_S, Any, Any]: ...
+def effect(
+    kind: str,
+    request: Any = None,
+    *,
+    into: type[Any] | None = None,
+    error: type[Any] | None = None,
+    handler: Handler | None = None,
+    remote: bool = False,
+) -> Step[Any, Any, Any]:
     """A step whose value comes from the handler for `kind`, called with `request`.
+
+    For type checkers, `into` declares the type of the handler's value and
+    `error` the type of the errors it raises as `EffectFailed(error)`:
+    `effect("k", req, into=int)` is a `Step[S, EffectError, int]`, and with
+    `error=E` the error type is `EffectError | E`. Neither is checked at run
+    time; `into` is kept on the step (`.into`) for decoders. An effect with
+    neither is untyped: `Step[S, Any, Any]`.
 
     The request must be JSON-compatible (tuples, sets, bytes, attrs classes
     and dataclasses are fine too); mark secret parts with `Secret`. The
@@ -244,15 +307,23 @@ def effect(
     Ok(value='HI', state=None)
     >>> run_sync(echo, None, handlers={"echo": lambda req: req * 2})
     Ok(value='hihi', state=None)
+    >>> count = effect("count", "abc", into=int, handler=len)  # a Step[S, EffectError, int]
+    >>> run_sync(count.map(lambda n: n + 1), None).value
+    4
     """
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"effect() needs a non-empty string kind, got {kind!r}")
     if handler is not None and not callable(handler):
         raise TypeError(f"effect({kind!r}, handler=...) must be callable, got {handler!r}")
-    return _Effect(kind, request, handler, remote)
+    for name, declared in (("into", into), ("error", error)):
+        if declared is not None and not (
+            isinstance(declared, type) or get_origin(declared) is not None
+        ):
+            raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
+    return _Effect(kind, request, handler, remote, into)
 
 
-def now() -> Step[Never, Never, float]:
+def now() -> Step[_S, Never, float]:
     """The wall-clock time (seconds since the epoch), journaled so it replays.
 
     >>> from mce import run_sync
@@ -262,7 +333,7 @@ def now() -> Step[Never, Never, float]:
     return _Effect(NOW, None, None)
 
 
-def random() -> Step[Never, Never, float]:
+def random() -> Step[_S, Never, float]:
     """A float in [0, 1), seeded per run and per position: replays exactly.
 
     With `run(..., seed=s)` the values are the same on every live run too,
@@ -276,7 +347,7 @@ def random() -> Step[Never, Never, float]:
     return _Effect(RANDOM, None, None)
 
 
-def uuid() -> Step[Never, Never, str]:
+def uuid() -> Step[_S, Never, str]:
     """A random UUID (version 4, as text), seeded like `random`.
 
     >>> from mce import run_sync
@@ -286,7 +357,7 @@ def uuid() -> Step[Never, Never, str]:
     return _Effect(UUID, None, None)
 
 
-def sleep(seconds: float) -> Step[Never, Never, None]:
+def sleep(seconds: float) -> Step[_S, Never, None]:
     """Sleep, as an effect: a replay does not wait.
 
     >>> from mce import run_sync

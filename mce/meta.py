@@ -40,6 +40,7 @@ from mce.budget import Budget, within_budget
 from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
+from mce.outcome import Err
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
 from mce.plan.ir import load_json
 from mce.plan.run import Observations, observe
@@ -373,9 +374,9 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
 
     async def handler(request: dict[str, Any]) -> Any:
         out = await run_step(agent(request["instruction"]), None, handlers=table)
-        if not out.ok:
-            raise EffectFailed(out.error)  # type: ignore[union-attr]
-        return out.value  # type: ignore[union-attr]
+        if isinstance(out, Err):
+            raise EffectFailed(out.error)
+        return out.value
 
     def start(instruction: str) -> Step[Never, Any, Any]:
         return effect(f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True)

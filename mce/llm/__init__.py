@@ -246,10 +246,11 @@ def react(
             return pure(AgentResult(reply.content or "", tuple(history), n, usage))
 
         def run_call(c: ToolCall) -> Step[Never, Never, dict[str, Any]]:
-            ran = registry.call(c.name, c.arguments).map(
-                lambda v: _tool_message(c, _result_text(v))
+            return (
+                registry.call(c.name, c.arguments)
+                .map(lambda v: _tool_message(c, _result_text(v)))
+                .recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
             )
-            return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
         results = gather([run_call(c) for c in reply.tool_calls], limit=limit)
         return results.then(lambda tool_messages: turn([*history, *tool_messages], n, usage))

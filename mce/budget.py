@@ -17,7 +17,7 @@ Err(error=BudgetExceeded(resource='calls', limit=3), state=None)
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, final
+from typing import Any, Literal, TypeVar, final
 
 from attrs import frozen
 
@@ -28,6 +28,9 @@ from mce.step import Step
 _S = TypeVar("_S")
 _E = TypeVar("_E")
 _A = TypeVar("_A")
+
+BudgetResource = Literal["calls", "tokens", "seconds"]
+"""Which limit of a `Budget` ran out (`BudgetExceeded.resource`)."""
 
 
 @final
@@ -59,7 +62,7 @@ class BudgetExceeded:
     'budget exceeded: more than 1000 tokens'
     """
 
-    resource: str  # "calls" | "tokens" | "seconds"
+    resource: BudgetResource
     limit: float
 
     def __str__(self) -> str:

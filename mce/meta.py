@@ -49,12 +49,16 @@ from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
 
 
+MetaErrorKind = Literal["no_valid_plan", "out_of_replans", "unknown_agent"]
+"""Why a meta-agent gave up (`MetaError.kind`)."""
+
+
 @final
 @frozen
 class MetaError:
     """A meta-agent gave up: why, and the problems or failures of its last attempt."""
 
-    kind: str  # "no_valid_plan" | "out_of_replans" | "unknown_agent"
+    kind: MetaErrorKind
     message: str
     details: tuple[str, ...] = ()
 
@@ -389,6 +393,7 @@ __all__ = [
     "Decomposition",
     "JoinResult",
     "MetaError",
+    "MetaErrorKind",
     "MetaResult",
     "PlanInvalid",
     "Subtask",

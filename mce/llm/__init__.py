@@ -37,7 +37,7 @@ from mce.llm.scripted import (
     say,
     scripted_handler,
 )
-from mce.llm.types import AssistantMessage, LLMError, ToolCall, Usage
+from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 from mce.schema import Schema, to_json
 from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
@@ -264,6 +264,7 @@ __all__ = [
     "AgentResult",
     "AssistantMessage",
     "LLMError",
+    "LLMErrorKind",
     "OpenAIHandler",
     "Reply",
     "ScriptedModel",

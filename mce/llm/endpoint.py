@@ -25,7 +25,7 @@ import anyio
 import openai
 
 from mce.effects import EffectFailed
-from mce.llm.types import AssistantMessage, LLMError, ToolCall, Usage
+from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -191,7 +191,7 @@ class OpenAIHandler:
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 retryable = status == 429 or status >= 500
-                kind = (
+                kind: LLMErrorKind = (
                     "rate_limited"
                     if status == 429
                     else "server_error"

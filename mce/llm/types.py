@@ -10,7 +10,7 @@ They are attrs classes, so they journal and replay exactly.
 from __future__ import annotations
 
 import json
-from typing import Any, final
+from typing import Any, Literal, final
 
 from attrs import field, frozen
 
@@ -90,6 +90,18 @@ class AssistantMessage:
         return message
 
 
+LLMErrorKind = Literal[
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection",
+    "bad_request",
+    "invalid_output",
+    "max_turns",
+]
+"""What went wrong in a model call (`LLMError.kind`)."""
+
+
 @final
 @frozen
 class LLMError:
@@ -103,7 +115,7 @@ class LLMError:
     "invalid_output: not JSON (raw text: '{oops')"
     """
 
-    kind: str
+    kind: LLMErrorKind
     message: str
     status: int | None = None
     raw_text: str | None = None

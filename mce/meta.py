@@ -48,7 +48,6 @@ from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
 
-
 MetaErrorKind = Literal["no_valid_plan", "out_of_replans", "unknown_agent"]
 """Why a meta-agent gave up (`MetaError.kind`)."""
 

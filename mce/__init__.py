@@ -52,6 +52,9 @@ from mce.step import pure as pure
 from mce.step import put as put
 from mce.step import share as share
 from mce.step import traverse as traverse
+from mce.tools import Tool as Tool
+from mce.tools import ToolError as ToolError
+from mce.tools import tool as tool
 
 __all__ = [
     "Budget",
@@ -76,6 +79,8 @@ __all__ = [
     "StateConflict",
     "Step",
     "StepTimeout",
+    "Tool",
+    "ToolError",
     "collect",
     "defer",
     "do",
@@ -95,6 +100,7 @@ __all__ = [
     "run_sync",
     "share",
     "sleep",
+    "tool",
     "traverse",
     "uuid",
     "within_budget",

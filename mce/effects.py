@@ -29,7 +29,6 @@ from mce._runtime.nodes import EFFECT as EFFECT
 from mce.codec import encode
 from mce.step import Step
 
-_S = TypeVar("_S")
 _E = TypeVar("_E")
 _A = TypeVar("_A")
 
@@ -245,7 +244,7 @@ def effect(
     error: type[_E],
     handler: Handler | None = None,
     remote: bool = False,
-) -> Step[_S, EffectError | _E, _A]: ...
+) -> Step[object, EffectError | _E, _A]: ...
 @overload
 def effect(
     kind: str,
@@ -255,7 +254,7 @@ def effect(
     error: None = None,
     handler: Handler | None = None,
     remote: bool = False,
-) -> Step[_S, EffectError, _A]: ...
+) -> Step[object, EffectError, _A]: ...
 @overload
 def effect(
     kind: str,
@@ -265,7 +264,7 @@ def effect(
     error: type[_E],
     handler: Handler | None = None,
     remote: bool = False,
-) -> Step[_S, EffectError | _E, Any]: ...
+) -> Step[object, EffectError | _E, Any]: ...
 @overload
 def effect(
     kind: str,
@@ -275,7 +274,7 @@ def effect(
     error: None = None,
     handler: Handler | None = None,
     remote: bool = False,
-) -> Step[_S, Any, Any]: ...
+) -> Step[object, Any, Any]: ...
 def effect(
     kind: str,
     request: Any = None,
@@ -323,7 +322,7 @@ def effect(
     return _Effect(kind, request, handler, remote, into)
 
 
-def now() -> Step[_S, Never, float]:
+def now() -> Step[object, Never, float]:
     """The wall-clock time (seconds since the epoch), journaled so it replays.
 
     >>> from mce import run_sync
@@ -333,7 +332,7 @@ def now() -> Step[_S, Never, float]:
     return _Effect(NOW, None, None)
 
 
-def random() -> Step[_S, Never, float]:
+def random() -> Step[object, Never, float]:
     """A float in [0, 1), seeded per run and per position: replays exactly.
 
     With `run(..., seed=s)` the values are the same on every live run too,
@@ -347,7 +346,7 @@ def random() -> Step[_S, Never, float]:
     return _Effect(RANDOM, None, None)
 
 
-def uuid() -> Step[_S, Never, str]:
+def uuid() -> Step[object, Never, str]:
     """A random UUID (version 4, as text), seeded like `random`.
 
     >>> from mce import run_sync
@@ -357,7 +356,7 @@ def uuid() -> Step[_S, Never, str]:
     return _Effect(UUID, None, None)
 
 
-def sleep(seconds: float) -> Step[_S, Never, None]:
+def sleep(seconds: float) -> Step[object, Never, None]:
     """Sleep, as an effect: a replay does not wait.
 
     >>> from mce import run_sync

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, Never, final
+from typing import Any, Literal, final
 
 from attrs import frozen
 
@@ -92,7 +92,7 @@ def _tool_lines(registry: Registry) -> str:
 
 def default_planner(
     task: str, registry: Registry, feedback: list[str], *, model: str | None = None
-) -> Step[Never, LLMError, Any]:
+) -> Step[object, LLMError, Any]:
     """Ask a model for a plan in the plan JSON schema; the value is the raw plan JSON.
 
     >>> from mce import run_sync
@@ -129,7 +129,7 @@ def default_planner(
 
 def default_joiner(
     task: str, plan: dict[str, Any], outcome: Any, *, model: str | None = None
-) -> Step[Never, LLMError, Decision]:
+) -> Step[object, LLMError, Decision]:
     """Ask a model whether the results answer the task (or a new plan is needed).
 
     >>> from mce import run_sync
@@ -159,7 +159,7 @@ def compile_and_join(
     max_replans: int = 2,
     limit: int | None = None,
     model: str | None = None,
-) -> Step[Never, Any, JoinResult]:
+) -> Step[object, Any, JoinResult]:
     """Plan, validate, run, join; replan on invalid plans, failed tasks or the joiner's request.
 
     At most `1 + max_replans` plans are tried; then `MetaError("out_of_replans")`.
@@ -260,7 +260,7 @@ def compile_and_join(
 
         return join_with(task, tried[-1], seen.output).then(decide)
 
-    agent: Step[Never, Any, JoinResult] = attempt(0, [], (), {})
+    agent: Step[object, Any, JoinResult] = attempt(0, [], (), {})
     return agent
 
 
@@ -303,7 +303,7 @@ def meta_agent(
     *,
     budget: Budget | None = None,
     model: str | None = None,
-) -> Step[Never, Any, MetaResult]:
+) -> Step[object, Any, MetaResult]:
     """Decompose `task` with a model, run the sub-agents concurrently, synthesize - under `budget`.
 
     `sub_agents` maps names (shown to the model) to functions from an
@@ -354,7 +354,7 @@ def meta_agent(
     work = structured(
         [{"role": "user", "content": decompose_prompt}], Decomposition, model=model
     ).then(spawn)
-    result: Step[Never, Any, MetaResult] = (
+    result: Step[object, Any, MetaResult] = (
         within_budget(work, budget) if budget is not None else work
     )
     return result
@@ -381,7 +381,7 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
             raise EffectFailed(out.error)
         return out.value
 
-    def start(instruction: str) -> Step[Never, Any, Any]:
+    def start(instruction: str) -> Step[object, Any, Any]:
         return effect(f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True)
 
     return start

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -66,7 +66,7 @@ class RecordedRuns:
         self.rerecord = rerecord
         self.paths: list[Path] = []
 
-    def _next(self) -> tuple[Path, Literal["live", "replay"]]:
+    def _next(self) -> tuple[Path, str]:
         n = len(self.paths) + 1
         path = self.path if n == 1 else self.path.with_name(f"{self.path.stem}-{n}.jsonl")
         self.paths.append(path)
@@ -86,14 +86,14 @@ class RecordedRuns:
     ) -> Ok[_S, _A] | Err[_S, _E]:
         """`mce.run` against the next journal of this test."""
         path, mode = self._next()
-        return await run(step, state, journal=path, mode=mode, **kwargs)
+        return await run(step, state, journal=path, mode=mode, **kwargs)  # type: ignore[arg-type]
 
     def run_sync(
         self, step: Step[_S, _E, _A], state: _S, **kwargs: Any
     ) -> Ok[_S, _A] | Err[_S, _E]:
         """`mce.run_sync` against the next journal of this test."""
         path, mode = self._next()
-        return run_sync(step, state, journal=path, mode=mode, **kwargs)
+        return run_sync(step, state, journal=path, mode=mode, **kwargs)  # type: ignore[arg-type]
 
 
 def _default_path(request: pytest.FixtureRequest) -> Path:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from mce.retry import RetryPolicy
 
 _S = TypeVar("_S")
+_S_contra = TypeVar("_S_contra", contravariant=True)
 _E_co = TypeVar("_E_co", covariant=True)
 _A_co = TypeVar("_A_co", covariant=True)
 _S2 = TypeVar("_S2")
@@ -60,7 +61,7 @@ _G = TypeVar("_G")
 _X = TypeVar("_X")
 
 
-class Step(Generic[_S, _E_co, _A_co]):
+class Step(Generic[_S_contra, _E_co, _A_co]):
     """A workflow that reads/writes state `S`, may fail with `E` and yields `A`.
 
     Steps are immutable values built from the constructors in this module;
@@ -74,7 +75,7 @@ class Step(Generic[_S, _E_co, _A_co]):
     __slots__ = ()
     _tag: int
 
-    def map(self, f: Callable[[_A_co], _B]) -> Step[_S, _E_co, _B]:
+    def map(self, f: Callable[[_A_co], _B]) -> Step[_S_contra, _E_co, _B]:
         """Apply a pure function to the value.
 
         >>> from mce import run_sync
@@ -85,16 +86,17 @@ class Step(Generic[_S, _E_co, _A_co]):
 
     @overload
     def then(
-        self: Step[Never, _E, _A], f: Callable[[_A], Step[_S2, _E2, _B]]
+        self: Step[object, _E, _A], f: Callable[[_A], Step[_S2, _E2, _B]]
     ) -> Step[_S2, _E | _E2, _B]: ...
     @overload
-    def then(self, f: Callable[[_A_co], Step[_S, _E2, _B]]) -> Step[_S, _E_co | _E2, _B]: ...
+    def then(self, f: Callable[[_A_co], Step[_S_contra, _E2, _B]]) -> Step[_S_contra, _E_co | _E2, _B]: ...
     def then(self, f: Callable[[Any], Step[Any, Any, Any]]) -> Step[Any, Any, Any]:
         """Monadic bind: feed the value to `f`, which returns the next step.
 
-        Both steps work on the same state type; a step that works on any
-        state (`Step[Never, ...]`, such as `pure(x)` with nothing around it
-        to give it a state type) takes the state type of what follows.
+        Both steps work on the same state type. A step that works with any
+        state (`Step[object, ...]`, such as `pure(x)`) fits wherever a state
+        type is expected; followed by `.then`, it takes the state type of
+        what follows.
 
         >>> from mce import run_sync
         >>> run_sync(pure(2).then(lambda x: pure(x * 5)), None).value
@@ -104,10 +106,10 @@ class Step(Generic[_S, _E_co, _A_co]):
 
     @overload
     def recover(
-        self: Step[Never, _E, _A], f: Callable[[_E], Step[_S2, _E2, _B]]
+        self: Step[object, _E, _A], f: Callable[[_E], Step[_S2, _E2, _B]]
     ) -> Step[_S2, _E2, _A | _B]: ...
     @overload
-    def recover(self, f: Callable[[_E_co], Step[_S, _E2, _B]]) -> Step[_S, _E2, _A_co | _B]: ...
+    def recover(self, f: Callable[[_E_co], Step[_S_contra, _E2, _B]]) -> Step[_S_contra, _E2, _A_co | _B]: ...
     def recover(self, f: Callable[[Any], Step[Any, Any, Any]]) -> Step[Any, Any, Any]:
         """Handle an error: `f` gets it and returns the step to run instead.
 
@@ -121,7 +123,7 @@ class Step(Generic[_S, _E_co, _A_co]):
         """
         return _Recover(self, f)
 
-    def map_error(self, f: Callable[[_E_co], _E2]) -> Step[_S, _E2, _A_co]:
+    def map_error(self, f: Callable[[_E_co], _E2]) -> Step[_S_contra, _E2, _A_co]:
         """Apply a pure function to the error, if there is one.
 
         >>> from mce import run_sync
@@ -130,7 +132,7 @@ class Step(Generic[_S, _E_co, _A_co]):
         """
         return _MapError(self, f)
 
-    def named(self, label: str) -> Step[_S, _E_co, _A_co]:
+    def named(self, label: str) -> Step[_S_contra, _E_co, _A_co]:
         """Attach a label, used in traces and in the notes on raised bugs.
 
         >>> pure(1).named("one").label
@@ -140,7 +142,7 @@ class Step(Generic[_S, _E_co, _A_co]):
             raise ValueError(f"named() needs a non-empty string label, got {label!r}")
         return _Named(self, label)
 
-    def timeout(self, seconds: float) -> Step[_S, _E_co | StepTimeout, _A_co]:
+    def timeout(self, seconds: float) -> Step[_S_contra, _E_co | StepTimeout, _A_co]:
         """Fail with `StepTimeout` if this step has not finished within `seconds`.
 
         The timer cancels the step at its next await; on timeout the state is
@@ -434,7 +436,7 @@ def _callable_name(f: object) -> str:
 # ---------------------------------------------------------------- constructors
 
 
-def pure(value: _A) -> Step[_S, Never, _A]:
+def pure(value: _A) -> Step[object, Never, _A]:
     """A step that yields `value` and changes nothing.
 
     >>> from mce import run_sync
@@ -444,7 +446,7 @@ def pure(value: _A) -> Step[_S, Never, _A]:
     return _Pure(value)
 
 
-def fail(error: _E) -> Step[_S, _E, Never]:
+def fail(error: _E) -> Step[object, _E, Never]:
     """A step that fails with `error`; the rest of the sequence is skipped.
 
     >>> from mce import run_sync
@@ -498,10 +500,10 @@ def modify(f: Callable[[_S], _S]) -> Step[_S, Never, None]:
 
 
 @overload
-def lift(thunk: Callable[[], Awaitable[_A]]) -> Step[_S, Never, _A]: ...
+def lift(thunk: Callable[[], Awaitable[_A]]) -> Step[object, Never, _A]: ...
 @overload
-def lift(thunk: Callable[[], _A]) -> Step[_S, Never, _A]: ...
-def lift(thunk: Callable[[], Any]) -> Step[Any, Never, Any]:
+def lift(thunk: Callable[[], _A]) -> Step[object, Never, _A]: ...
+def lift(thunk: Callable[[], Any]) -> Step[object, Never, Any]:
     """Lift an async (or sync) zero-argument callable into a step.
 
     The callable runs each time the step runs - never while building it.
@@ -582,7 +584,7 @@ def _check_steps(steps: Iterable[object], where: str) -> tuple[Step[Any, Any, An
 
 
 @overload
-def par() -> Step[_S, Never, tuple[()]]: ...
+def par() -> Step[object, Never, tuple[()]]: ...
 @overload
 def par(a: Step[_S, _E, _A], /) -> Step[_S, _E, tuple[_A]]: ...
 @overload

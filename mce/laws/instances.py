@@ -18,7 +18,7 @@ monads of `mce.transformers`. `MergeSubject` wraps a three-way merge.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, final
+from typing import Any, final
 
 import anyio
 from hypothesis import strategies as st
@@ -138,7 +138,7 @@ class StepInstance(Instance):
         *,
         handlers: Mapping[str, Callable[[Any], Any]] | None = None,
         merge: Callable[[Any, Any, Any], Any] | None = None,
-        backend: Literal["asyncio", "trio"] = "asyncio",
+        backend: str = "asyncio",
         name: str | None = None,
         **strategies: Any,
     ) -> None:
@@ -184,7 +184,7 @@ class StepInstance(Instance):
             handlers=self.handlers,
             seed=0,
             merge=self.merge_fn,
-            backend=self.backend,
+            backend=self.backend,  # type: ignore[arg-type]
         )
         if isinstance(out, Ok):
             return ("ok", out.value, out.state)

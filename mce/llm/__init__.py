@@ -105,7 +105,7 @@ def chat(
     tools: Registry | Iterable[Tool | dict[str, Any]] = (),
     response_format: dict[str, Any] | None = None,
     **params: Any,
-) -> Step[Never, LLMError, AssistantMessage]:
+) -> Step[object, LLMError, AssistantMessage]:
     """One model call: a step whose value is the `AssistantMessage`.
 
     `messages` are OpenAI-format dicts (a plain str is a user message);
@@ -135,7 +135,7 @@ def structured(
     model: str | None = None,
     repairs: int = 1,
     **params: Any,
-) -> Step[Never, LLMError, _T]:
+) -> Step[object, LLMError, _T]:
     """A model call whose reply is parsed and validated into `into` (attrs class, dataclass...).
 
     The JSON schema of `into` is sent as structured-output `response_format`.
@@ -158,7 +158,7 @@ def structured(
     output: Schema[_T] = Schema.of(into)
     response_format = schema_response_format(into)
 
-    def attempt(history: list[dict[str, Any]], left: int) -> Step[Never, LLMError, _T]:
+    def attempt(history: list[dict[str, Any]], left: int) -> Step[object, LLMError, _T]:
         asked = chat(history, model=model, response_format=response_format, **params)
         return asked.then(lambda reply: parse(reply, history, left))
 
@@ -207,7 +207,7 @@ def react(
     model: str | None = None,
     limit: int | None = None,
     **params: Any,
-) -> Step[Never, LLMError, AgentResult]:
+) -> Step[object, LLMError, AgentResult]:
     """A tool-calling agent loop: ask the model, run the turn's tool calls concurrently, repeat.
 
     All tool calls of one turn run in parallel (applicatively); their
@@ -245,17 +245,16 @@ def react(
         if not reply.tool_calls:
             return pure(AgentResult(reply.content or "", tuple(history), n, usage))
 
-        def run_call(c: ToolCall) -> Step[Never, Never, dict[str, Any]]:
-            return (
-                registry.call(c.name, c.arguments)
-                .map(lambda v: _tool_message(c, _result_text(v)))
-                .recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
+        def run_call(c: ToolCall) -> Step[object, Never, dict[str, Any]]:
+            ran = registry.call(c.name, c.arguments).map(
+                lambda v: _tool_message(c, _result_text(v))
             )
+            return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
         results = gather([run_call(c) for c in reply.tool_calls], limit=limit)
         return results.then(lambda tool_messages: turn([*history, *tool_messages], n, usage))
 
-    agent: Step[Never, LLMError, AgentResult] = turn(_messages(messages), 0, Usage())
+    agent: Step[object, LLMError, AgentResult] = turn(_messages(messages), 0, Usage())
     return agent
 
 

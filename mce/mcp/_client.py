@@ -8,7 +8,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Never, final
+from typing import Any, final
 
 import anyio
 import jsonschema
@@ -269,7 +269,7 @@ class Connection:
 
     # ------------------------------------------------------------ steps
 
-    def tools(self, *, prefix: str = "") -> Step[Never, EffectError, list[Tool]]:
+    def tools(self, *, prefix: str = "") -> Step[object, EffectError, list[Tool]]:
         """A step listing the server's tools as mce `Tool`s (the listing is journaled).
 
         Tool names keep the server's spelling where a model allows it
@@ -325,7 +325,7 @@ class Connection:
 
     def call(
         self, tool: str, arguments: Mapping[str, Any] | None = None
-    ) -> Step[Never, ToolError | EffectError, Any]:
+    ) -> Step[object, ToolError | EffectError, Any]:
         """A step calling `tool` on the server with JSON `arguments`, without listing the tools.
 
         >>> stdio("fs", "fs-server").call("read_file", {"path": "a.txt"})

@@ -184,14 +184,14 @@ class _Controller:
 
     # ------------------------------------------------------------ running tasks
 
-    def spawner(self) -> Step[Never, Never, None]:
+    def spawner(self) -> Step[object, Never, None]:
         """Start each task the controller dispatches, alongside the ones already running."""
 
         async def next_task() -> str | None:
             name: str | None = await self.go.get()
             return name
 
-        def fork(name: str | None) -> Step[Never, Never, None]:
+        def fork(name: str | None) -> Step[object, Never, None]:
             if name is None:
                 return pure(None)
             return par(self.steps[name], defer(self.spawner)).map(lambda _: None)
@@ -208,13 +208,13 @@ class _Controller:
         try:
             filled = fill(task.args, self.graph.results)
         except MissingField as exc:
-            call: Step[Never, Any, Any] = fail(TaskFailed(name, tool.name, str(exc)))
+            call: Step[object, Any, Any] = fail(TaskFailed(name, tool.name, str(exc)))
         else:
             call = tool.call(filled)
             if self.retry is not None:
                 call = call.retry(self.retry)
 
-        def completed(outcome: Any) -> Step[Never, Never, Any]:
+        def completed(outcome: Any) -> Step[object, Never, Any]:
             def tell() -> Any:
                 self.done.put(("task", name))
                 return outcome
@@ -251,8 +251,8 @@ class _Controller:
 
     # ------------------------------------------------------------ the controller
 
-    def control(self) -> Step[Never, Any, Any]:
-        def begin() -> Step[Never, Any, Any]:
+    def control(self) -> Step[object, Any, Any]:
+        def begin() -> Step[object, Any, Any]:
             self._dispatch()
             return self._loop()
 
@@ -270,13 +270,13 @@ class _Controller:
             elif self.open:
                 return {"end": item[1]}
 
-    def _loop(self) -> Step[Never, Any, Any]:
+    def _loop(self) -> Step[object, Any, Any]:
         if not self.running and not self.open:
             return self._finish()
         self.events += 1
         return effect(NEXT, {"event": self.events}, handler=self._next).then(self._on_event)
 
-    def _on_event(self, event: Any) -> Step[Never, Any, Any]:
+    def _on_event(self, event: Any) -> Step[object, Any, Any]:
         if isinstance(event, dict) and "line" in event and self.open:
             return self._on_line(event["line"], event.get("text"))
         if isinstance(event, dict) and "end" in event and self.open:
@@ -294,7 +294,7 @@ class _Controller:
 
     # ------------------------------------------------------------ the planner's stream
 
-    def reader(self) -> Step[Never, Any, None]:
+    def reader(self) -> Step[object, Any, None]:
         """Read the planner's stream as one journaled effect, handing on each line as it arrives."""
         tokens = self.tokens
         assert tokens is not None
@@ -311,7 +311,7 @@ class _Controller:
                 line.append(rest)
             return "".join(text)
 
-        def finished(text: Any) -> Step[Never, Never, None]:
+        def finished(text: Any) -> Step[object, Never, None]:
             def tell() -> None:
                 # A served stream (replay, resume) hands on its lines only now.
                 lines = str(text).split("\n")
@@ -327,7 +327,7 @@ class _Controller:
         self.pushed += 1
         self.done.put(("line", self.pushed, line))
 
-    def _on_line(self, number: Any, text: Any) -> Step[Never, Any, Any]:
+    def _on_line(self, number: Any, text: Any) -> Step[object, Any, Any]:
         if number != self.lines + 1 or not isinstance(text, str):
             raise RuntimeError(
                 f"{NEXT} #{self.events} gives line {number!r} after line {self.lines}; "
@@ -348,7 +348,7 @@ class _Controller:
                 return fail(PlanInvalid([Problem(item.id, f"line {number}: {rejected.reason}")]))
         return self._next_round()
 
-    def _settle(self, name: str, outcome: Any) -> Step[Never, Any, Any]:
+    def _settle(self, name: str, outcome: Any) -> Step[object, Any, Any]:
         graph = self.graph
         if isinstance(outcome, _Done):
             graph.status[name] = "done"
@@ -366,11 +366,11 @@ class _Controller:
         edits: Step[Any, Any, Any] = asked if isinstance(asked, Step) else pure(asked)
         return edits.then(lambda chosen: self._edit(event, chosen))
 
-    def _next_round(self) -> Step[Never, Any, Any]:
+    def _next_round(self) -> Step[object, Any, Any]:
         self._dispatch()
         return self._loop()
 
-    def _edit(self, event: Event, chosen: Any) -> Step[Never, Any, Any]:
+    def _edit(self, event: Event, chosen: Any) -> Step[object, Any, Any]:
         if (
             chosen is None
             or isinstance(chosen, str | bytes | dict)
@@ -393,7 +393,7 @@ class _Controller:
             return self._next_round()
         request = {"after": event.task, "edits": [edit_to_json(e) for e in parsed]}
 
-        def apply(_: Any) -> Step[Never, Any, Any]:
+        def apply(_: Any) -> Step[object, Any, Any]:
             for edit in parsed:
                 rejected = self.graph.apply(edit, event.task)
                 if rejected is not None:
@@ -402,7 +402,7 @@ class _Controller:
 
         return effect(EDIT, request, handler=_accept).then(apply)
 
-    def _finish(self) -> Step[Never, Any, Any]:
+    def _finish(self) -> Step[object, Any, Any]:
         graph = self.graph
         self.go.put(None)
         for name, state in graph.status.items():
@@ -432,7 +432,7 @@ def live(
     limit: int | None = None,
     retry: RetryPolicy | None = None,
     **limits: int,
-) -> Step[Never, Any, Any]:
+) -> Step[object, Any, Any]:
     """Validate `plan` and run it as a live graph that `editor` may change (see the module doc).
 
     `limit` bounds how many tasks run at once, `retry` retries each task's
@@ -476,8 +476,8 @@ def _build(
     max_tasks: int,
     tokens: Tokens | None,
     parse: LineParser | None,
-) -> Step[Never, Any, Any]:
-    def start() -> Step[Never, Any, Any]:
+) -> Step[object, Any, Any]:
+    def start() -> Step[object, Any, Any]:
         run = _Controller(plan, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
         if tokens is None:
             return par(run.control(), run.spawner()).map(lambda parts: parts[0])
@@ -584,7 +584,7 @@ def stream_plan(
     limit: int | None = None,
     retry: RetryPolicy | None = None,
     max_tasks: int = MAX_TASKS,
-) -> Step[Never, Any, Any]:
+) -> Step[object, Any, Any]:
     r"""Run a plan while the planner still writes it: each task starts once its line is in.
 
     `tokens()` gives the planner's reply as an async iterator of text pieces

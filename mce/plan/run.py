@@ -173,7 +173,7 @@ def fill(template: Any, outputs: Mapping[str, Any]) -> Any:
     return template
 
 
-def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[Never, Any, tuple[Any, ...]]:
+def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[object, Any, tuple[Any, ...]]:
     """The values of already-started shared steps, awaited one after another.
 
     Every task of a plan is started by `finish`, so awaiting a task's inputs
@@ -185,7 +185,7 @@ def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[Never, Any, tuple[Any, ..
     def append(step: Step[Any, Any, Any]) -> Callable[[tuple[Any, ...]], Step[Any, Any, Any]]:
         return lambda acc: step.map(lambda v: (*acc, v))
 
-    result: Step[Never, Any, tuple[Any, ...]] = pure(())
+    result: Step[object, Any, tuple[Any, ...]] = pure(())
     for step in steps:
         result = result.then(append(step))
     return result
@@ -199,7 +199,7 @@ def task(
     *,
     on_error: OnError = "fail_fast",
     retry: RetryPolicy | None = None,
-) -> Step[Never, TaskFailed, Any]:
+) -> Step[object, TaskFailed, Any]:
     """One task: wait for `needs` (task id -> its step), fill them into `args`, call `tool`.
 
     With `retry`, the tool call is retried under that policy (each attempt
@@ -223,7 +223,7 @@ def task(
     _check_on_error(on_error)
     names = list(needs)
 
-    def call(values: tuple[Any, ...]) -> Step[Never, Any, Any]:
+    def call(values: tuple[Any, ...]) -> Step[object, Any, Any]:
         try:
             filled = fill(args, dict(zip(names, values, strict=True)))
         except MissingField as exc:
@@ -237,7 +237,7 @@ def task(
     if on_error == "fail_fast":
         return share(inputs.then(call).map_error(named), key=f"task:{task_id}")
 
-    def guarded(values: tuple[Any, ...]) -> Step[Never, Never, Any]:
+    def guarded(values: tuple[Any, ...]) -> Step[object, Never, Any]:
         if any(not isinstance(v, _Done) for v in values):
             return pure(_Skipped(task_id))
         ran = call(tuple(v.value for v in values)).map_error(named)
@@ -253,7 +253,7 @@ def finish(
     *,
     limit: int | None = None,
     on_error: OnError = "fail_fast",
-) -> Step[Never, TaskFailed | PlanFailed, Any]:
+) -> Step[object, TaskFailed | PlanFailed, Any]:
     """Run every task (at most `limit` started at a time) and yield `output` filled in.
 
     With `on_error="continue"` (tasks made by `task(..., on_error="continue")`)
@@ -269,7 +269,7 @@ def finish(
     _check_on_error(on_error)
     names = list(needs)
 
-    def result(values: tuple[Any, ...]) -> Step[Never, TaskFailed, Any]:
+    def result(values: tuple[Any, ...]) -> Step[object, TaskFailed, Any]:
         try:
             return pure(fill(output, dict(zip(names, values, strict=True))))
         except MissingField as exc:
@@ -279,7 +279,7 @@ def finish(
     if on_error == "fail_fast":
         return every.then(lambda _: _all([needs[n] for n in names]).then(result))
 
-    def settle(outcomes: tuple[Any, ...]) -> Step[Never, TaskFailed | PlanFailed, Any]:
+    def settle(outcomes: tuple[Any, ...]) -> Step[object, TaskFailed | PlanFailed, Any]:
         done = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
         failures = tuple(o.error for o in outcomes if isinstance(o, _Failed))
         if failures:
@@ -325,7 +325,7 @@ def build(
     limit: int | None = None,
     on_error: OnError = "fail_fast",
     retry: RetryPolicy | None = None,
-) -> Step[Never, TaskFailed | PlanFailed, Any]:
+) -> Step[object, TaskFailed | PlanFailed, Any]:
     """The workflow of an already validated plan (tasks in topological order)."""
     steps = _steps(plan, registry, on_error, retry, {})
     output_needs = {r.task: steps[r.task] for r in _refs(plan.output)}
@@ -370,7 +370,7 @@ def observe(
     limit: int | None = None,
     retry: RetryPolicy | None = None,
     reuse: Mapping[str, Any] | None = None,
-) -> Step[Never, Never, Observations]:
+) -> Step[object, Never, Observations]:
     """Run a validated plan to the end whatever fails (`on_error="continue"`) and report everything.
 
     Tasks in `reuse` (id -> value) are not run: their values are used as they are.
@@ -388,7 +388,7 @@ def observe(
     """
     steps = _steps(plan, registry, "continue", retry, dict(reuse or {}))
 
-    def settle(outcomes: tuple[Any, ...]) -> Step[Never, Never, Observations]:
+    def settle(outcomes: tuple[Any, ...]) -> Step[object, Never, Observations]:
         results = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
         errors = {o.task: o.error for o in outcomes if isinstance(o, _Failed)}
         skipped = tuple(o.task for o in outcomes if isinstance(o, _Skipped))
@@ -418,7 +418,7 @@ def compile(
     on_error: OnError = "fail_fast",
     retry: RetryPolicy | None = None,
     **limits: int,
-) -> Step[Never, TaskFailed | PlanFailed, Any]:
+) -> Step[object, TaskFailed | PlanFailed, Any]:
     """Validate `plan` against `tools` and build its workflow; `PlanInvalid` lists the problems.
 
     `limit` bounds how many tasks start at once; `max_tasks`, `max_fan_out`

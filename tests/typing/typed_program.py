@@ -18,8 +18,12 @@ async def fetch() -> str:
     return "page"
 
 
+def count_of(desk: Desk) -> int:
+    return desk.count
+
+
 def checked() -> Step[Desk, str, int]:
-    return gets(lambda d: d.count).then(lambda n: pure(n + 1) if n >= 0 else fail("negative"))
+    return gets(count_of).then(lambda n: pure(n + 1) if n >= 0 else fail("negative"))
 
 
 def both() -> Step[Desk, str, tuple[int, str]]:
@@ -34,7 +38,7 @@ outcome = run_sync(summary(), Desk(1))
 assert_type(outcome, Ok[Desk, str] | Err[Desk, str])
 if isinstance(outcome, Ok):
     assert_type(outcome.value, str)
-assert_type(par(pure(1), pure("a")), Step[Never, Never, tuple[int, str]])
-assert_type(gather([pure(1), pure(2)]).map(lambda xs: xs[0]), Step[Never, Never, int])
-assert_type(traverse(["a"], lambda s: pure(len(s))), Step[Never, Never, tuple[int, ...]])
-assert_type(lift(fetch).then(lambda page: fail(len(page))), Step[Never, int, Never])
+assert_type(par(pure(1), pure("a")), Step[object, Never, tuple[int, str]])
+assert_type(gather([pure(1), pure(2)]).map(lambda xs: xs[0]), Step[object, Never, int])
+assert_type(traverse(["a"], lambda s: pure(len(s))), Step[object, Never, tuple[int, ...]])
+assert_type(lift(fetch).then(lambda page: fail(len(page))), Step[object, int, Never])

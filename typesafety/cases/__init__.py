@@ -1,0 +1,1 @@
+"""Typing cases: checked by mypy and basedpyright (typesafety/check.py), never run."""

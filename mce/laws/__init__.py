@@ -13,11 +13,15 @@ handlers), your own monad instance, or your own three-way merge:
 Each call registers one pytest test per law, named after the subject and
 the law. `broken_laws(subject)` lists the laws a subject breaks.
 
+The checks generate programs with hypothesis, which the `laws` extra
+installs: `pip install "mce[laws]"`.
+
 >>> from mce.laws import STEP, broken_laws
 >>> broken_laws(STEP, max_examples=10)
 []
 """
 
+from mce.laws import _requires  # noqa: F401  (first: says what to install)
 from mce.laws.catalog import INSTANCE_LAWS as INSTANCE_LAWS
 from mce.laws.catalog import MERGE_LAWS as MERGE_LAWS
 from mce.laws.catalog import Law as Law

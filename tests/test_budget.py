@@ -27,23 +27,37 @@ pytestmark = pytest.mark.anyio
 
 async def test_calls_across_parallel_branches_and_the_rest_is_cancelled() -> None:
     started: list[int] = []
+    cancelled: list[int] = []
     finished: list[int] = []
+    all_started = anyio.Event()
+    never = anyio.Event()  # the work stays in flight until something cancels it
 
-    async def work(i: int) -> int:
+    async def block(i: int) -> int:
         started.append(i)
-        await anyio.sleep(0.01 * (i + 1))
+        if len(started) == 3:
+            all_started.set()
+        try:
+            await never.wait()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(i)
+            raise
         finished.append(i)
         return i
 
-    branches = [
-        effect("w", i, handler=work).then(lambda _, i=i: effect("w", 100 + i, handler=work))
-        for i in range(4)
-    ]
-    out = await run(within_budget(gather(branches), Budget(max_calls=5)), None)
-    assert out == Err(BudgetExceeded("calls", 5))
-    assert len(started) == 5  # the sixth call was refused
-    await anyio.sleep(0.1)
-    assert len(finished) < 5  # in-flight work was cancelled, not awaited to the end
+    async def gate(_: object) -> None:
+        await all_started.wait()
+
+    # Three calls start and stay in flight; the fourth branch makes the
+    # fourth call (the gate) once they have, then a fifth, which is refused
+    # and must cancel the three.
+    branches = [effect("w", i, handler=block) for i in range(3)]
+    branches.append(effect("gate", None, handler=gate).then(lambda _: effect("w", 3, handler=block)))
+    with anyio.fail_after(30):  # a guard: without the cancellation the run never ends
+        out = await run(within_budget(gather(branches), Budget(max_calls=4)), None)
+    assert out == Err(BudgetExceeded("calls", 4))
+    assert sorted(started) == [0, 1, 2]  # the fifth call was refused
+    assert sorted(cancelled) == [0, 1, 2]  # in-flight work was cancelled, not awaited
+    assert finished == []
 
 
 async def test_tokens_from_model_usage() -> None:

@@ -55,10 +55,12 @@ def die(x: int) -> int:
 
 @tool(remote=True)
 def slow(path: str) -> str:
-    "Sleeps, leaving a trace of whether it finished."
-    Path(path).write_text("started")
-    time.sleep(30)
-    Path(path).write_text("finished")
+    "Runs until stopped, leaving its process id, and a trace if it ever finishes."
+    marker = Path(path)
+    marker.write_text(f"started {os.getpid()}")
+    for _ in range(12_000):  # at most about 10 minutes, so a bug cannot leave a worker behind
+        time.sleep(0.05)
+    marker.write_text("finished")
     return "done"
 
 
@@ -101,7 +103,27 @@ def test_remote_failures_are_typed_errors(executor: RayExecutor) -> None:
     assert isinstance(died, Err) and isinstance(died.error, (EffectError, ToolError))
 
 
-def test_fail_fast_cancels_the_remote_task(executor: RayExecutor, tmp_path: Path) -> None:
+def test_fail_fast_cancels_the_remote_task(
+    executor: RayExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mce.executors import ray as ray_executor
+
+    refs: list[Any] = []  # the Ray tasks the executor starts, to ask Ray how they ended
+    remote = ray_executor._remote
+
+    class Recording:
+        def __init__(self, fn: Any) -> None:
+            self.fn = fn
+
+        def options(self, **options: Any) -> Recording:
+            return Recording(self.fn.options(**options))
+
+        def remote(self, *args: Any) -> Any:
+            ref = self.fn.remote(*args)
+            refs.append(ref)
+            return ref
+
+    monkeypatch.setattr(ray_executor, "_remote", lambda: Recording(remote()))
     marker = tmp_path / "slow.txt"
 
     async def go() -> Any:
@@ -112,12 +134,28 @@ def test_fail_fast_cancels_the_remote_task(executor: RayExecutor, tmp_path: Path
             par(slow(str(marker)), _after_start(marker, failing)), None, executor=executor
         )
 
-    start = time.monotonic()
-    out = anyio.run(go)
-    assert out == Err("stop")
-    assert time.monotonic() - start < 20
-    time.sleep(2)
-    assert marker.read_text() == "started"  # cancelled: it never finished
+    assert anyio.run(go) == Err("stop")
+    assert len(refs) == 1
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(refs[0], timeout=120)
+    # Ray reports the task cancelled at once; the worker running it must be gone.
+    pid = int(marker.read_text().split()[1])
+    anyio.run(_wait_until_gone, pid)
+    assert marker.read_text().startswith("started")  # never finished
+
+
+async def _wait_until_gone(pid: int) -> None:
+    with anyio.fail_after(120):  # a guard: a task left running ends only after 10 minutes
+        while _alive(pid):
+            await anyio.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _after_start(marker: Path, then: Any) -> Any:

@@ -124,7 +124,10 @@ class RayExecutor:
             raise RemoteTaskError(str(failed)) from None
         except BaseException:
             # Cancelled here (or the driver is stopping): stop the remote work too.
-            ray.cancel(ref, force=False)
+            # force=True ends the worker process: a gentle cancel only raises
+            # KeyboardInterrupt in it, which a tool blocking the worker's event
+            # loop never sees, so the task would run on to its end.
+            ray.cancel(ref, force=True)
             raise
 
 

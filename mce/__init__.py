@@ -15,6 +15,7 @@ from mce.budget import within_budget as within_budget
 from mce.do import do as do
 from mce.effects import EffectError as EffectError
 from mce.effects import EffectFailed as EffectFailed
+from mce.effects import Handler as Handler
 from mce.effects import MissingHandler as MissingHandler
 from mce.effects import Secret as Secret
 from mce.effects import effect as effect
@@ -24,6 +25,8 @@ from mce.effects import sleep as sleep
 from mce.effects import uuid as uuid
 from mce.errors import Failures as Failures
 from mce.errors import StepTimeout as StepTimeout
+from mce.events import TraceEvent as TraceEvent
+from mce.interpret import Mode as Mode
 from mce.interpret import run as run
 from mce.interpret import run_sync as run_sync
 from mce.journal import FileJournal as FileJournal
@@ -64,12 +67,14 @@ __all__ = [
     "Err",
     "Failures",
     "FileJournal",
+    "Handler",
     "Journal",
     "JournalCorrupt",
     "JournalInUse",
     "JournalWarning",
     "JournalWriteError",
     "MissingHandler",
+    "Mode",
     "Ok",
     "Outcome",
     "ReplayDivergence",
@@ -81,6 +86,7 @@ __all__ = [
     "StepTimeout",
     "Tool",
     "ToolError",
+    "TraceEvent",
     "collect",
     "defer",
     "do",

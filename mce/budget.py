@@ -142,3 +142,11 @@ def within_budget(step: Step[_S, _E, _A], budget: Budget) -> Step[_S, _E | Budge
     if not isinstance(budget, Budget):
         raise TypeError(f"within_budget() needs a Budget, got {budget!r}")
     return _Budgeted(step, budget)
+
+
+__all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "BudgetResource",
+    "within_budget",
+]

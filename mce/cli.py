@@ -340,3 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry_point() -> None:
     """The `mce` console script."""
     raise SystemExit(main())
+
+
+__all__ = [
+    "UsageError",
+    "entry_point",
+    "main",
+]

@@ -179,3 +179,9 @@ def _decode_tagged(tag: str, data: dict[str, Any]) -> Any:
         init = {a.name: a.alias or a.name for a in attrs.fields(cls)}
         return cls(**{init.get(k, k): v for k, v in fields.items()})
     return cls(**fields)
+
+
+__all__ = [
+    "decode",
+    "encode",
+]

@@ -125,3 +125,10 @@ def workflow(max_calls: int = 20) -> Step[Any, Any, MetaResult]:
 def handlers() -> dict[str, Any]:
     """The scripted coordinator model standing in for a real one."""
     return {"llm.chat": scripted_handler(coordinator_model())}
+
+
+__all__ = [
+    "TASK",
+    "handlers",
+    "workflow",
+]

@@ -67,3 +67,8 @@ def _resume(
             "yield only steps (x = yield step)"
         )
     return _Then(step, lambda value: _resume(fn, gen, value))
+
+
+__all__ = [
+    "do",
+]

@@ -381,3 +381,26 @@ def token_usage(value: Any) -> tuple[int, int] | None:
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     return prompt, completion
+
+
+__all__ = [
+    "EffectError",
+    "EffectFailed",
+    "Handler",
+    "MissingHandler",
+    "NOW",
+    "RANDOM",
+    "SLEEP",
+    "Secret",
+    "UUID",
+    "canonical",
+    "effect",
+    "fingerprint",
+    "now",
+    "random",
+    "redact",
+    "reveal",
+    "sleep",
+    "token_usage",
+    "uuid",
+]

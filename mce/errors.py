@@ -54,3 +54,9 @@ class Failures(Generic[_E_co]):
         ((1, 'x'),)
         """
         return tuple(zip(self.branches, self.errors, strict=True))
+
+
+__all__ = [
+    "Failures",
+    "StepTimeout",
+]

@@ -149,3 +149,8 @@ def mermaid(step: Any) -> str:
     graph = _Graph()
     graph.walk(step, 1)
     return "\n".join(graph.lines)
+
+
+__all__ = [
+    "mermaid",
+]

@@ -105,6 +105,7 @@ class Journal:
 
     @property
     def name(self) -> str:
+        """What the journal is called in messages: its path, or `<memory>`."""
         return "<memory>"
 
     def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -273,3 +274,16 @@ def open_journal(journal: Journal | str | os.PathLike[str]) -> Journal:
     if isinstance(journal, str | os.PathLike):
         return FileJournal(journal)
     raise TypeError(f"journal= needs a path or a Journal, got {journal!r}")
+
+
+__all__ = [
+    "FileJournal",
+    "HEADER_KEY",
+    "Journal",
+    "JournalCorrupt",
+    "JournalInUse",
+    "JournalWarning",
+    "ReplayDivergence",
+    "VERSION",
+    "open_journal",
+]

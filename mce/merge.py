@@ -446,3 +446,17 @@ def for_dict(
         return _merge_mapping(base, left, right, lambda k: table.get(k, _conflict_merge))
 
     return merge_dict
+
+
+__all__ = [
+    "FieldMerge",
+    "MERGE_KEY",
+    "StateConflict",
+    "add",
+    "concat",
+    "custom",
+    "declare",
+    "for_dict",
+    "merge",
+    "union",
+]

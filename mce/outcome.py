@@ -99,10 +99,12 @@ class RunReport:
 
     @property
     def total_tokens(self) -> int:
+        """Prompt and completion tokens together."""
         return self.prompt_tokens + self.completion_tokens
 
     @property
     def parallel_speedup(self) -> float:
+        """Effect time over wall time (1.0 when nothing took time)."""
         return self.effect_seconds / self.wall_seconds if self.wall_seconds > 0 else 1.0
 
     def summary(self) -> str:
@@ -151,3 +153,11 @@ class Err(Outcome[_S_co, _E_co, Never]):
     error: _E_co
     state: _S_co | None = field(default=None, eq=False)
     report: RunReport | None = field(default=None, eq=False, repr=False)
+
+
+__all__ = [
+    "Err",
+    "Ok",
+    "Outcome",
+    "RunReport",
+]

@@ -112,3 +112,9 @@ def mce_journal(request: pytest.FixtureRequest) -> RecordedRuns:
         path = _default_path(request)
     path.parent.mkdir(parents=True, exist_ok=True)
     return RecordedRuns(path, bool(request.config.getoption("mce_record")))
+
+
+__all__ = [
+    "RecordedRuns",
+    "mce_journal",
+]

@@ -689,3 +689,21 @@ def collect(
     if not checked:
         return _Pure(())
     return _Par(checked, None, None, lim, COLLECT)
+
+
+__all__ = [
+    "Step",
+    "collect",
+    "defer",
+    "fail",
+    "gather",
+    "get",
+    "gets",
+    "lift",
+    "modify",
+    "par",
+    "pure",
+    "put",
+    "share",
+    "traverse",
+]

@@ -128,3 +128,9 @@ def _render(effects: Sequence[dict[str, Any]], header: dict[str, Any], title: st
         + "".join(parts)
         + "</body></html>\n"
     )
+
+
+__all__ = [
+    "TraceEvent",
+    "timeline_html",
+]

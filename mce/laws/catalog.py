@@ -512,6 +512,7 @@ def check_all_laws(
 __all__ = [
     "INSTANCE_LAWS",
     "MERGE_LAWS",
+    "Sides",
     "Law",
     "LawViolation",
     "broken_laws",

@@ -418,3 +418,18 @@ class MergeSubject:
 
 STEP: StepInstance = StepInstance()
 """mce's `Step` with the default strategies and no handlers."""
+
+
+__all__ = [
+    "AsyncInstance",
+    "DEFAULT_ERRORS",
+    "DEFAULT_STATES",
+    "DEFAULT_VALUES",
+    "Instance",
+    "MergeSubject",
+    "ReferenceInstance",
+    "STEP",
+    "StepInstance",
+    "reference_instances",
+    "step_instance",
+]

@@ -352,3 +352,14 @@ def steps(
     if draw(st.booleans()):
         return par(*branches)
     return _gather(branches, limit=draw(st.one_of(st.none(), st.integers(1, 2))))
+
+
+__all__ = [
+    "Arrow",
+    "Fn",
+    "Recipe",
+    "arrows",
+    "functions",
+    "programs",
+    "steps",
+]

@@ -49,6 +49,7 @@ CHAT = "llm.chat"
 """The effect kind of a model call."""
 
 Message = dict[str, Any] | AssistantMessage | str
+"""A chat message: an OpenAI-style dict, a model's reply, or text (a user message)."""
 
 
 def _messages(messages: Iterable[Message]) -> list[dict[str, Any]]:
@@ -264,6 +265,7 @@ __all__ = [
     "AssistantMessage",
     "LLMError",
     "LLMErrorKind",
+    "Message",
     "OpenAIHandler",
     "Reply",
     "ScriptedModel",

@@ -261,3 +261,13 @@ def openai_handler(
     return OpenAIHandler(
         client, chosen, max_concurrency, retries, backoff, max_backoff, owns, on_delta
     )
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "OpenAIHandler",
+    "from_stream",
+    "openai_handler",
+    "retry_after",
+    "to_message",
+]

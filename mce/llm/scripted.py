@@ -247,3 +247,19 @@ def rules(pairs: Iterable[tuple[str, ReplySource]]) -> ScriptedModel:
     for needle, reply in pairs:
         model.when(needle, reply)
     return model
+
+
+__all__ = [
+    "Messages",
+    "Reply",
+    "ReplySource",
+    "ScriptedModel",
+    "call",
+    "calls",
+    "example_from_schema",
+    "json_reply",
+    "last_user_message",
+    "rules",
+    "say",
+    "scripted_handler",
+]

@@ -126,3 +126,12 @@ class LLMError:
         if self.raw_text is not None:
             text += f" (raw text: {self.raw_text[:200]!r})"
         return text
+
+
+__all__ = [
+    "AssistantMessage",
+    "LLMError",
+    "LLMErrorKind",
+    "ToolCall",
+    "Usage",
+]

@@ -203,3 +203,8 @@ def to_python(plan: Plan | dict[str, Any] | str) -> str:
     lines.append(f"{body}{INDENT}on_error=on_error,")
     lines.append(f"{body})")
     return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "to_python",
+]

@@ -340,3 +340,20 @@ def load_json(text: str | bytes) -> Any:
         raise PlanInvalid([Problem(None, "the plan is not JSON: it nests too deeply")]) from None
     except ValueError as exc:
         raise PlanInvalid([Problem(None, f"the plan is not JSON: {exc}")]) from None
+
+
+__all__ = [
+    "ID",
+    "PLAN_SCHEMA",
+    "Plan",
+    "Ref",
+    "RefSyntaxError",
+    "Task",
+    "Template",
+    "load_json",
+    "parse_refs",
+    "parse_string",
+    "refs_in",
+    "template",
+    "unparse_refs",
+]

@@ -450,3 +450,10 @@ def compile(
 def output_needs(plan: Plan) -> list[str]:
     """Ids of the tasks the plan's output refers to, in first-seen order."""
     return [r.task for r in _refs(plan.output)]
+
+
+__all__ = [
+    "MissingField",
+    "TaskFailed",
+    "compile",
+]

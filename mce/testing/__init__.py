@@ -2,3 +2,5 @@
 
 The pytest plugin (`mce.pytest_plugin`) is loaded by pytest automatically.
 """
+
+__all__: list[str] = []

@@ -288,6 +288,7 @@ def _model_from_rules(path: str | None) -> ScriptedModel:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve from the command line: `python -m mce.testing.openai_server --port 8000`."""
     parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on loopback.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -308,3 +309,10 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = [
+    "Fault",
+    "OpenAIServer",
+    "main",
+]

@@ -112,3 +112,8 @@ class HttpTools:
 
     async def _post(self, url: str, body: dict[str, Any] | None = None) -> Any:
         return await self._request("POST", url, json=body)
+
+
+__all__ = [
+    "HttpTools",
+]

@@ -70,3 +70,11 @@ async def run_async(m: Thunk) -> Any:
     'x'
     """
     return await m.make()
+
+
+__all__ = [
+    "ASYNC",
+    "Async",
+    "Thunk",
+    "run_async",
+]

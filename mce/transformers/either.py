@@ -129,3 +129,11 @@ def run_either(m: Any) -> Any:
     Id(value=Right(value=1))
     """
     return m
+
+
+__all__ = [
+    "EitherT",
+    "Left",
+    "Right",
+    "run_either",
+]

@@ -54,3 +54,11 @@ def run_identity(m: Id) -> Any:
     5
     """
     return m.value
+
+
+__all__ = [
+    "IDENTITY",
+    "Id",
+    "Identity",
+    "run_identity",
+]

@@ -54,3 +54,8 @@ class Monad:
         Id(value=3)
         """
         return self.bind(mf, lambda f: self.map(ma, f))
+
+
+__all__ = [
+    "Monad",
+]

@@ -88,3 +88,10 @@ def run_reader(m: ReaderFn, env: Any) -> Any:
     Id(value=3)
     """
     return m.fn(env)
+
+
+__all__ = [
+    "ReaderFn",
+    "ReaderT",
+    "run_reader",
+]

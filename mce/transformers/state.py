@@ -157,3 +157,12 @@ def exec_state(monad: StateT, m: StateFn, state: Any) -> Any:
     Id(value=3)
     """
     return monad.inner.map(m.fn(state), lambda a_s: a_s[1])
+
+
+__all__ = [
+    "StateFn",
+    "StateT",
+    "eval_state",
+    "exec_state",
+    "run_state",
+]

@@ -75,3 +75,9 @@ def run_writer(m: Any) -> Any:
     Id(value=(1, ()))
     """
     return m
+
+
+__all__ = [
+    "WriterT",
+    "run_writer",
+]

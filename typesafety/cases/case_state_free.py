@@ -3,12 +3,16 @@
 from collections.abc import Generator
 from typing import Any, Never, assert_type
 
-from mce import Step, do, fail, get, gets, lift, modify, pure, put, run_sync
+from mce import Step, do, fail, get, gets, lift, modify, par, pure, put, run_sync
 
 from ._state import Desk
 
 
 def count() -> Step[Desk, Never, int]:
+    raise NotImplementedError
+
+
+def risky() -> Step[Desk, str, int]:
     raise NotImplementedError
 
 
@@ -34,6 +38,9 @@ assert_type(state_free().then(lambda n: count()), Step[Desk, str, int])
 assert_type(count().then(lambda n: state_free()), Step[Desk, str, int])
 assert_type(lift(fetch).then(lambda page: modify(bump)), Step[Desk, Never, None])
 assert_type(gets(count_of), Step[Desk, Never, int])
+assert_type(par(lift(fetch), count()), Step[Desk, Never, tuple[bytes, int]])
+assert_type(pure(3).then(put), Step[int, Never, None])
+risky().recover(lambda e: put(5))  # E: mypy[arg-type] pyright[reportArgumentType]
 x = pure(1)
 assert_type(run_sync(x, None).state, None)
 
@@ -70,6 +77,10 @@ def lambda_without_context() -> Step[Desk, Never, int]:
     # `.then` has none. Use a typed function (`gets(count_of)`) instead.
     return gets(lambda d: d.count).then(lambda n: pure(n))  # E: mypy[return-value] pyright[reportAttributeAccessIssue]
 
+
+# Where a Step[Desk, ...] is expected, both checkers type a state-free step
+# followed by a write as a state-free step: the write is not checked.
+risky().recover(lambda e: pure(0).then(lambda _: put(5)))
 
 # mypy does not infer get()'s state type from the state passed to run.
 run_sync(get(), 1)  # E: mypy[arg-type]

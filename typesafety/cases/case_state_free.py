@@ -40,7 +40,7 @@ assert_type(lift(fetch).then(lambda page: modify(bump)), Step[Desk, Never, None]
 assert_type(gets(count_of), Step[Desk, Never, int])
 assert_type(par(lift(fetch), count()), Step[Desk, Never, tuple[bytes, int]])
 assert_type(pure(3).then(put), Step[int, Never, None])
-risky().recover(lambda e: put(5))  # E: mypy[arg-type] pyright[reportArgumentType]
+risky().recover(lambda e: put(5))  # E: mypy[arg-type]  (pyright widens: see put_wrong)
 x = pure(1)
 assert_type(run_sync(x, None).state, None)
 

@@ -89,7 +89,9 @@ class Step(Generic[_S_contra, _E_co, _A_co]):
         self: Step[object, _E, _A], f: Callable[[_A], Step[_S2, _E2, _B]]
     ) -> Step[_S2, _E | _E2, _B]: ...
     @overload
-    def then(self, f: Callable[[_A_co], Step[_S_contra, _E2, _B]]) -> Step[_S_contra, _E_co | _E2, _B]: ...
+    def then(
+        self, f: Callable[[_A_co], Step[_S_contra, _E2, _B]]
+    ) -> Step[_S_contra, _E_co | _E2, _B]: ...
     def then(self, f: Callable[[Any], Step[Any, Any, Any]]) -> Step[Any, Any, Any]:
         """Monadic bind: feed the value to `f`, which returns the next step.
 
@@ -109,7 +111,9 @@ class Step(Generic[_S_contra, _E_co, _A_co]):
         self: Step[object, _E, _A], f: Callable[[_E], Step[_S2, _E2, _B]]
     ) -> Step[_S2, _E2, _A | _B]: ...
     @overload
-    def recover(self, f: Callable[[_E_co], Step[_S_contra, _E2, _B]]) -> Step[_S_contra, _E2, _A_co | _B]: ...
+    def recover(
+        self, f: Callable[[_E_co], Step[_S_contra, _E2, _B]]
+    ) -> Step[_S_contra, _E2, _A_co | _B]: ...
     def recover(self, f: Callable[[Any], Step[Any, Any, Any]]) -> Step[Any, Any, Any]:
         """Handle an error: `f` gets it and returns the step to run instead.
 

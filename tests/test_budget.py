@@ -51,7 +51,9 @@ async def test_calls_across_parallel_branches_and_the_rest_is_cancelled() -> Non
     # fourth call (the gate) once they have, then a fifth, which is refused
     # and must cancel the three.
     branches = [effect("w", i, handler=block) for i in range(3)]
-    branches.append(effect("gate", None, handler=gate).then(lambda _: effect("w", 3, handler=block)))
+    branches.append(
+        effect("gate", None, handler=gate).then(lambda _: effect("w", 3, handler=block))
+    )
     with anyio.fail_after(30):  # a guard: without the cancellation the run never ends
         out = await run(within_budget(gather(branches), Budget(max_calls=4)), None)
     assert out == Err(BudgetExceeded("calls", 4))

@@ -35,7 +35,9 @@ def test_without_hypothesis_the_error_says_what_to_install(module: str) -> None:
 
 
 def test_the_rest_of_mce_imports_without_hypothesis() -> None:
-    code = "import sys; sys.modules['hypothesis'] = None; import mce, mce.tools, mce.llm; print('ok')"
+    code = (
+        "import sys; sys.modules['hypothesis'] = None; import mce, mce.tools, mce.llm; print('ok')"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

@@ -62,9 +62,22 @@ def _env() -> dict[str, str]:
 def run_mypy() -> Iterable[tuple[str, int, str]]:
     """(file name, line, code) of every error mypy --strict reports on the cases."""
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--show-error-codes",
-         "--hide-error-context", "--no-pretty", str(CASES)],
-        capture_output=True, text=True, cwd=ROOT, env=_env(), check=False,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--show-error-codes",
+            "--hide-error-context",
+            "--no-pretty",
+            str(CASES),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        check=False,
     )
     if proc.returncode not in (0, 1) or proc.stderr.strip():
         raise SystemExit(f"mypy did not run: {proc.stderr or proc.stdout}")
@@ -83,7 +96,11 @@ def run_pyright() -> Iterable[tuple[str, int, str]]:
         raise SystemExit("basedpyright is not installed: pip install basedpyright")
     proc = subprocess.run(
         [exe, "--outputjson", "--project", str(CASES.parent / "pyrightconfig.json"), str(CASES)],
-        capture_output=True, text=True, cwd=ROOT, env=_env(), check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        check=False,
     )
     try:
         report = json.loads(proc.stdout)

@@ -1,5 +1,8 @@
 """par/gather/traverse/collect give precise tuple types and share one state type."""
 
+# fmt: off
+# (an expected error's marker stays on the line the checkers report)
+
 from typing import assert_type
 
 from mce import Failures, Step, collect, gather, par, run_sync, traverse

@@ -1,5 +1,8 @@
 """`effect(..., into=T, error=E)` declares the value and error types."""
 
+# fmt: off
+# (an expected error's marker stays on the line the checkers report)
+
 from typing import Any, assert_type
 
 from mce import Budget, BudgetExceeded, EffectError, Step, effect, within_budget

@@ -1,5 +1,8 @@
 """A program runs only with a state of its state type; state-free programs run with any."""
 
+# fmt: off
+# (an expected error's marker stays on the line the checkers report)
+
 from typing import Never, assert_type
 
 from mce import Err, Ok, Step, pure, run, run_sync

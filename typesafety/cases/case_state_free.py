@@ -1,5 +1,8 @@
 """State-free steps (`pure`, `fail`, `lift`, effects) are `Step[object, ...]` and fit any state."""
 
+# fmt: off
+# (an expected error's marker stays on the line the checkers report)
+
 from collections.abc import Generator
 from typing import Any, Never, assert_type
 

@@ -1,5 +1,8 @@
 """`@tool` keeps the parameters and the (awaited) return type; error kinds are Literals."""
 
+# fmt: off
+# (an expected error's marker stays on the line the checkers report)
+
 from typing import assert_type
 
 from mce import EffectError, Step, tool

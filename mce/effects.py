@@ -288,10 +288,10 @@ def effect(
 
     For type checkers, `into` declares the type of the handler's value and
     `error` the type of the errors it raises as `EffectFailed(error)`:
-    `effect("k", req, into=int)` is a `Step[S, EffectError, int]`, and with
+    `effect("k", req, into=int)` is a `Step[object, EffectError, int]`, and with
     `error=E` the error type is `EffectError | E`. Neither is checked at run
     time; `into` is kept on the step (`.into`) for decoders. An effect with
-    neither is untyped: `Step[S, Any, Any]`.
+    neither is untyped: `Step[object, Any, Any]`.
 
     The request must be JSON-compatible (tuples, sets, bytes, attrs classes
     and dataclasses are fine too); mark secret parts with `Secret`. The
@@ -306,7 +306,7 @@ def effect(
     Ok(value='HI', state=None)
     >>> run_sync(echo, None, handlers={"echo": lambda req: req * 2})
     Ok(value='hihi', state=None)
-    >>> count = effect("count", "abc", into=int, handler=len)  # a Step[S, EffectError, int]
+    >>> count = effect("count", "abc", into=int, handler=len)  # a Step[object, EffectError, int]
     >>> run_sync(count.map(lambda n: n + 1), None).value
     4
     """

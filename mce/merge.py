@@ -450,7 +450,9 @@ def for_dict(
 
 __all__ = [
     "FieldMerge",
+    "Key",
     "MERGE_KEY",
+    "PathPart",
     "StateConflict",
     "add",
     "concat",

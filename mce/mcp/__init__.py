@@ -40,10 +40,12 @@ except ImportError as exc:  # pragma: no cover - only without the extra
 
 from mce.mcp._client import Connection as Connection
 from mce.mcp._client import NotConnected as NotConnected
+from mce.mcp._client import Target as Target
 from mce.mcp._client import http as http
 from mce.mcp._client import result_value as result_value
 from mce.mcp._client import stdio as stdio
 from mce.mcp._server import JOURNAL_META as JOURNAL_META
+from mce.mcp._server import Servable as Servable
 from mce.mcp._server import Workflow as Workflow
 from mce.mcp._server import serve as serve
 from mce.mcp._server import server as server
@@ -53,6 +55,8 @@ __all__ = [
     "JOURNAL_META",
     "Connection",
     "NotConnected",
+    "Servable",
+    "Target",
     "Workflow",
     "http",
     "result_value",

@@ -24,7 +24,7 @@ import anyio
 
 from mce import run_sync
 from mce.plan import Add, Event, GraphView, Rewire, Task, live
-from mce.tools import tool
+from mce.tools import Tool, tool
 
 ran: list[str] = []
 
@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     journal = Path(args.journal or Path(tempfile.mkdtemp()) / "constellation.jsonl")
     journal.unlink(missing_ok=True)
-    tools = [build, deploy, health, chore]
+    tools: list[Tool] = [build, deploy, health, chore]
     graph = live(CONSTELLATION, tools, editor=repair, on_error="continue")
 
     start = time.perf_counter()

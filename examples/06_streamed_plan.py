@@ -21,7 +21,7 @@ import anyio
 
 from mce import run, run_sync
 from mce.plan.live import scripted_stream, stream_plan
-from mce.tools import tool
+from mce.tools import Tool, tool
 
 PLAN = """Thought: I need the release years of both films, then their difference.
 1. search("release year of Blade Runner")
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     journal = Path(args.journal or Path(tempfile.mkdtemp()) / "streamed.jsonl")
     journal.unlink(missing_ok=True)
-    tools = [search, difference]
+    tools: list[Tool] = [search, difference]
     arrivals: list[float] = []
     planner = scripted_stream(PLAN, 0.010, arrivals=arrivals)
 

@@ -164,7 +164,7 @@ class Step(Generic[_S_contra, _E_co, _A_co]):
             raise ValueError(f"timeout() needs seconds > 0, got {seconds!r}")
         return _Timeout(self, float(seconds))
 
-    def retry(self, policy: RetryPolicy) -> Step[_S_co, _E_co, _A_co]:
+    def retry(self, policy: RetryPolicy) -> Step[_S_contra, _E_co, _A_co]:
         """Try this step again while it fails with an error `policy` retries (`mce.RetryPolicy`).
 
         Built from `recover` and the journaled `sleep`/`random` effects:

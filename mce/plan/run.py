@@ -454,6 +454,15 @@ def output_needs(plan: Plan) -> list[str]:
 
 __all__ = [
     "MissingField",
+    "Observations",
+    "OnError",
+    "PlanFailed",
     "TaskFailed",
+    "build",
     "compile",
+    "fill",
+    "finish",
+    "observe",
+    "output_needs",
+    "task",
 ]

@@ -32,16 +32,26 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, Never, final, overload
+from typing import Any, Generic, Literal, TypeVar, final, overload
 
 import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 from attrs import frozen
+from typing_extensions import ParamSpec
+from typing_extensions import TypeVar as DefaultTypeVar
 
-from mce.effects import EffectFailed, Secret, effect, reveal
+from mce.effects import EffectError, EffectFailed, Secret, effect, reveal
 from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
+
+_A = TypeVar("_A")
+# Defaults, so that a bare `Tool` annotation means "some tool".
+_P = ParamSpec("_P", default=...)
+_R = DefaultTypeVar("_R", default=Any)
+
+ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
+"""What went wrong in a tool call (`ToolError.kind`)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -59,7 +69,7 @@ class ToolError:
     """
 
     tool: str
-    kind: str  # "invalid_arguments" | "failed" | "timeout" | "invalid_result" | "unknown_tool"
+    kind: ToolErrorKind
     message: str
     path: str | None = None
     exception_type: str | None = None
@@ -70,13 +80,13 @@ class ToolError:
         return f"tool {self.tool!r}: {self.kind}{where}: {self.message}"
 
 
-def _invalid(tool: str, kind: str, exc: SchemaError) -> ToolError:
+def _invalid(tool: str, kind: ToolErrorKind, exc: SchemaError) -> ToolError:
     if len(exc.errors) == 1:
         return ToolError(tool, kind, exc.message, path=exc.path or None, errors=exc.errors)
     return ToolError(tool, kind, exc.describe(), errors=exc.errors)
 
 
-def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[Never, ToolError, Any]:
+def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, ToolError, Any]:
     try:
         return pure(returns.validate(value))
     except SchemaError as exc:
@@ -98,11 +108,22 @@ _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "
 
 
 @final
-class Tool:
+class Tool(Generic[_P, _R]):
     """A function callable by workflows and models; calling it builds a `Step`.
 
     `arguments` is its `mce.schema.FunctionSchema` (built once, here);
     `returns` the `Schema` of its declared return type, or None.
+
+    A `Tool[P, R]` keeps the function's parameters `P` and its (awaited)
+    return type `R` for type checkers: calling it checks the arguments and
+    gives a state-free `Step[object, ToolError | EffectError, R]` (an
+    `EffectError` only when a `handlers=` override raises a plain exception
+    or an executor fails).
+
+    >>> from mce import run_sync
+    >>> double = Tool(lambda x: 2 * x, name="double")
+    >>> run_sync(double(4), None).value
+    8
     """
 
     # Set by `from_schema` for a tool whose implementation lives elsewhere.
@@ -256,7 +277,9 @@ class Tool:
             return Schema.of(tp).validate(value, name)
         return self.arguments.validate_argument(name, value)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Step[Never, Any, Any]:
+    def __call__(
+        self, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Step[object, ToolError | EffectError, _R]:
         """A step that calls the tool with these arguments (validated when it runs)."""
         try:
             bound = self.signature.bind(*args, **kwargs)
@@ -264,15 +287,17 @@ class Tool:
             raise TypeError(f"tool {self.name!r}: {exc}") from None
         return self.call({k: to_json(v) for k, v in bound.arguments.items()})
 
-    def call(self, arguments: dict[str, Any]) -> Step[Never, Any, Any]:
+    def call(self, arguments: dict[str, Any]) -> Step[object, ToolError | EffectError, _R]:
         """A step that calls the tool with JSON `arguments` (as a model sends them)."""
 
-        def build() -> Step[Never, Any, Any]:
+        def build() -> Step[Any, ToolError | EffectError, Any]:
             try:
                 self.validate(arguments)
             except SchemaError as exc:
                 return fail(_invalid(self.name, "invalid_arguments", exc))
-            called = effect(self.kind, arguments, handler=self.handle, remote=self.remote)
+            called = effect(
+                self.kind, arguments, error=ToolError, handler=self.handle, remote=self.remote
+            )
             returns = self.returns
             if returns is None:
                 return called
@@ -336,8 +361,30 @@ class Tool:
             raise EffectFailed(_invalid(self.name, "invalid_result", exc)) from None
 
 
+@final
+class ToolDecorator:
+    """What `tool(name=..., ...)` returns: a decorator keeping types as bare `@tool` does.
+
+    >>> decorate = tool(name="twice")
+    >>> decorate(lambda x: 2 * x).name
+    'twice'
+    """
+
+    def __init__(self, make: Callable[[Callable[..., Any]], Tool[..., Any]]) -> None:
+        self._make = make
+
+    @overload
+    def __call__(self, fn: Callable[_P, Awaitable[_A]], /) -> Tool[_P, _A]: ...
+    @overload
+    def __call__(self, fn: Callable[_P, _A], /) -> Tool[_P, _A]: ...
+    def __call__(self, fn: Callable[..., Any], /) -> Tool[..., Any]:
+        return self._make(fn)
+
+
 @overload
-def tool(fn: Callable[..., Any], /) -> Tool: ...
+def tool(fn: Callable[_P, Awaitable[_A]], /) -> Tool[_P, _A]: ...
+@overload
+def tool(fn: Callable[_P, _A], /) -> Tool[_P, _A]: ...
 @overload
 def tool(
     *,
@@ -346,7 +393,7 @@ def tool(
     timeout: float | None = None,
     remote: bool = False,
     limit: int | None = None,
-) -> Callable[[Callable[..., Any]], Tool]: ...
+) -> ToolDecorator: ...
 def tool(
     fn: Callable[..., Any] | None = None,
     /,
@@ -356,7 +403,7 @@ def tool(
     timeout: float | None = None,
     remote: bool = False,
     limit: int | None = None,
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
+) -> Tool[..., Any] | ToolDecorator:
     """Make a function a `Tool` (see the module docstring). Use bare or with options.
 
     `remote=True` marks a tool to run on a cluster executor when one is used.
@@ -369,12 +416,12 @@ def tool(
     ('lookup', 5)
     """
 
-    def wrap(f: Callable[..., Any]) -> Tool:
+    def wrap(f: Callable[..., Any]) -> Tool[..., Any]:
         return Tool(
             f, name=name, description=description, timeout=timeout, remote=remote, limit=limit
         )
 
-    return wrap(fn) if fn is not None else wrap
+    return wrap(fn) if fn is not None else ToolDecorator(wrap)
 
 
 @final
@@ -426,7 +473,9 @@ class Registry:
         """Every tool's schema, for `chat(..., tools=...)`."""
         return [t.schema() for t in self._tools.values()]
 
-    def call(self, name: str, arguments: str | dict[str, Any]) -> Step[Never, Any, Any]:
+    def call(
+        self, name: str, arguments: str | dict[str, Any]
+    ) -> Step[object, ToolError | EffectError, Any]:
         """A step calling tool `name` with JSON text or a dict (as a model sends them).
 
         Unknown tools and malformed JSON fail with a `ToolError`.
@@ -446,4 +495,4 @@ class Registry:
         return found.call(parsed)
 
 
-__all__ = ["Registry", "Tool", "ToolError", "tool"]
+__all__ = ["Registry", "Tool", "ToolDecorator", "ToolError", "ToolErrorKind", "tool"]

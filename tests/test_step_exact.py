@@ -175,3 +175,28 @@ async def test_retry_method_retries_this_step() -> None:
     out = await run(step.retry(RetryPolicy(attempts=3, backoff=0.0, jitter=False)), None)
     assert out.value == 3
     assert calls == 3
+
+
+async def _pause() -> None:
+    await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda steps: par(*steps),
+        lambda steps: gather(steps),
+        lambda steps: traverse([0, 1], lambda i: steps[i]),
+    ],
+    ids=["par", "gather", "traverse"],
+)
+async def test_fail_fast_blocks_journal_which_branch_failed_first(build: Any) -> None:
+    failing = lift(_pause).then(lambda _: fail("late"))
+    waiting = lift(_pause).map(lambda _: 1)
+    journal = Journal()
+    assert await run(build([waiting, failing]), None, journal=journal) == Err("late", None)
+    kinds = [e["kind"] for e in journal.load()[1]]
+    assert kinds == ["mce.par"]
+    assert await run(build([waiting, failing]), None, journal=journal, mode="replay") == Err(
+        "late", None
+    )

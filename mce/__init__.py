@@ -59,6 +59,14 @@ from mce.tools import Tool as Tool
 from mce.tools import ToolError as ToolError
 from mce.tools import tool as tool
 
+try:
+    from importlib.metadata import version as _version
+
+    __version__: str = _version("mce")
+    """The installed mce version (`mce --version` prints it)."""
+except ImportError:  # pragma: no cover - metadata missing: running from a bare source tree
+    __version__ = "0+unknown"
+
 __all__ = [
     "Budget",
     "BudgetExceeded",

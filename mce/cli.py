@@ -24,21 +24,33 @@ True
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import sys
 import time
+import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import anyio
 
+from mce import __version__
 from mce.graph import mermaid
 from mce.interpret import run
-from mce.journal import JournalCorrupt, JournalInUse, ReplayDivergence, open_journal
+from mce.journal import (
+    HEADER_KEY,
+    JournalCorrupt,
+    JournalInUse,
+    ReplayDivergence,
+    open_journal,
+)
 from mce.outcome import Err
 from mce.step import Step
 from mce.trace import TraceEvent, timeline_html
@@ -51,7 +63,34 @@ class UsageError(Exception):
 # ---------------------------------------------------------------- targets
 
 
+def _import_failed(module: str, exc: BaseException) -> UsageError:
+    """A clear message for a target that does not import: what went wrong, and where."""
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename or module}"
+        return UsageError(
+            f"{where} has a syntax error at line {exc.lineno}: {exc.msg}"
+            + (f"\n    {exc.text.strip()}" if exc.text else "")
+        )
+    frames = traceback.extract_tb(exc.__traceback__)
+    # the target's own top-level line that raised: the outermost frame past
+    # this module and the import machinery
+    user = [f for f in frames if "importlib" not in f.filename and f.filename != __file__]
+    where = f" (at {user[0].filename}, line {user[0].lineno})" if user else ""
+    return UsageError(f"importing {module} raised {type(exc).__name__}: {exc}{where}")
+
+
 def _import(module: str) -> Any:
+    try:
+        return _import_unchecked(module)
+    except UsageError:
+        raise
+    except Exception as exc:
+        # Importing a target runs its top-level code; any failure there is bad
+        # input to the command (exit 2), not a crash of the command itself.
+        raise _import_failed(module, exc) from None
+
+
+def _import_unchecked(module: str) -> Any:
     if module.endswith(".py") or os.sep in module or "/" in module:
         path = Path(module)
         if not path.is_file():
@@ -61,14 +100,21 @@ def _import(module: str) -> Any:
             raise UsageError(f"cannot load {module} as a module")
         loaded = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = loaded
-        spec.loader.exec_module(loaded)
+        try:
+            spec.loader.exec_module(loaded)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
         return loaded
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return importlib.import_module(module)
-    except ImportError as exc:
+        found = importlib.util.find_spec(module)
+    except ImportError as exc:  # a parent package that is not there
         raise UsageError(f"cannot import module {module!r}: {exc}") from None
+    if found is None:
+        raise UsageError(f"cannot import module {module!r}: no module named {module!r}")
+    return importlib.import_module(module)
 
 
 def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
@@ -110,12 +156,60 @@ def _state(text: str | None) -> Any:
 # ---------------------------------------------------------------- progress
 
 
-class Progress:
-    """Live progress: one refreshed status line on a terminal, plain lines otherwise."""
+def display_width(text: str) -> int:
+    """How many terminal columns `text` takes (wide East Asian characters take two).
 
-    def __init__(self, out: TextIO, live: bool) -> None:
+    >>> display_width("abc"), display_width("检索")
+    (3, 4)
+    """
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return width
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` cut to at most `width` columns, ending in an ellipsis when cut."""
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for char in text:
+        w = display_width(char)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + "…"
+
+
+def _terminal_width(out: TextIO) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size().columns
+
+
+class Progress:
+    """Live progress: one refreshed status line on a terminal, plain lines otherwise.
+
+    The status line always fits the terminal's width (read again at every
+    redraw, so a resize is followed): when the full line is too wide, the
+    running kinds collapse to a count, then the step names shorten, so the
+    line never wraps and smears.
+
+    >>> import io
+    >>> progress = Progress(io.StringIO(), live=True, width=40)
+    >>> progress(TraceEvent("effect.start", 0.0, "0", "tool.search"))
+    >>> display_width(progress.line()) <= 39
+    True
+    """
+
+    def __init__(self, out: TextIO, live: bool, width: int | None = None) -> None:
         self.out = out
         self.live = live
+        self.width = width
         self.start = time.time()
         self.running: dict[str, str] = {}
         self.steps: list[str] = []
@@ -142,7 +236,7 @@ class Progress:
             now = time.time()
             if now - self._last > 0.05 or (event.event == "effect.end" and not self.running):
                 self._last = now
-                self.out.write("\r\x1b[2K" + self.status())
+                self.out.write("\r\x1b[2K" + self.line())
                 self.out.flush()
         elif event.event in ("effect.end", "step.start", "step.end"):
             outcome = "" if event.ok is None else (" ok" if event.ok else " FAILED")
@@ -150,21 +244,95 @@ class Progress:
                 f"{event.time - self.start:8.3f}s {event.event:<12} {event.name} {event.position}{outcome}\n"
             )
 
-    def status(self) -> str:
+    def status(self, *, compact: int = 0, steps_width: int | None = None) -> str:
+        """The whole status; `compact` 1 counts the running effects instead of listing kinds."""
         kinds: dict[str, int] = {}
         for name in self.running.values():
             kinds[name] = kinds.get(name, 0) + 1
-        running = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) or "-"
+        if compact and self.running:
+            running = str(len(self.running))
+        else:
+            running = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items())) or "-"
         steps = " > ".join(self.steps[-3:]) or "-"
-        return (
+        if steps_width is not None:
+            steps = _cut(self.steps[-1], steps_width) if self.steps else "-"
+        line = (
             f"{time.time() - self.start:6.2f}s  running: {running}  done: {self.done} "
-            f"(failed {self.failed})  steps: {steps} ({self.steps_done} finished)"
+            f"(failed {self.failed})"
         )
+        if steps_width is None or steps_width > 0:
+            line += f"  steps: {steps} ({self.steps_done} finished)"
+        return line
+
+    def line(self) -> str:
+        """The status as it fits one terminal line (one column spare, so it never wraps)."""
+        room = (self.width or _terminal_width(self.out)) - 1
+        for compact in (0, 1):
+            text = self.status(compact=compact)
+            if display_width(text) <= room:
+                return text
+        bare = self.status(compact=1, steps_width=0)
+        spare = room - display_width(bare) - len(f"  steps:  ({self.steps_done} finished)")
+        if spare >= 4:
+            return self.status(compact=1, steps_width=spare)
+        return _cut(bare, room)
 
     def close(self) -> None:
         if self.live:
-            self.out.write("\r\x1b[2K" + self.status() + "\n")
+            self.out.write("\r\x1b[2K" + self.line() + "\n")
             self.out.flush()
+
+
+# ---------------------------------------------------------------- journal files
+
+_HEADER_START = b'{"' + HEADER_KEY.encode() + b'"'
+
+
+def _looks_like_journal(path: Path) -> str | None:
+    """None if `path` starts like an mce journal, else why it is not one."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not first.strip():
+        return "it is empty" if not first else "its first line is blank"
+    if first.startswith(_HEADER_START):
+        return None  # a header (perhaps torn by a crash mid-write: the journal module decides)
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return "its first line is not JSON"
+    if isinstance(record, dict) and (
+        HEADER_KEY in record or {"pos", "kind", "fp"} <= record.keys()
+    ):
+        return None
+    return "its first line is neither a journal header nor an entry"
+
+
+def _existing_journal(text: str) -> Path:
+    """The journal file named on the command line; bad input if missing or not a journal."""
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(f"no such journal: {text}")
+    why = _looks_like_journal(path)
+    if why is not None:
+        raise UsageError(f"{text} is not an mce journal ({why})")
+    return path
+
+
+def _write_output(output: str, text: str, *, journal: Path) -> None:
+    """Write a rendered page, never over a journal, with a clear error when it cannot."""
+    target = Path(output)
+    if target.exists() and (
+        target.resolve() == journal.resolve()
+        or (target.is_file() and _looks_like_journal(target) is None)
+    ):
+        raise UsageError(f"refusing to overwrite the journal {output}; choose another -o path")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- commands
@@ -184,6 +352,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = _state(args.state)
     if args.mode != "live" and not args.journal:
         raise UsageError(f"--mode {args.mode} needs --journal")
+    if args.mode == "replay":
+        _existing_journal(args.journal)
+    elif args.journal and Path(args.journal).is_file() and Path(args.journal).stat().st_size:
+        why = _looks_like_journal(Path(args.journal))
+        if why is not None:
+            raise UsageError(f"{args.journal} is not an mce journal ({why})")
     progress = Progress(sys.stderr, sys.stderr.isatty())
     try:
         out = anyio.run(
@@ -199,8 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     step, _handlers = load_target(args.target)
-    if not Path(args.journal).is_file():
-        raise UsageError(f"no such journal: {args.journal}")
+    _existing_journal(args.journal)
     try:
         out = anyio.run(lambda: run(step, _state(args.state), journal=args.journal, mode="replay"))
     except ReplayDivergence as divergence:
@@ -212,11 +385,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    path = Path(args.journal)
-    if not path.is_file():
-        raise UsageError(f"no such journal: {args.journal}")
+    path = _existing_journal(args.journal)
     page = timeline_html(open_journal(path), title=f"mce run: {path.name}")
-    Path(args.output).write_text(page)
+    _write_output(args.output, page, journal=path)
     sys.stdout.write(f"wrote {args.output}\n")
     return 0
 
@@ -273,13 +444,57 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mce", description="Run, replay and inspect mce workflows."
+class _ArgumentError(Exception):
+    """argparse found bad usage; `main` adds a suggestion and reports it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(self, message)
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for action in parser._actions for o in action.option_strings]
+
+
+def _suggestion(
+    parser: argparse.ArgumentParser,
+    commands: dict[str, argparse.ArgumentParser],
+    message: str,
+    argv: Sequence[str],
+) -> str:
+    """' (did you mean ...?)' for a mistyped command or option, or ''."""
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        candidates = re.findall(r"'([^']*)'", choice.group(2))
+        near = difflib.get_close_matches(choice.group(1), candidates, n=1, cutoff=0.5)
+        return f"; did you mean {near[0]!r}?" if near else ""
+    command = next((a for a in argv if a in commands), None)
+    known = _options(parser) + (_options(commands[command]) if command else [])
+    for token in argv:
+        word = token.split("=", 1)[0]
+        if word.startswith("-") and word not in known:
+            near = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
+            if near:
+                return f"; did you mean {near[0]!r}?"
+    return ""
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(
+        prog="mce", description="Run, replay and inspect mce workflows.", allow_abbrev=False
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"mce {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser(
-        "demo", help="run the meta-agent demo offline; write its journal and timeline"
+        "demo",
+        help="run the meta-agent demo offline; write its journal and timeline",
+        allow_abbrev=False,
     )
     demo.add_argument(
         "--out",
@@ -287,43 +502,62 @@ def _parser() -> argparse.ArgumentParser:
         help="directory for the journal and timeline (default mce-demo)",
     )
     demo.set_defaults(fn=cmd_demo)
-    run_p = sub.add_parser("run", help="run a workflow with live progress")
+    run_p = sub.add_parser("run", help="run a workflow with live progress", allow_abbrev=False)
     run_p.add_argument("target", metavar="MODULE:ATTR")
     run_p.add_argument("--state", help="the initial state, as JSON")
     run_p.add_argument("--journal", help="journal file to record to (or replay/resume from)")
     run_p.add_argument("--mode", choices=["live", "replay", "resume"], default="live")
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(
-        "replay", help="replay a journal: exit 0 when identical, 1 on divergence"
+        "replay",
+        help="replay a journal: exit 0 when identical, 1 on divergence",
+        allow_abbrev=False,
     )
     replay.add_argument("target", metavar="MODULE:ATTR")
     replay.add_argument("journal", metavar="JOURNAL")
     replay.add_argument("--state", help="the initial state, as JSON")
     replay.set_defaults(fn=cmd_replay)
-    trace = sub.add_parser("trace", help="write a run's timeline as a self-contained HTML page")
+    trace = sub.add_parser(
+        "trace", help="write a run's timeline as a self-contained HTML page", allow_abbrev=False
+    )
     trace.add_argument("journal", metavar="JOURNAL")
     trace.add_argument("-o", "--output", default="run.html")
     trace.set_defaults(fn=cmd_trace)
-    graph = sub.add_parser("graph", help="print a workflow's structure as a Mermaid flowchart")
+    graph = sub.add_parser(
+        "graph", help="print a workflow's structure as a Mermaid flowchart", allow_abbrev=False
+    )
     graph.add_argument("target", metavar="MODULE:ATTR")
     graph.set_defaults(fn=cmd_graph)
-    mcp_p = sub.add_parser("mcp", help="serve tools and workflows as an MCP server (extra mcp)")
+    mcp_p = sub.add_parser(
+        "mcp", help="serve tools and workflows as an MCP server (extra mcp)", allow_abbrev=False
+    )
     mcp_p.add_argument("action", choices=["serve"])
     mcp_p.add_argument("target", metavar="MODULE:ATTR", help="a tool, a workflow, or a list")
     mcp_p.add_argument("--journal-dir", help="journal each call's run to a new file here")
     mcp_p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP (default stdio)")
     mcp_p.add_argument("--name", default="mce", help="the server's name (default mce)")
     mcp_p.set_defaults(fn=cmd_mcp)
-    return parser
+    return parser, dict(sub.choices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    parser = _parser()
+    """Run the command line; returns the exit code.
+
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    mce ...
+    0
+    """
+    parser, commands = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exit_:
+    except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
+    except _ArgumentError as bad:
+        bad.parser.print_usage(sys.stderr)
+        hint = _suggestion(parser, commands, bad.message, argv)
+        sys.stderr.write(f"{bad.parser.prog}: error: {bad.message}{hint}\n")
+        return 2
     fn: Callable[[argparse.Namespace], int] = args.fn
     try:
         return fn(args)

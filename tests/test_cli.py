@@ -210,3 +210,133 @@ def test_journal_in_use_is_bad_input_but_a_workflow_bug_keeps_its_traceback(
     )
     with pytest.raises(ValueError, match="invalid literal"):
         main(["run", f"{buggy}:workflow"])
+
+
+# ---------------------------------------------------------------- clear errors (issue 16 item 11)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def workflow(:\n    pass\n", "has a syntax error at line 1"),
+        ("raise RuntimeError('no config here')\n", "RuntimeError: no config here"),
+        ("import no_such_dependency_x\n", "No module named 'no_such_dependency_x'"),
+    ],
+)
+def test_a_target_that_fails_to_import_is_exit_2_with_a_clear_message(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    flow = tmp_path / "broken.py"
+    flow.write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "mce", "run", f"{flow}:workflow"], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert "broken.py" in done.stderr  # it says which file
+
+
+def test_an_unwritable_output_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = str(tmp_path / "run.jsonl")
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 0
+    capsys.readouterr()
+    target = tmp_path / "no-such-dir" / "deeper" / "run.html"
+    (tmp_path / "no-such-dir").write_text("a file, not a directory")
+    assert main(["trace", journal, "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(target) in err
+
+
+def test_a_file_that_is_not_a_journal_is_reported_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello, these are my notes\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    data = tmp_path / "data.json"
+    data.write_text('{"name": "a json file"}\n')
+    for path in (notes, empty, data):
+        assert main(["trace", str(path), "-o", str(tmp_path / "x.html")]) == 2
+        err = capsys.readouterr().err
+        assert f"{path} is not an mce journal" in err and "line 0" not in err
+        assert main(["replay", "mce.demo:workflow", str(path)]) == 2
+        assert "is not an mce journal" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_trace_refuses_to_overwrite_a_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = tmp_path / "run.jsonl"
+    other = tmp_path / "other.jsonl"
+    assert main(["run", f"{flow}:workflow", "--journal", str(journal)]) == 0
+    assert main(["run", f"{flow}:workflow", "--journal", str(other)]) == 0
+    before = journal.read_bytes()
+    for output in (journal, other):
+        assert main(["trace", str(journal), "-o", str(output)]) == 2
+        assert "refusing to overwrite the journal" in capsys.readouterr().err
+    assert journal.read_bytes() == before
+    assert other.read_text().startswith('{"mce_journal"')
+
+
+# ---------------------------------------------------------------- the command line a user expects
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from mce import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mce {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["rnu", "mce.demo:workflow"], "did you mean 'run'?"),
+        (["trcae", "j.jsonl"], "did you mean 'trace'?"),
+        (["run", "mce.demo:workflow", "--jornal", "j.jsonl"], "did you mean '--journal'?"),
+        (["trace", "j.jsonl", "--outptu", "x.html"], "did you mean '--output'?"),
+        (["--verison"], "did you mean '--version'?"),
+    ],
+)
+def test_mistyped_commands_and_options_get_a_suggestion(
+    argv: list[str], suggestion: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert suggestion in capsys.readouterr().err
+
+
+def test_options_are_never_silently_abbreviated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "mce.demo:workflow", "--jour", str(tmp_path / "j.jsonl")]) == 2
+    assert "unrecognized arguments: --jour" in capsys.readouterr().err
+    assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_live_status_line_fits_a_narrow_terminal() -> None:
+    import io
+
+    from mce.cli import Progress, display_width
+    from mce.trace import TraceEvent
+
+    out = io.StringIO()
+    progress = Progress(out, live=True, width=60)
+    progress(TraceEvent("step.start", 0.0, "", "a rather long research step name"))
+    progress(TraceEvent("step.start", 0.0, "0/", "检索与总结多个来源的资料"))
+    for i in range(6):
+        progress(TraceEvent("effect.start", 0.0, f"0/{i}/0", f"tool.search_the_web_{i}"))
+    progress(TraceEvent("effect.end", 0.1, "0/0/0", "tool.search_the_web_0", ok=False))
+    progress.close()
+    frames = out.getvalue().replace("\n", "").split("\r\x1b[2K")[1:]
+    assert frames
+    for frame in frames:
+        # one column spare: a line that fills the last column wraps on some terminals
+        assert display_width(frame) <= 59, frame
+    last = frames[-1]
+    assert "done: 1" in last and "failed 1" in last and "running: 5" in last

@@ -1,11 +1,12 @@
 """The `mce` command line: demo, run, replay, trace, graph.
 
     mce demo [--out DIR]                       run the meta-agent demo offline
-    mce run MODULE:ATTR [--state JSON] [--journal PATH] [--mode live|replay|resume]
+    mce run MODULE:ATTR [--state JSON] [--journal PATH] [--mode live|replay|resume] [--timeline HTML]
     mce replay MODULE:ATTR JOURNAL [--state JSON]
-    mce trace JOURNAL -o run.html
-    mce graph MODULE:ATTR
+    mce trace JOURNAL [-o run.html] [--format html|perfetto]
+    mce graph MODULE:ATTR | mce graph --journal JOURNAL
     mce mcp serve MODULE:ATTR [--journal-dir DIR] [--http HOST:PORT]
+    mce --version
 
 MODULE is a module name (`pkg.workflows`) or a file (`flows/agent.py`);
 ATTR names a `Step`, or a function with no required arguments that returns
@@ -42,7 +43,7 @@ from typing import Any, NoReturn, TextIO
 import anyio
 
 from mce import __version__
-from mce.graph import mermaid
+from mce.graph import mermaid, mermaid_run
 from mce.interpret import run
 from mce.journal import (
     HEADER_KEY,
@@ -53,7 +54,7 @@ from mce.journal import (
 )
 from mce.outcome import Err
 from mce.step import Step
-from mce.trace import TraceEvent, timeline_html
+from mce.trace import TraceEvent, perfetto_trace, timeline_html
 
 
 class UsageError(Exception):
@@ -347,27 +348,50 @@ def _print_outcome(out: Any, stream: TextIO) -> None:
         stream.write(out.report.summary() + "\n")
 
 
+def _tee(*callbacks: Callable[[TraceEvent], None]) -> Callable[[TraceEvent], None]:
+    def both(event: TraceEvent) -> None:
+        for callback in callbacks:
+            callback(event)
+
+    return both
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     step, handlers = load_target(args.target)
     state = _state(args.state)
     if args.mode != "live" and not args.journal:
         raise UsageError(f"--mode {args.mode} needs --journal")
+    if args.timeline and not args.journal:
+        raise UsageError("--timeline needs --journal (the timeline is drawn from it)")
     if args.mode == "replay":
         _existing_journal(args.journal)
     elif args.journal and Path(args.journal).is_file() and Path(args.journal).stat().st_size:
         why = _looks_like_journal(Path(args.journal))
         if why is not None:
             raise UsageError(f"{args.journal} is not an mce journal ({why})")
+    if args.timeline and Path(args.timeline).resolve() == Path(args.journal).resolve():
+        raise UsageError(f"refusing to overwrite the journal {args.journal} with the timeline")
     progress = Progress(sys.stderr, sys.stderr.isatty())
+    events: list[TraceEvent] = []
     try:
         out = anyio.run(
             lambda: run(
-                step, state, handlers=handlers, journal=args.journal, mode=args.mode, trace=progress
+                step,
+                state,
+                handlers=handlers,
+                journal=args.journal,
+                mode=args.mode,
+                trace=_tee(progress, events.append),
             )
         )
     finally:
         progress.close()
     _print_outcome(out, sys.stdout)
+    if args.timeline:
+        journal = Path(args.journal)
+        page = timeline_html(open_journal(journal), title=f"mce run: {journal.name}", events=events)
+        _write_output(args.timeline, page, journal=journal)
+        sys.stdout.write(f"Timeline: {args.timeline}\n")
     return 0 if out.ok else 1
 
 
@@ -386,13 +410,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     path = _existing_journal(args.journal)
-    page = timeline_html(open_journal(path), title=f"mce run: {path.name}")
-    _write_output(args.output, page, journal=path)
-    sys.stdout.write(f"wrote {args.output}\n")
+    if args.format == "perfetto":
+        text = json.dumps(perfetto_trace(open_journal(path)), separators=(",", ":")) + "\n"
+    else:
+        text = timeline_html(open_journal(path), title=f"mce run: {path.name}")
+    output = args.output or ("run.json" if args.format == "perfetto" else "run.html")
+    _write_output(output, text, journal=path)
+    sys.stdout.write(f"wrote {output}\n")
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    if args.journal:
+        if args.target:
+            raise UsageError("give MODULE:ATTR (the program) or --journal (a run), not both")
+        path = _existing_journal(args.journal)
+        sys.stdout.write(mermaid_run(open_journal(path)) + "\n")
+        return 0
+    if not args.target:
+        raise UsageError("give MODULE:ATTR (the program's structure) or --journal J (a run's)")
     step, _handlers = load_target(args.target)
     sys.stdout.write(mermaid(step) + "\n")
     return 0
@@ -406,10 +442,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     journal = out_dir / "demo.jsonl"
     journal.unlink(missing_ok=True)
     progress = Progress(sys.stderr, sys.stderr.isatty())
+    events: list[TraceEvent] = []
     try:
         out = anyio.run(
             lambda: run(
-                demo.workflow(), None, handlers=demo.handlers(), journal=journal, trace=progress
+                demo.workflow(),
+                None,
+                handlers=demo.handlers(),
+                journal=journal,
+                trace=_tee(progress, events.append),
             )
         )
     finally:
@@ -423,7 +464,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.stdout.write(f"  [{sub.agent}] {sub.instruction} -> {value}\n")
     sys.stdout.write(f"\nAnswer: {result.answer}\n\n")
     timeline = out_dir / "timeline.html"
-    timeline.write_text(timeline_html(open_journal(journal), title="mce demo: meta-agent"))
+    timeline.write_text(
+        timeline_html(open_journal(journal), title="mce demo: meta-agent", events=events)
+    )
     assert out.report is not None
     sys.stdout.write(f"Run: {out.report.summary()}\n")
     sys.stdout.write(f"Journal: {journal}\nTimeline: {timeline}\n")
@@ -507,6 +550,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     run_p.add_argument("--state", help="the initial state, as JSON")
     run_p.add_argument("--journal", help="journal file to record to (or replay/resume from)")
     run_p.add_argument("--mode", choices=["live", "replay", "resume"], default="live")
+    run_p.add_argument(
+        "--timeline",
+        metavar="HTML",
+        help="also write the run's timeline page, with the names of its named steps",
+    )
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(
         "replay",
@@ -518,15 +566,28 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     replay.add_argument("--state", help="the initial state, as JSON")
     replay.set_defaults(fn=cmd_replay)
     trace = sub.add_parser(
-        "trace", help="write a run's timeline as a self-contained HTML page", allow_abbrev=False
+        "trace",
+        help="write a run's timeline: a self-contained HTML page, or Perfetto trace JSON",
+        allow_abbrev=False,
     )
     trace.add_argument("journal", metavar="JOURNAL")
-    trace.add_argument("-o", "--output", default="run.html")
+    trace.add_argument(
+        "-o", "--output", help="where to write it (default run.html, or run.json for perfetto)"
+    )
+    trace.add_argument(
+        "--format",
+        choices=["html", "perfetto"],
+        default="html",
+        help="html (default): the timeline page; perfetto: Chrome/Perfetto trace JSON",
+    )
     trace.set_defaults(fn=cmd_trace)
     graph = sub.add_parser(
-        "graph", help="print a workflow's structure as a Mermaid flowchart", allow_abbrev=False
+        "graph",
+        help="print a workflow's structure, or what a recorded run did, as a Mermaid flowchart",
+        allow_abbrev=False,
     )
-    graph.add_argument("target", metavar="MODULE:ATTR")
+    graph.add_argument("target", metavar="MODULE:ATTR", nargs="?")
+    graph.add_argument("--journal", help="draw what this recorded run actually did instead")
     graph.set_defaults(fn=cmd_graph)
     mcp_p = sub.add_parser(
         "mcp", help="serve tools and workflows as an MCP server (extra mcp)", allow_abbrev=False

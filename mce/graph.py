@@ -1,8 +1,15 @@
-"""A program's static structure as a Mermaid flowchart.
+"""A program's structure as a Mermaid flowchart: as written, or as a recorded run ran.
 
-Sequences become chains, parallel blocks become subgraphs with one lane per
-branch, shared steps appear once however many use them, and a bind (`.then`)
-is drawn as an opaque box: what it runs is only known when it runs.
+`mermaid(step)` draws the static structure. Sequences become chains,
+parallel blocks become subgraphs with one lane per branch, a tool call shows
+the tool's name, shared steps appear once however many use them, and a bind
+(`.then`) is drawn as an opaque box: what it runs is only known when it
+runs (when its callback holds tools or named sub-agents, the box lists the
+ones it may call).
+
+`mermaid_run(journal)` draws what a recorded run actually did: every
+effect in order, each parallel block as a subgraph with a lane per branch
+(sub-agents, tool fan-outs), shared tasks in a lane of their own.
 
 >>> from mce import effect, par, pure, share
 >>> fetch = share(effect("search", "q"), key="fetch")
@@ -18,22 +25,91 @@ flowchart TD
     n3 --> n5
   end
   n1 --> n2
-  n6{{"then &lt;lambda&gt; (dynamic)"}}
+  n6{{"then lambda (dynamic)"}}
   n2 --> n6
 """
 
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from mce._runtime import nodes as _n
 from mce.budget import BUDGET
-from mce.effects import EFFECT
+from mce.effects import EFFECT, redact
+from mce.journal import Journal, open_journal
+from mce.recorder import DECISIONS
+from mce.tools import Registry, Tool
+
+__all__ = ["mermaid", "mermaid_run"]
 
 
 def _name(f: Any) -> str:
-    return str(getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__)
+    """A callback's readable name: `spawn`, `lambda in attempt`, `str.upper`."""
+    qual = str(getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__)
+    parts = [p for p in qual.split(".") if p != "<locals>"]
+    if parts and parts[-1] == "<lambda>":
+        return f"lambda in {parts[-2]}" if len(parts) > 1 else "lambda"
+    if len(parts) > 1 and "<locals>" in qual:
+        return parts[-1]
+    return ".".join(parts)
+
+
+def _closure(f: Any) -> list[Any]:
+    cells = getattr(f, "__closure__", None) or ()
+    out = []
+    for cell in cells:
+        try:
+            out.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    return out
+
+
+def _tool_of(f: Any) -> tuple[Tool, Any] | None:
+    """The tool (and its arguments) a deferred tool call will run, if `f` is one."""
+    values = _closure(f)
+    tools = [v for v in values if isinstance(v, Tool)]
+    if len(tools) != 1:
+        return None
+    arguments = next((v for v in values if isinstance(v, dict)), None)
+    return tools[0], arguments
+
+
+def _choices(f: Any) -> list[str]:
+    """The tools or named sub-agents a bind's callback holds (what it may call)."""
+    names: list[str] = []
+    for value in _closure(f):
+        if isinstance(value, Registry):
+            names += [f"tool {n}" for n in value.names]
+        elif isinstance(value, Tool):
+            names.append(f"tool {value.name}")
+        elif (
+            isinstance(value, Mapping)
+            and 0 < len(value) <= 20
+            and all(isinstance(k, str) and callable(v) for k, v in value.items())
+        ):
+            names += [f"agent {k}" for k in sorted(value)]
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Tool) for v in value):
+            names += [f"tool {v.name}" for v in value]
+    return list(dict.fromkeys(names))
+
+
+def _args(arguments: Any, limit: int = 40) -> str:
+    """Arguments as a short `name=value` list (no double quotes: Mermaid labels are quoted)."""
+    if not arguments:
+        return ""
+    plain = redact(arguments)
+    if isinstance(plain, dict):
+        text = ", ".join(
+            f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in plain.items()
+        )
+    else:
+        text = json.dumps(plain, default=str, ensure_ascii=False)
+    text = text.replace('"', "'")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Graph:
@@ -63,7 +139,20 @@ class _Graph:
         t = getattr(step, "_tag", None)
         if t == _n.THEN:
             first, last = self.walk(step.step, indent, depth + 1)
-            then = self.node(f"then {_name(step.f)} (dynamic)", indent, "opaque")
+            choices = _choices(step.f)
+            if not choices:
+                then = self.node(f"then {_name(step.f)} (dynamic)", indent, "opaque")
+                self.edge(last, then, indent)
+                return first, then
+            # a bind whose callback holds tools or sub-agents: list what it may call
+            self.count += 1
+            then = f"n{self.count}"
+            label = html.escape(f"then {_name(step.f)} (dynamic): may call", quote=True)
+            self.lines.append(f'{"  " * indent}subgraph {then} ["{label}"]')
+            self.lines.append(f"{'  ' * (indent + 1)}direction LR")
+            for choice in choices:
+                self.node(choice, indent + 1, "opaque")
+            self.lines.append(f"{'  ' * indent}end")
             self.edge(last, then, indent)
             return first, then
         if t in (_n.MAP, _n.MAP_ERROR, _n.RECOVER):
@@ -79,7 +168,7 @@ class _Graph:
             self.edge(label, first, indent)
             return label, last
         if t in (_n.TIMEOUT, BUDGET):
-            what = f"timeout {step.seconds:g} s" if t == _n.TIMEOUT else f"budget {step.budget}"
+            what = f"timeout {step.seconds:g} s" if t == _n.TIMEOUT else _budget(step.budget)
             head = self.node(what, indent)
             first, last = self.walk(step.step, indent, depth + 1)
             self.edge(head, first, indent)
@@ -110,8 +199,18 @@ class _Graph:
             self.edge(head, first, indent)
             return head, head
         label = _leaf(step, t)
-        one = self.node(label, indent, "opaque" if t == _n.DEFER else "box")
+        dynamic = t == _n.DEFER and not label.startswith("tool ")
+        one = self.node(label, indent, "opaque" if dynamic else "box")
         return one, one
+
+
+def _budget(budget: Any) -> str:
+    limits = [
+        f"{name} {getattr(budget, name)}"
+        for name in ("max_calls", "max_tokens", "max_seconds")
+        if getattr(budget, name, None) is not None
+    ]
+    return "budget " + (", ".join(limits) or "unlimited")
 
 
 def _leaf(step: Any, t: Any) -> str:
@@ -130,8 +229,14 @@ def _leaf(step: Any, t: Any) -> str:
     if t == _n.LIFT:
         return f"lift {_name(step.thunk)}"
     if t == _n.DEFER:
+        found = _tool_of(step.origin)
+        if found is not None:
+            tool, arguments = found
+            return f"tool {tool.name} {_args(arguments)}".strip()
         return f"defer {_name(step.origin)} (dynamic)"
     if t == EFFECT:
+        if str(step.kind).startswith("tool."):
+            return f"tool {step.kind[5:]} {_args(step.request)}".strip()
         return f"effect {step.kind}"
     return type(step).__name__
 
@@ -151,6 +256,143 @@ def mermaid(step: Any) -> str:
     return "\n".join(graph.lines)
 
 
-__all__ = [
-    "mermaid",
-]
+# ---------------------------------------------------------------- what a run did
+
+
+def _segments(text: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in text.split("/"))
+
+
+def _effect_label(entry: Mapping[str, Any]) -> str:
+    kind = str(entry["kind"])
+    request = entry.get("req")
+    if kind.startswith("tool."):
+        label = f"tool {kind[5:]} {_args(request)}".strip()
+    elif kind.startswith("llm."):
+        result = entry.get("ok")
+        fields = result.get("fields", {}) if isinstance(result, dict) else {}
+        model = (request.get("model") if isinstance(request, dict) else None) or fields.get("model")
+        label = f"{kind} {model or ''}".strip()
+        calls = fields.get("tool_calls")
+        calls = calls.get("$tuple", calls) if isinstance(calls, dict) else calls
+        names = [
+            c.get("fields", c).get("name")
+            for c in calls or ()
+            if isinstance(c, dict) and isinstance(c.get("fields", c), dict)
+        ]
+        if names:
+            label += " → calls " + ", ".join(str(n) for n in names)
+    else:
+        label = kind
+    if "err" in entry:
+        label += " ✗ failed"
+    if int(entry.get("attempts") or 1) > 1:
+        label += f" ({entry['attempts']} attempts)"
+    return label
+
+
+def mermaid_run(journal: Journal | str | Any, *, names: Mapping[str, str] | None = None) -> str:
+    """The Mermaid flowchart of what a recorded run did.
+
+    Effects of one branch form a chain in program order; the branches of a
+    parallel block are lanes of one subgraph (a sub-agent, a fan-out), nested
+    as they ran; shared tasks get a lane each. `names` may name branches
+    (say, from the run's `.named` steps).
+
+    >>> from mce import Journal, effect, par, run_sync
+    >>> j = Journal()
+    >>> h = lambda r: r
+    >>> _ = run_sync(effect("plan", 1, handler=h).then(
+    ...     lambda _: par(effect("tool.search", {"q": "a"}, handler=h), effect("tool.fetch", {"u": 1}, handler=h))), None, journal=j)
+    >>> print(mermaid_run(j))
+    flowchart TD
+      n1["plan"]
+      subgraph n2 ["par at 1"]
+        direction LR
+        subgraph n3 ["branch 1/0"]
+          n4["tool search q='a'"]
+        end
+        subgraph n5 ["branch 1/1"]
+          n6["tool fetch u=1"]
+        end
+      end
+      n1 --> n2
+    """
+    _header, entries = open_journal(journal).load()
+    effects = [e for e in entries if e["kind"] not in DECISIONS]
+    by_branch: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in effects:
+        by_branch.setdefault(str(entry.get("branch") or ""), []).append(entry)
+    branches = set(by_branch)
+    # every branch's ancestors are branches too, even when they ran no effect themselves
+    for branch in list(branches):
+        parts = branch.split("/")
+        for cut in range(len(parts) - 2, 0, -2):
+            branches.add("/".join(parts[:cut]))
+    graph = _Graph()
+    names = names or {}
+
+    def children(branch: str) -> dict[str, list[str]]:
+        """The parallel blocks started in `branch`: block position -> its branches."""
+        blocks: dict[str, list[str]] = {}
+        for other in branches:
+            if not other or other == branch or other.startswith("s:"):
+                continue
+            block, _sep, _index = other.rpartition("/")
+            if block.rpartition("/")[0] == branch or (not branch and "/" not in block):
+                blocks.setdefault(block, []).append(other)
+        return blocks
+
+    def lane(branch: str, indent: int) -> tuple[str, str] | None:
+        items: list[tuple[tuple[tuple[int, int | str], ...], Any]] = [
+            (_segments(str(e["pos"])), e) for e in by_branch.get(branch, ())
+        ]
+        items += [
+            (_segments(block), (block, sorted(lanes, key=_segments)))
+            for block, lanes in children(branch).items()
+        ]
+        items.sort(key=lambda item: item[0])
+        first = last = None
+        for _key, item in items:
+            if isinstance(item, tuple):
+                block, lanes = item
+                graph.count += 1
+                node = f"n{graph.count}"
+                if len(lanes) == 1:  # a scope (budget, timeout) or a block of one branch
+                    title = html.escape(names.get(lanes[0], f"branch {lanes[0]}"), quote=True)
+                    graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
+                    lane(lanes[0], indent + 1)
+                    graph.lines.append(f"{'  ' * indent}end")
+                else:
+                    graph.lines.append(f'{"  " * indent}subgraph {node} ["par at {block}"]')
+                    graph.lines.append(f"{'  ' * (indent + 1)}direction LR")
+                    for sub in lanes:
+                        graph.count += 1
+                        box = f"n{graph.count}"
+                        title = html.escape(names.get(sub, f"branch {sub}"), quote=True)
+                        graph.lines.append(f'{"  " * (indent + 1)}subgraph {box} ["{title}"]')
+                        lane(sub, indent + 2)
+                        graph.lines.append(f"{'  ' * (indent + 1)}end")
+                    graph.lines.append(f"{'  ' * indent}end")
+            else:
+                node = graph.node(_effect_label(item), indent)
+            if last is not None:
+                graph.edge(last, node, indent)
+            first = first or node
+            last = node
+        return None if first is None or last is None else (first, last)
+
+    lane("", 1)
+    shared = sorted((b for b in branches if b.startswith("s:")), key=str)
+    if shared:
+        graph.count += 1
+        graph.lines.append(f'  subgraph n{graph.count} ["shared tasks"]')
+        graph.lines.append("    direction LR")
+        for key in shared:
+            graph.count += 1
+            title = html.escape(names.get(key, key[2:]), quote=True)
+            graph.lines.append(f'    subgraph n{graph.count} ["{title}"]')
+            lane(key, 3)
+            graph.lines.append("    end")
+        graph.lines.append("  end")
+    return "\n".join(graph.lines)

@@ -1,11 +1,16 @@
-"""Seeing a run: trace events while it runs, and a timeline page from its journal.
+"""Seeing a run: trace events while it runs; a timeline page and a Perfetto trace from its journal.
 
 `run(..., trace=callback)` calls `callback(TraceEvent)` when every effect
 starts and ends and when every `.named` step starts and ends (with its
 position and branch). `timeline_html(journal)` draws a recorded run as a
-self-contained HTML page - an inline SVG Gantt chart, one row per effect,
-time across, colour by effect kind, errors marked, details on hover - with
-the run's totals. No script or style is fetched from anywhere.
+self-contained HTML page: one row per effect labelled with its tool, model
+or kind, rows grouped by branch (a sub-agent, a parallel lane) in
+collapsible sections, a distinct colour per kind, errors and retries
+marked, and the (redacted) request and result of an effect shown on click.
+Given the run's trace events too, groups and rows carry the names of the
+`.named` steps they ran in. `perfetto_trace(journal)` writes the same run as
+Chrome/Perfetto trace JSON, for runs too large for a page. Nothing is
+fetched from anywhere.
 
 >>> events = []
 >>> from mce import effect, run_sync
@@ -16,31 +21,192 @@ the run's totals. No script or style is fetched from anywhere.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from attrs import frozen
 
 from mce._runtime.replay import DECISIONS
 from mce.effects import redact
 from mce.events import TraceEvent as TraceEvent  # re-exported: it lived here
 from mce.journal import Journal, open_journal
 
-_PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#bab0ac"]
+__all__ = ["TraceEvent", "palette", "perfetto_trace", "timeline_html"]
+
+# Distinct, colour-blind-friendly hues (Tableau 10 without its red, which marks errors);
+# kinds beyond these get evenly spaced hues.
+_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#edc948",
+    "#76b7b2",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+    "#17becf",
+)
+_ERROR = "#d62728"
+_SENSITIVE = ("authorization", "api_key", "apikey", "password", "secret", "token", "cookie")
+_CHAR_PX = 7.0  # the width of an average character of the 12px label font
 
 
-def _colour(kind: str) -> str:
-    return _PALETTE[int(hashlib.sha1(kind.encode()).hexdigest(), 16) % len(_PALETTE)]
+def palette(kinds: Iterable[str]) -> dict[str, str]:
+    """A distinct colour for each kind (in sorted order, so a run always gets the same ones).
+
+    >>> colours = palette(["tool.search", "llm.chat", "tool.fetch"])
+    >>> len(set(colours.values()))
+    3
+    """
+    ordered = sorted(set(kinds))
+    out: dict[str, str] = {}
+    for i, kind in enumerate(ordered):
+        if i < len(_PALETTE):
+            out[kind] = _PALETTE[i]
+        else:
+            hue = (i - len(_PALETTE)) * 137.508 % 360
+            out[kind] = f"hsl({hue:.0f},55%,55%)"
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A journaled value as a reader wants it: codec tags unwrapped, secrets redacted."""
+    value = redact(value)
+    if isinstance(value, dict):
+        if "$attrs" in value and isinstance(value.get("fields"), dict):
+            kind = str(value["$attrs"]).rpartition(":")[2]
+            return {"type": kind, **{k: _plain(v) for k, v in value["fields"].items()}}
+        if len(value) == 1:
+            ((tag, inner),) = value.items()
+            if tag in ("$tuple", "$set", "$frozenset") and isinstance(inner, list):
+                return [_plain(v) for v in inner]
+        return {
+            k: "<redacted>" if any(w in str(k).lower() for w in _SENSITIVE) else _plain(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    text = json.dumps(redact(value), default=str)
+    text = json.dumps(_plain(value), default=str, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def timeline_html(journal: Journal | str | Any, *, title: str = "mce run") -> str:
-    """A self-contained HTML timeline (inline SVG) of a journaled run.
+@frozen
+class _Row:
+    """One effect of the run, ready to draw."""
+
+    index: int
+    pos: str
+    kind: str
+    branch: str
+    t0: float
+    t1: float
+    name: str  # what the row is labelled with: the tool, the model, the kind
+    step: str  # the innermost named step it ran in ("" if none is known)
+    failed: bool
+    attempts: int
+    request: Any
+    result: Any
+
+
+def _model(entry: dict[str, Any]) -> str:
+    request, result = entry.get("req"), _plain(entry.get("ok"))
+    for source in (request, result):
+        if isinstance(source, dict) and isinstance(source.get("model"), str):
+            return str(source["model"])
+    return ""
+
+
+def _display_name(entry: dict[str, Any]) -> str:
+    kind = str(entry["kind"])
+    if kind.startswith("tool."):
+        return kind[len("tool.") :]
+    if kind.startswith("llm."):
+        model = _model(entry)
+        return f"{kind[len('llm.') :]} {model}".strip()
+    return kind
+
+
+def _step_names(events: Iterable[TraceEvent]) -> tuple[dict[str, str], dict[str, str]]:
+    """From trace events: the innermost named step of each effect position, and
+    the outermost named step of each branch (the branch's name)."""
+    open_steps: dict[str, list[str]] = {}
+    of_effect: dict[str, str] = {}
+    of_branch: dict[str, str] = {}
+    for event in events:
+        if event.event == "step.start":
+            open_steps.setdefault(event.branch, []).append(event.name)
+            of_branch.setdefault(event.branch, event.name)
+        elif event.event == "step.end":
+            stack = open_steps.get(event.branch, [])
+            if event.name in stack:
+                del stack[len(stack) - 1 - stack[::-1].index(event.name)]
+        elif event.event == "effect.start":
+            branch = event.branch
+            while True:
+                found = open_steps.get(branch)
+                if found:
+                    of_effect[event.position] = found[-1]
+                    break
+                if not branch:
+                    break
+                branch = _parent_branch(branch, open_steps)
+    return of_effect, of_branch
+
+
+def _parent_branch(branch: str, known: Iterable[str]) -> str:
+    """The longest known branch that `branch` lies inside ("" for the top)."""
+    best = ""
+    for other in known:
+        if other and other != branch and branch.startswith(other + "/") and len(other) > len(best):
+            best = other
+    return best
+
+
+def _rows(
+    journal: Journal | str | Any, events: Iterable[TraceEvent] | None
+) -> tuple[dict[str, Any], list[_Row], dict[str, str]]:
+    header, entries = open_journal(journal).load()
+    effects = [e for e in entries if e["kind"] not in DECISIONS and "t0" in e and "t1" in e]
+    effects.sort(key=lambda e: (e["t0"], e["pos"]))
+    of_effect, of_branch = _step_names(events or ())
+    rows = [
+        _Row(
+            index=i,
+            pos=str(e["pos"]),
+            kind=str(e["kind"]),
+            branch=str(e.get("branch") or ""),
+            t0=float(e["t0"]),
+            t1=float(e["t1"]),
+            name=_display_name(e),
+            step=of_effect.get(str(e["pos"]), ""),
+            failed="err" in e,
+            attempts=int(e.get("attempts") or 1),
+            request=_plain(e.get("req")),
+            result=_plain(e["err"] if "err" in e else e.get("ok")),
+        )
+        for i, e in enumerate(effects)
+    ]
+    return header or {}, rows, of_branch
+
+
+def timeline_html(
+    journal: Journal | str | Any,
+    *,
+    title: str = "mce run",
+    events: Iterable[TraceEvent] | None = None,
+) -> str:
+    """A self-contained HTML timeline of a journaled run (see the module docstring).
+
+    `events`, the run's trace events (as collected by `trace=list.append`),
+    add the names of the `.named` steps; without them rows and groups are
+    named by tool, model and branch.
 
     >>> j = Journal()
     >>> from mce import effect, par, run_sync
@@ -49,88 +215,320 @@ def timeline_html(journal: Journal | str | Any, *, title: str = "mce run") -> st
     >>> page.count('class="bar') == 2 and "<script src" not in page
     True
     """
-    header, entries = open_journal(journal).load()
-    effects = [e for e in entries if e["kind"] not in DECISIONS and "t0" in e and "t1" in e]
-    effects.sort(key=lambda e: (e["t0"], e["pos"]))
-    return _render(effects, header or {}, title)
+    header, rows, of_branch = _rows(journal, events)
+    return _Page(rows, header, of_branch, title).render()
 
 
-def _render(effects: Sequence[dict[str, Any]], header: dict[str, Any], title: str) -> str:
-    width, left, row_h, top = 1100, 230, 22, 40
-    if effects:
-        t_start = min(e["t0"] for e in effects)
-        t_end = max(e["t1"] for e in effects)
-    else:
-        t_start = t_end = 0.0
-    span = max(t_end - t_start, 1e-6)
-    scale = (width - left - 20) / span
-    height = top + row_h * len(effects) + 30
-    effect_time = sum(e["t1"] - e["t0"] for e in effects)
-    errors = sum(1 for e in effects if "err" in e)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+@frozen
+class _Group:
+    key: str
+    label: str
+    depth: int
+    rows: tuple[_Row, ...]
+    children: tuple[_Group, ...]
+
+    def size(self) -> int:
+        return len(self.rows) + sum(c.size() for c in self.children)
+
+
+def _branch_order(branch: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in branch.split("/")]
+
+
+def _groups(rows: Sequence[_Row], of_branch: dict[str, str]) -> _Group:
+    """Rows grouped by branch into a tree: each branch inside the longest branch it extends."""
+    keys = {r.branch for r in rows} | {k for k in of_branch if k}
+    keys.discard("")
+    parent = {k: _parent_branch(k, keys) for k in keys}
+    children: dict[str, list[str]] = {}
+    for key in sorted(keys, key=_branch_order):
+        children.setdefault(parent[key], []).append(key)
+    by_branch: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_branch.setdefault(row.branch, []).append(row)
+
+    def build(key: str, depth: int) -> _Group:
+        label = of_branch.get(key) or ("run" if not key else f"branch {key}")
+        return _Group(
+            key,
+            label,
+            depth,
+            tuple(by_branch.get(key, ())),
+            tuple(build(k, depth + 1) for k in children.get(key, ())),
+        )
+
+    return build("", 0)
+
+
+class _Page:
+    """Lays out and writes the timeline page."""
+
+    def __init__(
+        self, rows: Sequence[_Row], header: dict[str, Any], of_branch: dict[str, str], title: str
+    ) -> None:
+        self.rows = rows
+        self.header = header
+        self.title = title
+        self.tree = _groups(rows, of_branch)
+        self.colours = palette(r.kind for r in rows)
+        self.t_start = min((r.t0 for r in rows), default=0.0)
+        t_end = max((r.t1 for r in rows), default=0.0)
+        self.span = max(t_end - self.t_start, 1e-6)
+        longest = max((len(self.label(r)) for r in rows), default=10)
+        # the label column fits the labels, within reason; longer ones are cut with an ellipsis
+        self.left = int(min(max(longest * _CHAR_PX + 24, 160), 380))
+        self.width = 1100
+        self.row_h = 22
+
+    def label(self, row: _Row) -> str:
+        text = row.name
+        if row.attempts > 1:
+            text += f" ×{row.attempts}"
+        return text
+
+    def x(self, t: float) -> float:
+        return self.left + (t - self.t_start) * (self.width - self.left - 90) / self.span
+
+    def ticks(self, height: int, labels: bool) -> list[str]:
+        out = []
+        for i in range(9):
+            x = self.left + (self.width - self.left - 90) * i / 8
+            out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#e6e6e6"/>')
+            if labels:
+                ms = self.span * i / 8 * 1000
+                out.append(
+                    f'<text x="{x:.1f}" y="14" text-anchor="middle" fill="#666">{ms:.0f} ms</text>'
+                )
+        return out
+
+    def bars(self, rows: Sequence[_Row]) -> str:
+        height = self.row_h * len(rows)
+        parts = [
+            f'<svg class="lane" xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
+            f'height="{height}" viewBox="0 0 {self.width} {height}" font-size="12">',
+            *self.ticks(height, labels=False),
+        ]
+        room = int((self.left - 16) / _CHAR_PX)
+        for n, row in enumerate(rows):
+            y = n * self.row_h
+            x = self.x(row.t0)
+            w = max(self.x(row.t1) - x, 2.0)
+            full = self.label(row) + (f" · in {row.step}" if row.step else "")
+            shown = full if len(full) <= room else full[: room - 1] + "…"
+            detail = (
+                f"{row.kind} at {row.pos} (branch {row.branch or 'top'})"
+                + (f", in step {row.step}" if row.step else "")
+                + f"\n{(row.t1 - row.t0) * 1000:.1f} ms, from {(row.t0 - self.t_start) * 1000:.1f} ms"
+                + (f"\n{row.attempts} attempts" if row.attempts > 1 else "")
+                + f"\nrequest: {_short(row.request)}\n"
+                + ("error: " if row.failed else "result: ")
+                + _short(row.result)
+                + "\n(click for the whole request and result)"
+            )
+            parts.append(
+                f'<text class="label" x="{self.left - 8}" y="{y + 15}" text-anchor="end" '
+                f'fill="#333"><title>{html.escape(full)}</title>{html.escape(shown)}</text>'
+            )
+            parts.append(
+                f'<rect class="bar{" error" if row.failed else ""}" data-i="{row.index}" '
+                f'data-pos="{html.escape(row.pos)}" data-kind="{html.escape(row.kind)}" '
+                f'data-attempts="{row.attempts}" x="{x:.2f}" y="{y + 3}" width="{w:.2f}" '
+                f'height="{self.row_h - 6}" rx="3" fill="{self.colours[row.kind]}" '
+                f'stroke="{_ERROR if row.failed else "none"}" stroke-width="{2 if row.failed else 0}">'
+                f"<title>{html.escape(detail)}</title></rect>"
+            )
+            notes = []
+            if row.attempts > 1:
+                notes.append(f"{row.attempts} attempts")
+            if row.failed:
+                notes.append("error")
+            if notes:
+                parts.append(
+                    f'<text x="{x + w + 4:.2f}" y="{y + 15}" '
+                    f'fill="{_ERROR if row.failed else "#555"}">{", ".join(notes)}</text>'
+                )
+        parts.append("</svg>")
+        return "".join(parts)
+
+    def group(self, group: _Group) -> str:
+        errors = sum(r.failed for r in _all_rows(group))
+        summary = (
+            f'<summary style="padding-left:{8 + 16 * group.depth}px">'
+            f'<span class="name">{html.escape(group.label)}</span> '
+            f'<span class="meta">{group.size()} effect{"s" if group.size() != 1 else ""}'
+            + (f", {errors} failed" if errors else "")
+            + (
+                f" · branch {html.escape(group.key)}"
+                if group.key and group.label != f"branch {group.key}"
+                else ""
+            )
+            + "</span></summary>"
+        )
+        body = (self.bars(group.rows) if group.rows else "") + "".join(
+            self.group(c) for c in group.children
+        )
+        return f'<details class="group" data-branch="{html.escape(group.key)}" open>{summary}{body}</details>'
+
+    def render(self) -> str:
+        rows = self.rows
+        effect_time = sum(r.t1 - r.t0 for r in rows)
+        errors = sum(r.failed for r in rows)
+        retried = sum(r.attempts > 1 for r in rows)
+        wall = self.span if rows else 0.0
+        totals = (
+            f"{len(rows)} effects, {errors} failed"
+            + (f", {retried} retried" if retried else "")
+            + f"; wall {wall * 1000:.1f} ms; effect time {effect_time * 1000:.1f} ms"
+            + (f" ({effect_time / wall:.1f}x overlap)" if wall > 0 else "")
+            + f"; run {html.escape(str(self.header.get('run', '?')))}"
+        )
+        legend = "".join(
+            f'<span class="key"><span class="swatch" style="background:{c}"></span>'
+            f"{html.escape(k)}</span>"
+            for k, c in self.colours.items()
+        )
+        axis = (
+            f'<svg class="axis" xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="20" '
+            f'font-size="11">' + "".join(self.ticks(20, labels=True)) + "</svg>"
+        )
+        data = json.dumps(
+            [
+                {
+                    "title": f"{r.name} ({r.kind}) at {r.pos}",
+                    "request": r.request,
+                    "outcome": "error" if r.failed else "result",
+                    "result": r.result,
+                    "attempts": r.attempts,
+                }
+                for r in rows
+            ],
+            default=str,
+            ensure_ascii=False,
+        ).replace("</", "<\\/")
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
+            f'<h1>{html.escape(self.title)}</h1><p id="totals">{totals}</p>'
+            f'<p class="legend">{legend}</p><div id="chart">{axis}{self.group(self.tree)}</div>'
+            '<section id="detail" hidden><h2 id="detail-title"></h2>'
+            '<h3>request</h3><pre id="detail-request"></pre>'
+            '<h3 id="detail-outcome">result</h3><pre id="detail-result"></pre></section>'
+            f'<script type="application/json" id="mce-effects">{data}</script>'
+            f"<script>{_SCRIPT}</script></body></html>\n"
+        )
+
+
+def _all_rows(group: _Group) -> list[_Row]:
+    return [*group.rows, *(r for c in group.children for r in _all_rows(c))]
+
+
+_CSS = (
+    "body{font-family:sans-serif;margin:16px;color:#222}"
+    ".key{margin-right:14px;white-space:nowrap}"
+    ".swatch{display:inline-block;width:12px;height:12px;margin-right:4px;"
+    "vertical-align:middle;border-radius:2px}"
+    "svg{display:block;font-family:sans-serif}"
+    "details.group{margin:0;border-top:1px solid #eee}"
+    "summary{cursor:pointer;padding:3px 0;font-size:13px}"
+    "summary .name{font-weight:600}summary .meta{color:#777}"
+    "rect.bar{cursor:pointer}rect.bar:hover{opacity:.75}rect.bar.selected{stroke:#000;stroke-width:2}"
+    "#detail{position:sticky;bottom:0;background:#fafafa;border:1px solid #ccc;"
+    "padding:8px 12px;max-height:45vh;overflow:auto}"
+    "#detail pre{white-space:pre-wrap;word-break:break-word;margin:4px 0}"
+    "#detail h2{font-size:15px;margin:0}#detail h3{font-size:13px;margin:6px 0 0}"
+)
+
+_SCRIPT = (
+    "(()=>{const data=JSON.parse(document.getElementById('mce-effects').textContent);"
+    "const panel=document.getElementById('detail');"
+    "const show=(bar)=>{const d=data[+bar.dataset.i];"
+    "document.querySelectorAll('rect.bar.selected').forEach(b=>b.classList.remove('selected'));"
+    "bar.classList.add('selected');"
+    "document.getElementById('detail-title').textContent=d.title+"
+    "(d.attempts>1?' - '+d.attempts+' attempts':'');"
+    "document.getElementById('detail-request').textContent=JSON.stringify(d.request,null,2);"
+    "document.getElementById('detail-outcome').textContent=d.outcome;"
+    "document.getElementById('detail-result').textContent=JSON.stringify(d.result,null,2);"
+    "panel.hidden=false;};"
+    "document.querySelectorAll('rect.bar').forEach(b=>b.addEventListener('click',()=>show(b)));"
+    "})();"
+)
+
+
+def perfetto_trace(
+    journal: Journal | str | Any, *, events: Iterable[TraceEvent] | None = None
+) -> dict[str, Any]:
+    """A recorded run as Chrome/Perfetto trace JSON (open it at ui.perfetto.dev).
+
+    Each effect is a complete event (`ph: "X"`) on the thread of its branch
+    (`tid`), named by its tool or model, with its position, kind and
+    (redacted, shortened) request and outcome as `args`; given the run's
+    trace events, named steps are `B`/`E` pairs on their branch's thread.
+
+    >>> j = Journal()
+    >>> from mce import effect, par, run_sync
+    >>> _ = run_sync(par(effect("a", 1, handler=str), effect("b", 2, handler=str)), None, journal=j)
+    >>> doc = perfetto_trace(j)
+    >>> sorted(e["name"] for e in doc["traceEvents"] if e["ph"] == "X")
+    ['a', 'b']
+    >>> len({e["tid"] for e in doc["traceEvents"] if e["ph"] == "X"})
+    2
+    """
+    collected = list(events or ())
+    header, rows, of_branch = _rows(journal, collected)
+    branches = sorted({r.branch for r in rows} | {e.branch for e in collected})
+    tid = {b: i + 1 for i, b in enumerate(branches)}
+    t_start = min([r.t0 for r in rows] + [e.time for e in collected], default=0.0)
+
+    def us(t: float) -> float:
+        return round((t - t_start) * 1e6, 3)
+
+    out: list[dict[str, Any]] = [
+        {
+            "ph": "M",
+            "name": "process_name",
+            "pid": 1,
+            "tid": 0,
+            "args": {"name": f"mce run {header.get('run', '')}".strip()},
+        },
     ]
-    ticks = 8
-    for i in range(ticks + 1):
-        x = left + (width - left - 20) * i / ticks
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top - 10}" x2="{x:.1f}" y2="{height - 25}" stroke="#ddd"/>'
+    for branch, n in tid.items():
+        label = of_branch.get(branch) or ("run" if not branch else f"branch {branch}")
+        out.append({"ph": "M", "name": "thread_name", "pid": 1, "tid": n, "args": {"name": label}})
+        out.append(
+            {"ph": "M", "name": "thread_sort_index", "pid": 1, "tid": n, "args": {"sort_index": n}}
         )
-        parts.append(
-            f'<text x="{x:.1f}" y="{top - 14}" text-anchor="middle" fill="#666">{span * i / ticks * 1000:.0f} ms</text>'
+    for r in rows:
+        out.append(
+            {
+                "ph": "X",
+                "name": r.name,
+                "cat": r.kind,
+                "pid": 1,
+                "tid": tid[r.branch],
+                "ts": us(r.t0),
+                "dur": round((r.t1 - r.t0) * 1e6, 3),
+                "args": {
+                    "position": r.pos,
+                    "kind": r.kind,
+                    "attempts": r.attempts,
+                    "request": _short(r.request, 400),
+                    ("error" if r.failed else "result"): _short(r.result, 400),
+                },
+            }
         )
-    for row, e in enumerate(effects):
-        y = top + row * row_h
-        x = left + (e["t0"] - t_start) * scale
-        w = max((e["t1"] - e["t0"]) * scale, 2.0)
-        failed = "err" in e
-        kind = str(e["kind"])
-        detail = (
-            f"{kind} at {e['pos']} (branch {e.get('branch') or 'top'})\n"
-            f"{(e['t1'] - e['t0']) * 1000:.1f} ms, from {(e['t0'] - t_start) * 1000:.1f} ms\n"
-            f"request: {_short(e.get('req'))}\n"
-            + (f"error: {_short(e['err'])}" if failed else f"result: {_short(e.get('ok'))}")
-        )
-        label = f"{kind} {e['pos']}"
-        parts.append(
-            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="#333">{html.escape(label[:34])}</text>'
-        )
-        parts.append(
-            f'<rect class="bar{" error" if failed else ""}" data-pos="{html.escape(e["pos"])}" '
-            f'data-kind="{html.escape(kind)}" x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{row_h - 6}" '
-            f'rx="3" fill="{_colour(kind)}" stroke="{"#d62728" if failed else "none"}" '
-            f'stroke-width="{2 if failed else 0}"><title>{html.escape(detail)}</title></rect>'
-        )
-        if failed:
-            parts.append(f'<text x="{x + w + 4:.2f}" y="{y + 15}" fill="#d62728">error</text>')
-    parts.append("</svg>")
-    kinds = sorted({str(e["kind"]) for e in effects})
-    legend = "".join(
-        f'<span class="key"><span class="swatch" style="background:{_colour(k)}"></span>{html.escape(k)}</span>'
-        for k in kinds
-    )
-    wall = span if effects else 0.0
-    totals = (
-        f"{len(effects)} effects, {errors} failed; wall {wall * 1000:.1f} ms; "
-        f"effect time {effect_time * 1000:.1f} ms"
-        + (f" ({effect_time / wall:.1f}x overlap)" if wall > 0 else "")
-        + f"; run {html.escape(str(header.get('run', '?')))}"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:16px;color:#222}"
-        ".key{margin-right:14px;white-space:nowrap}"
-        ".swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;border-radius:2px}"
-        "rect.bar:hover{opacity:.75}</style></head><body>"
-        f'<h1>{html.escape(title)}</h1><p id="totals">{totals}</p><p>{legend}</p>'
-        + "".join(parts)
-        + "</body></html>\n"
-    )
-
-
-__all__ = [
-    "TraceEvent",
-    "timeline_html",
-]
+    for e in collected:
+        if e.event in ("step.start", "step.end"):
+            record: dict[str, Any] = {
+                "ph": "B" if e.event == "step.start" else "E",
+                "name": e.name,
+                "cat": "step",
+                "pid": 1,
+                "tid": tid[e.branch],
+                "ts": us(e.time),
+            }
+            if e.event == "step.end":
+                record["args"] = {"ok": e.ok}
+            out.append(record)
+    out.sort(key=lambda r: (r["ph"] != "M", r.get("ts", 0.0)))
+    return {"traceEvents": out, "displayTimeUnit": "ms"}

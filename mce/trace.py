@@ -124,13 +124,33 @@ def _model(entry: dict[str, Any]) -> str:
 
 
 def _display_name(entry: dict[str, Any]) -> str:
+    """A row's name: `search(query='mce')`, `chat gpt-4o → search`, or the effect's kind."""
     kind = str(entry["kind"])
     if kind.startswith("tool."):
+        request = _plain(entry.get("req"))
+        if isinstance(request, dict) and request:
+            args = ", ".join(
+                f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in request.items()
+            ).replace('"', "'")
+            args = args if len(args) <= 32 else args[:31] + "…"
+            return f"{kind[len('tool.') :]}({args})"
         return kind[len("tool.") :]
     if kind.startswith("llm."):
-        model = _model(entry)
-        return f"{kind[len('llm.') :]} {model}".strip()
+        name = f"{kind[len('llm.') :]} {_model(entry)}".strip()
+        result = _plain(entry.get("ok"))
+        calls = result.get("tool_calls") if isinstance(result, dict) else None
+        called = [c.get("name") for c in calls or () if isinstance(c, dict)]
+        return name + (" → " + ", ".join(str(c) for c in called) if called else "")
     return kind
+
+
+def _attempts(entry: dict[str, Any]) -> int:
+    """How many attempts an effect took: the record's count, else its error's (an `LLMError`)."""
+    count = entry.get("attempts")
+    if count is None and "err" in entry:
+        error = _plain(entry["err"])
+        count = error.get("attempts") if isinstance(error, dict) else None
+    return count if isinstance(count, int) and count > 1 else 1
 
 
 def _step_names(events: Iterable[TraceEvent]) -> tuple[dict[str, str], dict[str, str]]:
@@ -187,7 +207,7 @@ def _rows(
             name=_display_name(e),
             step=of_effect.get(str(e["pos"]), ""),
             failed="err" in e,
-            attempts=int(e.get("attempts") or 1),
+            attempts=_attempts(e),
             request=_plain(e.get("req")),
             result=_plain(e["err"] if "err" in e else e.get("ok")),
         )
@@ -235,23 +255,48 @@ def _branch_order(branch: str) -> list[tuple[int, int | str]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in branch.split("/")]
 
 
+_SHARED = "s:"  # share keys: tasks of a DAG, reached from anywhere
+
+
 def _groups(rows: Sequence[_Row], of_branch: dict[str, str]) -> _Group:
-    """Rows grouped by branch into a tree: each branch inside the longest branch it extends."""
+    """Rows grouped by branch into a tree: each branch inside the longest branch it extends;
+    shared tasks together in a section of their own."""
     keys = {r.branch for r in rows} | {k for k in of_branch if k}
     keys.discard("")
-    parent = {k: _parent_branch(k, keys) for k in keys}
+    shared = {k for k in keys if k.startswith(_SHARED)}
+    parent = {k: _SHARED if k in shared else _parent_branch(k, keys - shared) for k in keys}
+    if shared:
+        keys.add(_SHARED)
+        parent[_SHARED] = ""
     children: dict[str, list[str]] = {}
     for key in sorted(keys, key=_branch_order):
         children.setdefault(parent[key], []).append(key)
     by_branch: dict[str, list[_Row]] = {}
     for row in rows:
         by_branch.setdefault(row.branch, []).append(row)
+    # An unnamed branch that is one tool call and nothing else (a call of a fan-out,
+    # a shared task) is shown in its parent's section, where its overlap with its
+    # siblings shows; a branch that talks to a model stays a section (a sub-agent).
+    for key in sorted(keys, key=_branch_order, reverse=True):
+        only = by_branch.get(key, ())
+        if (
+            key not in of_branch
+            and key != _SHARED
+            and not children.get(key)
+            and len(only) == 1
+            and only[0].kind.startswith("tool.")
+        ):
+            up = parent[key]
+            by_branch.setdefault(up, []).extend(by_branch.pop(key))
+            children[up].remove(key)
+    for group_rows in by_branch.values():
+        group_rows.sort(key=lambda r: (r.t0, r.index))
 
     def build(key: str, depth: int) -> _Group:
-        label = of_branch.get(key) or ("run" if not key else f"branch {key}")
+        default = "run" if not key else "shared tasks" if key == _SHARED else f"branch {key}"
         return _Group(
             key,
-            label,
+            of_branch.get(key) or default,
             depth,
             tuple(by_branch.get(key, ())),
             tuple(build(k, depth + 1) for k in children.get(key, ())),
@@ -359,7 +404,7 @@ class _Page:
             + (f", {errors} failed" if errors else "")
             + (
                 f" · branch {html.escape(group.key)}"
-                if group.key and group.label != f"branch {group.key}"
+                if group.key and group.key != _SHARED and group.label != f"branch {group.key}"
                 else ""
             )
             + "</span></summary>"

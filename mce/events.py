@@ -14,7 +14,7 @@ the core; renderers (`mce.trace`, `mce.graph`) live at the edge.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import final
+from typing import Any, final
 
 from attrs import frozen
 
@@ -37,6 +37,8 @@ class TraceEvent:
     branch: str = ""
     ok: bool | None = None  # for ends: whether it succeeded
     replayed: bool = False  # served from the journal
+    request: Any = None  # for effects: the request, `Secret`s redacted
+    result: Any = None  # for effect ends: the value, or the error (as journaled when replayed)
 
 
 Tracer = Callable[[TraceEvent], None]

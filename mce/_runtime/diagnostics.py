@@ -95,5 +95,8 @@ def trace_served(tracer: Tracer, entry: Any, kind: str, branch: str) -> None:
     """Report an effect served from the journal (it starts and ends at once)."""
     now = time.time()
     position = entry["pos"]
-    tracer(TraceEvent("effect.start", now, position, kind, branch, None, True))
-    tracer(TraceEvent("effect.end", now, position, kind, branch, "ok" in entry, True))
+    request = entry.get("req")
+    result = entry["ok"] if "ok" in entry else entry.get("err")
+    tracer(TraceEvent("effect.start", now, position, kind, branch, None, True, request))
+    ok = "ok" in entry
+    tracer(TraceEvent("effect.end", now, position, kind, branch, ok, True, request, result))

@@ -34,6 +34,7 @@ from mce._runtime.nodes import (
     RUNNING_BLOCK,
     TIMEOUT_SCOPE,
 )
+from mce.effects import redact
 from mce.events import TraceEvent
 from mce.outcome import Err, Ok
 from mce.step import _Fail, _Pure
@@ -54,7 +55,12 @@ async def resume(
             if tracer is not None:
                 tracer(
                     TraceEvent(
-                        "effect.start", time.time(), position, effect.kind, where.prefix[:-1]
+                        "effect.start",
+                        time.time(),
+                        position,
+                        effect.kind,
+                        where.prefix[:-1],
+                        request=redact(effect.request),
                     )
                 )
             try:
@@ -67,7 +73,14 @@ async def resume(
             if tracer is not None:
                 tracer(
                     TraceEvent(
-                        "effect.end", time.time(), position, effect.kind, where.prefix[:-1], ok
+                        "effect.end",
+                        time.time(),
+                        position,
+                        effect.kind,
+                        where.prefix[:-1],
+                        ok,
+                        request=redact(effect.request),
+                        result=value,
                     )
                 )
             if ok and where.budget is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
@@ -150,6 +151,24 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
     return outcome
 
 
+def _running_event_loop() -> str | None:
+    """The async library running in this thread, if any (a notebook runs asyncio)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    trio = sys.modules.get("trio")  # only a program that imported trio can be running it
+    if trio is not None:
+        try:
+            trio.lowlevel.current_root_task()
+        except RuntimeError:
+            return None
+        return "trio"
+    return None
+
+
 def run_sync(
     step: Step[_S, _E, _A],
     state: _S,
@@ -174,6 +193,12 @@ def run_sync(
     """
     if backend not in ("asyncio", "trio"):
         raise ValueError(f"run_sync(backend=...) must be 'asyncio' or 'trio', got {backend!r}")
+    running = _running_event_loop()
+    if running is not None:
+        raise RuntimeError(
+            f"run_sync cannot start an event loop inside a running {running} event loop "
+            "(a notebook, or an async function): use `await run(...)` with the same arguments"
+        )
     go = functools.partial(
         run,
         step,

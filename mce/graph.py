@@ -364,7 +364,8 @@ def mermaid_run(journal: Journal | str | Any, *, names: Mapping[str, str] | None
                     lane(lanes[0], indent + 1)
                     graph.lines.append(f"{'  ' * indent}end")
                 else:
-                    graph.lines.append(f'{"  " * indent}subgraph {node} ["par at {block}"]')
+                    title = f"par at {block}" if block else "par"
+                    graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
                     graph.lines.append(f"{'  ' * (indent + 1)}direction LR")
                     for sub in lanes:
                         graph.count += 1

@@ -340,3 +340,18 @@ def test_live_status_line_fits_a_narrow_terminal() -> None:
         assert display_width(frame) <= 59, frame
     last = frames[-1]
     assert "done: 1" in last and "failed 1" in last and "running: 5" in last
+
+
+def test_run_writes_a_timeline_with_step_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = tmp_path / "run.jsonl"
+    page = tmp_path / "run.html"
+    argv = ["run", f"{flow}:workflow", "--journal", str(journal), "--timeline", str(page)]
+    assert main(argv) == 0
+    assert f"Timeline: {page}" in capsys.readouterr().out
+    html = page.read_text()
+    assert html.count('class="bar') == 2 and "fetch · in both" in html
+    assert main(["run", f"{flow}:workflow", "--timeline", str(page)]) == 2
+    assert "--timeline needs --journal" in capsys.readouterr().err

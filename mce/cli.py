@@ -245,8 +245,9 @@ class Progress:
                 f"{event.time - self.start:8.3f}s {event.event:<12} {event.name} {event.position}{outcome}\n"
             )
 
-    def status(self, *, compact: int = 0, steps_width: int | None = None) -> str:
-        """The whole status; `compact` 1 counts the running effects instead of listing kinds."""
+    def status(self, *, compact: bool = False, steps_width: int | None = None) -> str:
+        """The whole status; `compact` counts the running effects instead of listing their kinds;
+        `steps_width` keeps only the innermost step, cut to that many columns (0: no steps)."""
         kinds: dict[str, int] = {}
         for name in self.running.values():
             kinds[name] = kinds.get(name, 0) + 1
@@ -268,14 +269,14 @@ class Progress:
     def line(self) -> str:
         """The status as it fits one terminal line (one column spare, so it never wraps)."""
         room = (self.width or _terminal_width(self.out)) - 1
-        for compact in (0, 1):
+        for compact in (False, True):
             text = self.status(compact=compact)
             if display_width(text) <= room:
                 return text
-        bare = self.status(compact=1, steps_width=0)
+        bare = self.status(compact=True, steps_width=0)
         spare = room - display_width(bare) - len(f"  steps:  ({self.steps_done} finished)")
         if spare >= 4:
-            return self.status(compact=1, steps_width=spare)
+            return self.status(compact=True, steps_width=spare)
         return _cut(bare, room)
 
     def close(self) -> None:
@@ -438,7 +439,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from mce import demo
 
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the directory {args.out}: {exc.strerror or exc}") from None
     journal = out_dir / "demo.jsonl"
     journal.unlink(missing_ok=True)
     progress = Progress(sys.stderr, sys.stderr.isatty())

@@ -125,6 +125,7 @@ class OTelTrace:
         self._provider = provider
         self._run: Span | None = None
         self._effects: dict[str, Span] = {}
+        self._retries: dict[str, int] = {}  # failed attempts reported so far, per effect
         self._steps: dict[str, list[Span]] = {}  # open named steps, innermost last, per branch
 
     # -- the run span
@@ -211,6 +212,14 @@ class OTelTrace:
                 span.end(end_time=_ns(event.time))
         elif event.event == "effect.start":
             self._effects[event.position] = self._effect_span(event)
+        elif event.event == "effect.retry":
+            if event.position in self._effects:
+                self._retries[event.position] = self._retries.get(event.position, 0) + 1
+                self._effects[event.position].add_event(
+                    "retry",
+                    {"mce.attempt": self._retries[event.position]},
+                    timestamp=_ns(event.time),
+                )
         elif event.event == "effect.end":
             if event.position in self._effects:
                 span = self._effects.pop(event.position)
@@ -252,13 +261,16 @@ class OTelTrace:
 
     def _finish(self, span: Span, event: TraceEvent) -> None:
         result = _fields(event.result)
+        attempts = result.get("attempts")
+        if not isinstance(attempts, int):
+            attempts = self._retries.get(event.position, 0) + 1
+        self._retries.pop(event.position, None)
+        if attempts > 1:
+            span.set_attribute("mce.attempts", attempts)
         if event.ok is False:
             name, kind = _error_type(event.result)
             span.set_attribute("error.type", kind or name)
             span.set_status(Status(StatusCode.ERROR, f"{name} {kind}".strip()))
-            attempts = result.get("attempts")
-            if isinstance(attempts, int) and attempts > 1:
-                span.set_attribute("mce.attempts", attempts)
         elif event.name.startswith("llm."):
             model = result.get("model")
             if isinstance(model, str):

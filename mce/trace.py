@@ -145,11 +145,11 @@ def _display_name(entry: dict[str, Any]) -> str:
 
 
 def _attempts(entry: dict[str, Any]) -> int:
-    """How many attempts an effect took: the record's count, else its error's (an `LLMError`)."""
+    """How many attempts an effect took: the record's count, else its reply's or error's."""
     count = entry.get("attempts")
-    if count is None and "err" in entry:
-        error = _plain(entry["err"])
-        count = error.get("attempts") if isinstance(error, dict) else None
+    if count is None:
+        outcome = _plain(entry["err"] if "err" in entry else entry.get("ok"))
+        count = outcome.get("attempts") if isinstance(outcome, dict) else None
     return count if isinstance(count, int) and count > 1 else 1
 
 

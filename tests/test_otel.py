@@ -222,3 +222,23 @@ def test_trace_events_carry_redacted_requests() -> None:
     )
     assert all(SECRET not in repr(e) for e in events)
     assert events[-1].request == {"key": "<secret>"} and events[-1].result == "ok"
+
+
+def test_retries_are_span_events_and_attempts_an_attribute(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    from mce.trace import TraceEvent
+
+    provider, exporter = spans
+    with OTelTrace(provider) as trace:
+        trace(TraceEvent("effect.start", 1.0, "0", "llm.chat", request={"model": "m"}))
+        trace(TraceEvent("effect.retry", 1.5, "0", "llm.chat", ok=False))
+        trace(TraceEvent("effect.retry", 2.0, "0", "llm.chat", ok=False))
+        trace(TraceEvent("effect.end", 3.0, "0", "llm.chat", ok=True, result={"model": "m"}))
+    span = by_name(exporter.get_finished_spans())["chat m"]
+    assert [(e.name, dict(e.attributes or {})) for e in span.events] == [
+        ("retry", {"mce.attempt": 1}),
+        ("retry", {"mce.attempt": 2}),
+    ]
+    assert span.attributes is not None and span.attributes["mce.attempts"] == 3
+    assert (span.start_time, span.end_time) == (1_000_000_000, 3_000_000_000)

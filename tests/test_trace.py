@@ -314,3 +314,25 @@ def test_timeline_in_chromium_dom_and_picture(tmp_path: Path) -> None:
         # a bar's worth of pixels in the kind's own colour
         assert pixels[rgb] >= 20, (kind, colour)
     assert pixels[(0xD6, 0x27, 0x28)] >= 10  # the failed effect's red outline
+
+
+def test_a_retried_success_shows_its_attempts() -> None:
+    journal = Journal()
+    journal.write(
+        [
+            {"mce_journal": 1, "run": "r"},
+            {
+                "pos": "0",
+                "kind": "llm.chat",
+                "fp": "f",
+                "req": {},
+                "t0": 1.0,
+                "t1": 2.0,
+                "ok": {"content": "hi", "attempts": 2},
+            },
+        ]
+    )
+    page = timeline_html(journal)
+    assert 'data-attempts="2"' in page and "2 attempts" in page and "1 retried" in page
+    (complete,) = [e for e in perfetto_trace(journal)["traceEvents"] if e["ph"] == "X"]
+    assert complete["args"]["attempts"] == 2

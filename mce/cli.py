@@ -218,6 +218,7 @@ class Progress:
         self.failed = 0
         self.steps_done = 0
         self.replayed = 0
+        self.retries = 0
         self._last = 0.0
 
     def __call__(self, event: TraceEvent) -> None:
@@ -228,6 +229,8 @@ class Progress:
             self.done += 1
             self.failed += event.ok is False
             self.replayed += event.replayed
+        elif event.event == "effect.retry":
+            self.retries += 1
         elif event.event == "step.start":
             self.steps.append(event.name)
         elif event.event == "step.end" and event.name in self.steps:
@@ -239,8 +242,10 @@ class Progress:
                 self._last = now
                 self.out.write("\r\x1b[2K" + self.line())
                 self.out.flush()
-        elif event.event in ("effect.end", "step.start", "step.end"):
+        elif event.event in ("effect.end", "effect.retry", "step.start", "step.end"):
             outcome = "" if event.ok is None else (" ok" if event.ok else " FAILED")
+            if event.event == "effect.retry":
+                outcome = " failed, retrying"
             self.out.write(
                 f"{event.time - self.start:8.3f}s {event.event:<12} {event.name} {event.position}{outcome}\n"
             )
@@ -260,7 +265,7 @@ class Progress:
             steps = _cut(self.steps[-1], steps_width) if self.steps else "-"
         line = (
             f"{time.time() - self.start:6.2f}s  running: {running}  done: {self.done} "
-            f"(failed {self.failed})"
+            f"(failed {self.failed}" + (f", {self.retries} retries)" if self.retries else ")")
         )
         if steps_width is None or steps_width > 0:
             line += f"  steps: {steps} ({self.steps_done} finished)"

@@ -355,3 +355,17 @@ def test_run_writes_a_timeline_with_step_names(
     assert html.count('class="bar') == 2 and "fetch · in both" in html
     assert main(["run", f"{flow}:workflow", "--timeline", str(page)]) == 2
     assert "--timeline needs --journal" in capsys.readouterr().err
+
+
+def test_progress_counts_retries() -> None:
+    import io
+
+    from mce.cli import Progress
+    from mce.trace import TraceEvent
+
+    out = io.StringIO()
+    progress = Progress(out, live=False)
+    progress(TraceEvent("effect.start", 0.0, "0", "llm.chat"))
+    progress(TraceEvent("effect.retry", 0.1, "0", "llm.chat", ok=False))
+    assert "done: 0 (failed 0, 1 retries)" in progress.status()
+    assert "effect.retry llm.chat 0 failed, retrying" in out.getvalue()

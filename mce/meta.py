@@ -334,7 +334,10 @@ def meta_agent(
                     "unknown_agent", f"the model chose unknown agents {unknown}", tuple(names)
                 )
             )
-        runs = gather([sub_agents[s.agent](s.instruction) for s in plan.subtasks])
+        # named, so a trace, the timeline and OpenTelemetry show which agent ran what
+        runs = gather(
+            [sub_agents[s.agent](s.instruction).named(f"agent {s.agent}") for s in plan.subtasks]
+        )
         return runs.then(lambda results: synthesize(plan, results))
 
     def synthesize(plan: Decomposition, results: tuple[Any, ...]) -> Any:

@@ -293,10 +293,15 @@ def _groups(rows: Sequence[_Row], of_branch: dict[str, str]) -> _Group:
         group_rows.sort(key=lambda r: (r.t0, r.index))
 
     def build(key: str, depth: int) -> _Group:
-        default = "run" if not key else "shared tasks" if key == _SHARED else f"branch {key}"
+        # the top is the run, whatever its first named step; a branch is named
+        # after the outermost step it ran (a sub-agent's name)
+        if not key:
+            label = "run"
+        else:
+            label = of_branch.get(key) or ("shared tasks" if key == _SHARED else f"branch {key}")
         return _Group(
             key,
-            of_branch.get(key) or default,
+            label,
             depth,
             tuple(by_branch.get(key, ())),
             tuple(build(k, depth + 1) for k in children.get(key, ())),
@@ -346,7 +351,7 @@ class _Page:
                 )
         return out
 
-    def bars(self, rows: Sequence[_Row]) -> str:
+    def bars(self, rows: Sequence[_Row], section: str) -> str:
         height = self.row_h * len(rows)
         parts = [
             f'<svg class="lane" xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
@@ -358,7 +363,9 @@ class _Page:
             y = n * self.row_h
             x = self.x(row.t0)
             w = max(self.x(row.t1) - x, 2.0)
-            full = self.label(row) + (f" · in {row.step}" if row.step else "")
+            # the step a row ran in, unless it is the section's own name
+            inside = row.step and row.step != section
+            full = self.label(row) + (f" · in {row.step}" if inside else "")
             shown = full if len(full) <= room else full[: room - 1] + "…"
             detail = (
                 f"{row.kind} at {row.pos} (branch {row.branch or 'top'})"
@@ -409,7 +416,7 @@ class _Page:
             )
             + "</span></summary>"
         )
-        body = (self.bars(group.rows) if group.rows else "") + "".join(
+        body = (self.bars(group.rows, group.label) if group.rows else "") + "".join(
             self.group(c) for c in group.children
         )
         return f'<details class="group" data-branch="{html.escape(group.key)}" open>{summary}{body}</details>'

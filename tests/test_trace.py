@@ -65,7 +65,7 @@ def test_rows_are_named_by_tool_model_and_step() -> None:
     journal, events = recorded()
     page = timeline_html(journal, events=events)
     for label in (
-        "search(query='researcher') · in agent researcher",
+        "search(query='researcher')",
         "fetch(url='https://x/writer', ",
         "chat gpt-test",
     ):
@@ -87,7 +87,7 @@ def test_rows_are_grouped_by_branch_in_collapsible_sections() -> None:
     researcher = page.index('<span class="name">agent researcher</span>')
     writer = page.index('<span class="name">agent writer</span>')
     # the researcher's tool calls sit inside the researcher's section, before the writer's
-    search = page.index(html.escape("search(query='researcher') · in agent researcher"))
+    search = page.index(html.escape("search(query='researcher')"))
     assert researcher < search < writer
 
 

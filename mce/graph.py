@@ -37,10 +37,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mce._runtime import nodes as _n
+from mce._runtime.replay import DECISIONS
 from mce.budget import BUDGET
 from mce.effects import EFFECT, redact
 from mce.journal import Journal, open_journal
-from mce.recorder import DECISIONS
 from mce.tools import Registry, Tool
 
 __all__ = ["mermaid", "mermaid_run"]

@@ -22,6 +22,7 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
+import logging
 import random as _random
 import secrets
 import time
@@ -52,6 +53,8 @@ from mce.executors import LOCAL, Executor
 from mce.journal import HEADER_KEY, VERSION, Journal, JournalInUse
 from mce.outcome import RunReport
 
+_log = logging.getLogger("mce")
+
 
 async def open_effects(
     mode: Mode,
@@ -73,6 +76,12 @@ async def open_effects(
             header, entries = await anyio.to_thread.run_sync(read)
         else:
             header, entries = read()
+        if mode == "resume":
+            _log.info(
+                "resuming journal %s: %d recorded effects are served from it, the rest runs live",
+                journal.name,
+                len(entries),
+            )
         if mode == "live" and (header is not None or entries):
             raise JournalInUse(
                 f"journal {journal.name} already holds a run; replay it "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import sys
 import time
@@ -31,12 +32,14 @@ from mce._runtime.trampoline import advance
 from mce.effects import Handler
 from mce.events import Tracer
 from mce.executors import Executor
-from mce.journal import Journal, open_journal
+from mce.journal import Journal, ReplayDivergence, open_journal
 from mce.merge import merge as default_merge
 from mce.outcome import Err, Ok
 from mce.step import Step
 
 __all__ = ["run", "run_sync"]
+
+_log = logging.getLogger("mce")
 
 _S = TypeVar("_S")
 _E = TypeVar("_E")
@@ -113,9 +116,19 @@ async def run(
     started = time.perf_counter()
     try:
         ctx = RunContext(merge or default_merge, _backend(), effects, trace)
-        outcome = await _execute(step, state, ctx)
-        await effects.finish()
+        try:
+            outcome = await _execute(step, state, ctx)
+            await effects.finish()
+        except ReplayDivergence as exc:
+            _log.warning("%s", exc)
+            raise
         report = effects.report(time.perf_counter() - started)
+        if mode == "resume":
+            _log.info(
+                "resumed run finished: %d effects served from the journal, %d run live",
+                report.replayed,
+                report.live_calls,
+            )
         if type(outcome) is Ok:
             return Ok(outcome.value, outcome.state, report)
         return Err(outcome.error, outcome.state, report)

@@ -43,6 +43,7 @@ from typing import Any, NoReturn, TextIO
 import anyio
 
 from mce import __version__
+from mce.events import TraceEvent
 from mce.graph import mermaid, mermaid_run
 from mce.interpret import run
 from mce.journal import (
@@ -54,7 +55,9 @@ from mce.journal import (
 )
 from mce.outcome import Err
 from mce.step import Step
-from mce.trace import TraceEvent, perfetto_trace, timeline_html
+from mce.trace import perfetto_trace, timeline_html
+
+__all__ = ["Progress", "UsageError", "display_width", "entry_point", "load_target", "main"]
 
 
 class UsageError(Exception):

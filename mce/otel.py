@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "(opentelemetry-api and opentelemetry-sdk)"
     ) from exc
 
-from mce.trace import TraceEvent
+from mce.events import TraceEvent
 
 __all__ = ["OTelTrace"]
 

@@ -61,7 +61,11 @@ __all__ = ["Progress", "UsageError", "display_width", "entry_point", "load_targe
 
 
 class UsageError(Exception):
-    """Bad input on the command line (exit code 2)."""
+    """Bad input on the command line (exit code 2).
+
+    >>> str(UsageError("no such journal: run.jsonl"))
+    'no such journal: run.jsonl'
+    """
 
 
 # ---------------------------------------------------------------- targets
@@ -122,7 +126,12 @@ def _import_unchecked(module: str) -> Any:
 
 
 def load_target(target: str) -> tuple[Step[Any, Any, Any], dict[str, Any]]:
-    """The workflow named by MODULE:ATTR, and the module's handlers."""
+    """The workflow named by MODULE:ATTR, and the module's handlers.
+
+    >>> step, handlers = load_target("mce.demo:workflow")
+    >>> type(step).__name__ != "", isinstance(handlers, dict)
+    (True, True)
+    """
     module_name, sep, attr = target.rpartition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"expected MODULE:ATTR (like flows.agent:workflow), got {target!r}")
@@ -645,7 +654,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """The `mce` console script."""
+    """The `mce` console script: `main` on the process's arguments, its result the exit status.
+
+    >>> import sys
+    >>> saved, sys.argv = sys.argv, ["mce", "--version"]
+    >>> try:
+    ...     entry_point()
+    ... except SystemExit as exit_:
+    ...     print(exit_.code)  # doctest: +ELLIPSIS
+    ... finally:
+    ...     sys.argv = saved
+    mce ...
+    0
+    """
     raise SystemExit(main())
 
 

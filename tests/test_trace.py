@@ -318,20 +318,8 @@ def test_timeline_in_chromium_dom_and_picture(tmp_path: Path) -> None:
 
 def test_a_retried_success_shows_its_attempts() -> None:
     journal = Journal()
-    journal.write(
-        [
-            {"mce_journal": 1, "run": "r"},
-            {
-                "pos": "0",
-                "kind": "llm.chat",
-                "fp": "f",
-                "req": {},
-                "t0": 1.0,
-                "t1": 2.0,
-                "ok": {"content": "hi", "attempts": 2},
-            },
-        ]
-    )
+    reply = {"content": "hi", "attempts": 2}  # a model reply that took a retry
+    run_sync(effect("llm.chat", {"model": "m"}, handler=lambda r: reply), None, journal=journal)
     page = timeline_html(journal)
     assert 'data-attempts="2"' in page and "2 attempts" in page and "1 retried" in page
     (complete,) = [e for e in perfetto_trace(journal)["traceEvents"] if e["ph"] == "X"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -52,6 +53,18 @@ _PALETTE = (
 _ERROR = "#d62728"
 _SENSITIVE = ("authorization", "api_key", "apikey", "password", "secret", "token", "cookie")
 _CHAR_PX = 7.0  # the width of an average character of the 12px label font
+
+
+def _fit(text: str, columns: int) -> str:
+    """`text` cut to `columns` (a wide East Asian character counts two), with an ellipsis."""
+    out, used = [], 0
+    for char in text:
+        width = 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if used + width > columns:
+            return "".join(out[:-1] if used + 1 > columns else out) + "…"
+        out.append(char)
+        used += width
+    return text
 
 
 def palette(kinds: Iterable[str]) -> dict[str, str]:
@@ -329,6 +342,7 @@ class _Page:
         self.left = int(min(max(longest * _CHAR_PX + 24, 160), 380))
         self.width = 1100
         self.row_h = 22
+        self.lanes = 0  # svg sections drawn so far (each gets its own clip path id)
 
     def label(self, row: _Row) -> str:
         text = row.name
@@ -359,6 +373,14 @@ class _Page:
             *self.ticks(height, labels=False),
         ]
         room = int((self.left - 16) / _CHAR_PX)
+        # labels are cut to fit by an estimate of their width; the clip makes sure a
+        # label with unusually wide glyphs still never runs into the bars
+        self.lanes += 1
+        clip = f"labels{self.lanes}"
+        parts.append(
+            f'<clipPath id="{clip}"><rect x="0" y="0" width="{self.left - 4}" '
+            f'height="{height}"/></clipPath>'
+        )
         for n, row in enumerate(rows):
             y = n * self.row_h
             x = self.x(row.t0)
@@ -366,7 +388,7 @@ class _Page:
             # the step a row ran in, unless it is the section's own name
             inside = row.step and row.step != section
             full = self.label(row) + (f" · in {row.step}" if inside else "")
-            shown = full if len(full) <= room else full[: room - 1] + "…"
+            shown = _fit(full, room)
             detail = (
                 f"{row.kind} at {row.pos} (branch {row.branch or 'top'})"
                 + (f", in step {row.step}" if row.step else "")
@@ -379,7 +401,7 @@ class _Page:
             )
             parts.append(
                 f'<text class="label" x="{self.left - 8}" y="{y + 15}" text-anchor="end" '
-                f'fill="#333"><title>{html.escape(full)}</title>{html.escape(shown)}</text>'
+                f'fill="#333" clip-path="url(#{clip})"><title>{html.escape(full)}</title>{html.escape(shown)}</text>'
             )
             parts.append(
                 f'<rect class="bar{" error" if row.failed else ""}" data-i="{row.index}" '

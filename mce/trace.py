@@ -57,7 +57,8 @@ _CHAR_PX = 7.0  # the width of an average character of the 12px label font
 
 def _fit(text: str, columns: int) -> str:
     """`text` cut to `columns` (a wide East Asian character counts two), with an ellipsis."""
-    out, used = [], 0
+    out: list[str] = []
+    used = 0
     for char in text:
         width = 2 if unicodedata.east_asian_width(char) in "WF" else 1
         if used + width > columns:

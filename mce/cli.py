@@ -42,7 +42,7 @@ from typing import Any, NoReturn, TextIO
 
 import anyio
 
-from mce import __version__
+from mce import JournalWriteError, __version__
 from mce.events import TraceEvent
 from mce.graph import mermaid, mermaid_run
 from mce.interpret import run
@@ -340,6 +340,19 @@ def _existing_journal(text: str) -> Path:
     return path
 
 
+def _check_writable(path: Path, what: str) -> None:
+    """Bad input unless `path` can be created or appended to (its directories included)."""
+    if path.exists():
+        if not path.is_file() or not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write {what} {path}: not a writable file")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path}: {ancestor} is not a writable directory")
+
+
 def _write_output(output: str, text: str, *, journal: Path) -> None:
     """Write a rendered page, never over a journal, with a clear error when it cannot."""
     target = Path(output)
@@ -387,6 +400,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         why = _looks_like_journal(Path(args.journal))
         if why is not None:
             raise UsageError(f"{args.journal} is not an mce journal ({why})")
+    if args.journal and args.mode != "replay":
+        _check_writable(Path(args.journal), "the journal")
+    if args.timeline:
+        _check_writable(Path(args.timeline), "the timeline")
     if args.timeline and Path(args.timeline).resolve() == Path(args.journal).resolve():
         raise UsageError(f"refusing to overwrite the journal {args.journal} with the timeline")
     progress = Progress(sys.stderr, sys.stderr.isatty())
@@ -651,6 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bug and keeps its traceback.
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
+    except JournalWriteError as exc:
+        # the journal failed while the run went on (a full disk): the run stopped
+        sys.stderr.write(f"mce {args.command}: {exc}\n")
+        return 1
 
 
 def entry_point() -> None:

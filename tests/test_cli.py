@@ -369,3 +369,37 @@ def test_progress_counts_retries() -> None:
     progress(TraceEvent("effect.retry", 0.1, "0", "llm.chat", ok=False))
     assert "done: 0 (failed 0, 1 retries)" in progress.status()
     assert "effect.retry llm.chat 0 failed, retrying" in out.getvalue()
+
+
+def test_an_unwritable_journal_is_bad_input_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for option in ("--journal", "--timeline"):
+        journal = ["--journal", str(tmp_path / "ok.jsonl")] if option == "--timeline" else []
+        argv = ["run", f"{flow}:workflow", *journal, option, str(blocker / "deeper" / "x")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "cannot write" in err and "is not a writable directory" in err
+    assert not (tmp_path / "ok.jsonl").exists()  # nothing ran
+
+
+def test_a_journal_failing_mid_run_stops_it_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from mce.journal import FileJournal
+
+    def full(self: object, records: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for name in ("write", "append"):
+        if hasattr(FileJournal, name):
+            monkeypatch.setattr(FileJournal, name, full)
+    flow = write_flow(tmp_path)
+    assert main(["run", f"{flow}:workflow", "--journal", str(tmp_path / "j.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "could not be written" in err and "No space left on device" in err

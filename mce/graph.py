@@ -79,21 +79,41 @@ def _tool_of(f: Any) -> tuple[Tool, Any] | None:
 
 
 def _choices(f: Any) -> list[str]:
-    """The tools or named sub-agents a bind's callback holds (what it may call)."""
+    """The tools or named sub-agents a bind's callback may call.
+
+    Looks at what the callback holds and, two levels down, what the
+    functions it holds hold (a loop's callback usually calls a helper that
+    holds the tools); a mapping of names to functions counts as sub-agents
+    only near the top.
+    """
     names: list[str] = []
-    for value in _closure(f):
-        if isinstance(value, Registry):
-            names += [f"tool {n}" for n in value.names]
-        elif isinstance(value, Tool):
-            names.append(f"tool {value.name}")
-        elif (
-            isinstance(value, Mapping)
-            and 0 < len(value) <= 20
-            and all(isinstance(k, str) and callable(v) for k, v in value.items())
-        ):
-            names += [f"agent {k}" for k in sorted(value)]
-        elif isinstance(value, list | tuple) and value and all(isinstance(v, Tool) for v in value):
-            names += [f"tool {v.name}" for v in value]
+    seen: set[int] = set()
+    level = [(f, 0)]
+    while level:
+        fn, depth = level.pop(0)
+        for value in _closure(fn):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, Registry):
+                names += [f"tool {n}" for n in value.names]
+            elif isinstance(value, Tool):
+                names.append(f"tool {value.name}")
+            elif (
+                depth == 0
+                and isinstance(value, Mapping)
+                and 0 < len(value) <= 20
+                and all(isinstance(k, str) and callable(v) for k, v in value.items())
+            ):
+                names += [f"agent {k}" for k in sorted(value)]
+            elif (
+                isinstance(value, list | tuple)
+                and value
+                and all(isinstance(v, Tool) for v in value)
+            ):
+                names += [f"tool {v.name}" for v in value]
+            elif depth < 2 and getattr(value, "__closure__", None) and len(seen) < 200:
+                level.append((value, depth + 1))
     return list(dict.fromkeys(names))
 
 

@@ -95,3 +95,10 @@ def test_graph_command_draws_a_journal(tmp_path: Path, capsys: pytest.CaptureFix
     assert "tool search query='agent frameworks'" in chart and "shared tasks" in chart
     assert main(["graph"]) == 2
     assert "give MODULE:ATTR" in capsys.readouterr().err
+
+
+def test_an_agent_loop_lists_the_tools_it_may_call() -> None:
+    from mce.llm import react
+
+    chart = mermaid(react(["find it"], [search, fetch]))
+    assert "may call" in chart and '{{"tool search"}}' in chart and '{{"tool fetch"}}' in chart

@@ -1,4 +1,7 @@
-"""The result of running a workflow: `Ok(value, state)` or `Err(error, state)`.
+"""The result of running a workflow: `Ok(value, state)`, `Err(error, state)` or `Waiting`.
+
+`Waiting` is the outcome of a run that stopped at questions for a person
+(`mce.questions.ask`); resuming its journal with the answers continues it.
 
 `Err.state` is the last state seen before the failure. It is there for
 debugging only, so it takes no part in equality: two `Err`s are equal when
@@ -12,10 +15,13 @@ True
 
 from __future__ import annotations
 
-from typing import Generic, Never, TypeVar, final
+from typing import TYPE_CHECKING, Generic, Never, TypeVar, final
 
 from attrs import field, frozen
 from returns.result import Failure, Result, Success
+
+if TYPE_CHECKING:
+    from mce.questions import AnswerInvalid, Question
 
 _S_co = TypeVar("_S_co", covariant=True)
 _E_co = TypeVar("_E_co", covariant=True)
@@ -26,7 +32,7 @@ _A = TypeVar("_A")
 
 
 class Outcome(Generic[_S_co, _E_co, _A_co]):
-    """Base of `Ok` and `Err`; converts to and from `returns.result.Result`.
+    """Base of `Ok`, `Err` and `Waiting`; converts to and from `returns.result.Result`.
 
     >>> Ok(2, "s").to_result()
     <Success: (2, 's')>
@@ -40,7 +46,7 @@ class Outcome(Generic[_S_co, _E_co, _A_co]):
 
     @property
     def ok(self) -> bool:
-        """True for `Ok`, False for `Err`.
+        """True for `Ok`, False for `Err` and `Waiting`.
 
         >>> Ok(1, None).ok, Err("e", None).ok
         (True, False)
@@ -50,11 +56,19 @@ class Outcome(Generic[_S_co, _E_co, _A_co]):
     def to_result(self) -> Result[tuple[_A_co, _S_co], _E_co]:
         """`Success((value, state))` for `Ok`, `Failure(error)` for `Err`.
 
+        A `Waiting` run has neither a value nor an error: converting it is a
+        `ValueError` (answer its questions and resume it first).
+
         >>> Err("e", None).to_result()
         <Failure: e>
         """
         if isinstance(self, Ok):
             return Success((self.value, self.state))
+        if isinstance(self, Waiting):
+            keys = ", ".join(q.key for q in self.questions)
+            raise ValueError(
+                f"a waiting run has no result yet: answer its questions ({keys}) and resume it"
+            )
         assert isinstance(self, Err)
         return Failure(self.error)
 
@@ -155,9 +169,35 @@ class Err(Outcome[_S_co, _E_co, Never]):
     report: RunReport | None = field(default=None, eq=False, repr=False)
 
 
+@final
+@frozen
+class Waiting(Outcome[_S_co, Never, Never]):
+    """A run that stopped at questions for a person: answer them and resume its journal.
+
+    `questions` are the open questions in program order (each with its id,
+    position and the JSON schema of a valid answer). `state` is, for
+    information only, the state where the run stopped (where a question was
+    asked, or before the parallel block that asked it). `rejected` lists the
+    answers given that did not validate (their questions stay open) and
+    `unused` the answer keys that matched no question the run reached.
+
+    >>> from mce.questions import Question
+    >>> w = Waiting((Question("Approve?", "1", {"type": "boolean"}, "approve"),), state=3)
+    >>> w.ok, [q.key for q in w.questions]
+    (False, ['approve'])
+    """
+
+    questions: tuple[Question, ...]
+    state: _S_co | None = field(default=None, eq=False)
+    rejected: tuple[AnswerInvalid, ...] = ()
+    unused: tuple[str, ...] = ()
+    report: RunReport | None = field(default=None, eq=False, repr=False)
+
+
 __all__ = [
     "Err",
     "Ok",
     "Outcome",
     "RunReport",
+    "Waiting",
 ]

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pytest
 
 from mce.interpret import run, run_sync
-from mce.outcome import Err, Ok
+from mce.outcome import Err, Ok, Waiting
 from mce.step import Step
 
 _S = TypeVar("_S")
@@ -83,14 +83,14 @@ class RecordedRuns:
 
     async def run(
         self, step: Step[_S, _E, _A], state: _S, **kwargs: Any
-    ) -> Ok[_S, _A] | Err[_S, _E]:
+    ) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
         """`mce.run` against the next journal of this test."""
         path, mode = self._next()
         return await run(step, state, journal=path, mode=mode, **kwargs)  # type: ignore[arg-type]
 
     def run_sync(
         self, step: Step[_S, _E, _A], state: _S, **kwargs: Any
-    ) -> Ok[_S, _A] | Err[_S, _E]:
+    ) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
         """`mce.run_sync` against the next journal of this test."""
         path, mode = self._next()
         return run_sync(step, state, journal=path, mode=mode, **kwargs)  # type: ignore[arg-type]

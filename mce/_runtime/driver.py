@@ -22,6 +22,7 @@ from typing import Any
 from mce._runtime import parallel as _parallel
 from mce._runtime import scopes as _scopes
 from mce._runtime import trampoline as _trampoline
+from mce._runtime.asking import Unanswered
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.diagnostics import annotate
 from mce._runtime.nodes import (
@@ -67,6 +68,9 @@ async def resume(
                 ok, value = await run.effects.perform(
                     effect, position, where.prefix[:-1], defer=where.defer and not stack
                 )
+            except Unanswered as stop:  # this sequence stops at its question
+                stop.state = state
+                raise
             except Exception as exc:
                 annotate(exc, effect, stack, where)
                 raise

@@ -33,6 +33,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from mce._runtime.asking import Answers, Unanswered
 from mce._runtime.replay import MODES, Mode, ReplayLookup
 from mce._runtime.report import RunStats
 from mce._runtime.writer import JournalWriter
@@ -52,6 +53,7 @@ from mce.effects import (
 from mce.executors import LOCAL, Executor
 from mce.journal import HEADER_KEY, VERSION, Journal, JournalInUse
 from mce.outcome import RunReport
+from mce.questions import ASK
 
 _log = logging.getLogger("mce")
 
@@ -62,6 +64,7 @@ async def open_effects(
     handlers: dict[str, Handler],
     seed: int | None,
     executor: Executor | None = None,
+    answers: Answers | None = None,
 ) -> Effects:
     """The effects of a new run, with `journal` loaded (in a worker thread if it does I/O)."""
     if mode not in MODES:
@@ -87,7 +90,10 @@ async def open_effects(
                 f"journal {journal.name} already holds a run; replay it "
                 "(mode='replay'), continue it (mode='resume'), or record to a new journal"
             )
-    return Effects(mode, journal, header, entries, handlers, seed, executor)
+    effects = Effects(mode, journal, header, entries, handlers, seed, executor)
+    if answers is not None:
+        effects.answers = answers
+    return effects
 
 
 class Effects:
@@ -104,6 +110,7 @@ class Effects:
         "_stats",
         "_writer",
         "account",
+        "answers",
         "decision",
         "lookup",
         "mode",
@@ -132,6 +139,7 @@ class Effects:
         self._replay = ReplayLookup(mode, entries if self.serving else ())
         self._stats = RunStats()
         self._writer = JournalWriter(journal) if journal is not None else None
+        self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.
         self.lookup = self._replay.lookup
         self.decision = self._replay.decision
@@ -169,13 +177,18 @@ class Effects:
         t0 = time.time()
         self._stats.live_calls += 1
         try:
-            if handler is not None:
+            if kind == ASK:  # a question: its answer is given to the run, not by a handler
+                result = self.answers.take(node, position)
+            elif handler is not None:
                 result = await self._executor.call(handler, reveal(request), node.remote)
             else:
                 result = await self._builtin(kind, request, position)
             ok, value = True, result
         except EffectFailed as failed:
             ok, value = False, failed.error
+        except Unanswered:
+            self._stats.live_calls -= 1  # nobody was asked anything yet
+            raise
         except MissingHandler:
             raise
         except Exception as exc:

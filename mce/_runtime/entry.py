@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 
+from mce._runtime.asking import Answers, Unanswered, position_order
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.driver import resume
 from mce._runtime.effects_port import open_effects
@@ -34,7 +35,7 @@ from mce.events import Tracer
 from mce.executors import Executor
 from mce.journal import Journal, ReplayDivergence, open_journal
 from mce.merge import merge as default_merge
-from mce.outcome import Err, Ok
+from mce.outcome import Err, Ok, Waiting
 from mce.step import Step
 
 __all__ = ["run", "run_sync"]
@@ -76,8 +77,14 @@ async def run(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
-) -> Ok[_S, _A] | Err[_S, _E]:
+    answers: Mapping[str, Any] | None = None,
+) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
+
+    A run that reaches a question nobody has answered (`mce.questions.ask`)
+    ends `Waiting(questions, state)` instead, after journaling everything
+    done so far; `answers` (a question's id or position to its answer, with
+    `mode="resume"` on the same journal) continues it from exactly there.
 
     Errors on the error channel come back as `Err`. Bugs - exceptions raised
     by callbacks or lifted code, `StateConflict` - propagate as themselves,
@@ -94,6 +101,8 @@ async def run(
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
     * `executor` decides where handlers run (`mce.executors`; default: here).
+    * `answers` answers questions (live or resumed runs; a replay reads
+      them from the journal).
 
     >>> import anyio
     >>> from mce import pure
@@ -110,8 +119,9 @@ async def run(
             )
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    asked = _answers(answers, mode)
     effects = await open_effects(
-        mode, open_journal(journal) if journal is not None else None, table, seed, executor
+        mode, open_journal(journal) if journal is not None else None, table, seed, executor, asked
     )
     started = time.perf_counter()
     try:
@@ -131,12 +141,41 @@ async def run(
             )
         if type(outcome) is Ok:
             return Ok(outcome.value, outcome.state, report)
+        if type(outcome) is Waiting:
+            return _waiting(effects.answers, outcome.state, report)
         return Err(outcome.error, outcome.state, report)
     finally:
         effects.close()
 
 
-async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err[Any, Any]:
+def _answers(answers: Mapping[str, Any] | None, mode: Mode) -> Answers | None:
+    if answers is None:
+        return None
+    if mode == "replay":
+        raise ValueError(
+            "run(mode='replay') takes no answers=: a replay reads them from the journal"
+        )
+    if not isinstance(answers, Mapping) or not all(isinstance(k, str) for k in answers):
+        raise TypeError(
+            f"run(answers=...) maps question ids or positions (strings) to answers, got {answers!r}"
+        )
+    return Answers(answers)
+
+
+def _waiting(answers: Answers, state: Any, report: Any) -> Waiting[Any]:
+    """The outcome of a run that stopped at questions: all of them, in program order."""
+    return Waiting(
+        tuple(sorted(answers.open, key=lambda q: position_order(q.position))),
+        state,
+        tuple(answers.rejected),
+        answers.unused(),
+        report,
+    )
+
+
+async def _execute(
+    step: Any, state: Any, ctx: RunContext
+) -> Ok[Any, Any] | Err[Any, Any] | Waiting[Any]:
     """Run the program at the top level; bugs propagate as themselves."""
     root = Seq(None, None, None, "")
     stack: list[Any] = []
@@ -147,13 +186,15 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
         return Ok(payload, state)
     if code == ERR:
         return Err(payload, state)
-    outcome: Ok[Any, Any] | Err[Any, Any] | None = None
+    outcome: Ok[Any, Any] | Err[Any, Any] | Waiting[Any] | None = None
     bug: BaseException | None = None
     async with anyio.create_task_group() as tg:
         ctx.tg = tg  # where shared steps (and background journal writes) run
         ctx.effects.run_in_background(tg.start_soon)
         try:
             outcome = await resume(code, payload, stack, state, ctx, root)
+        except Unanswered as stop:  # the questions are in ctx.effects.answers
+            outcome = Waiting((), stop.state)
         except Exception as exc:
             bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
         # Shared steps nobody waits for any more (their consumers failed) stop here.
@@ -194,7 +235,8 @@ def run_sync(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
-) -> Ok[_S, _A] | Err[_S, _E]:
+    answers: Mapping[str, Any] | None = None,
+) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
     """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
 
     `backend` picks the async library (asyncio or trio); `executor` picks
@@ -223,5 +265,6 @@ def run_sync(
         merge=merge,
         trace=trace,
         executor=executor,
+        answers=answers,
     )
     return anyio.run(go, backend=backend)

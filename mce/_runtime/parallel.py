@@ -22,6 +22,7 @@ from typing import Any
 
 from mce._runtime import driver as _driver
 from mce._runtime import trampoline as _trampoline
+from mce._runtime.asking import Unanswered
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.diagnostics import annotate, describe_where, not_a_step
 from mce._runtime.nodes import AWAIT, COLLECT, ERR, FAIL_FAST, LIFT, NODE, OK, RUNNING_BLOCK
@@ -62,6 +63,7 @@ class Block:
         "run",
         "runner",
         "states",
+        "waiting",
         "went_async",
     )
 
@@ -87,6 +89,7 @@ class Block:
         self.pending: list[tuple[int, Pending]] = []  # branches that need a task
         self.went_async = False  # some branch awaited: the first failure depends on timing
         self.must_record = False  # the first failure must be journaled
+        self.waiting = False  # some branch stopped at a question nobody has answered
         self.only: int | None = None  # on replay: the branch recorded as failing first
 
 
@@ -206,12 +209,18 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
                 elif code == ERR:
                     _record_error(b, i, payload, st)
                 else:
-                    out = await _driver.resume(code, payload, stack, st, run, seq or _seq(b, i))
-                    if type(out) is Ok:
-                        b.results[i] = out.value
-                        b.states[i] = out.state
+                    try:
+                        out = await _driver.resume(code, payload, stack, st, run, seq or _seq(b, i))
+                    except Unanswered:
+                        # This branch waits for a person; its siblings run on,
+                        # so that every question of the block is asked at once.
+                        b.waiting = True
                     else:
-                        _record_error(b, i, out.error, out.state)
+                        if type(out) is Ok:
+                            b.results[i] = out.value
+                            b.states[i] = out.state
+                        else:
+                            _record_error(b, i, out.error, out.state)
                 # Take the next unstarted branch, so that at most `limit`
                 # branches are ever in flight.
                 while True:
@@ -253,6 +262,10 @@ def outcome(b: Block) -> Ok[Any, Any] | Err[Any, Any]:
             PAR_DECISION,
             f"the journal records that branch {b.only} failed first, but on replay it succeeded",
         )
+    if b.waiting:  # a failure (above) ends the block whatever the answers; else it waits
+        stop = Unanswered(None)
+        stop.state = b.base
+        raise stop
     if b.errors:
         order = sorted(b.errors)
         return Err(Failures(tuple(b.errors[i] for i in order), tuple(order)), b.base)

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 from mce.codec import decode
 from mce.journal import ReplayDivergence
+from mce.questions import ASK
 
 Mode = Literal["live", "replay", "resume"]
 """How `run` treats its journal: record, serve everything, or serve then continue."""
@@ -48,7 +49,8 @@ class ReplayLookup:
         """The recorded entry for this effect, checked against the request; None to run live."""
         entry = self.recorded.get(position)
         if entry is None:
-            if self.mode == "replay":
+            # An unanswered question is no divergence: the replay ends waiting, like the run.
+            if self.mode == "replay" and kind != ASK:
                 raise ReplayDivergence(
                     position, kind, "the journal has no entry here", None, request
                 )

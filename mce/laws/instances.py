@@ -24,7 +24,7 @@ import anyio
 from hypothesis import strategies as st
 
 from mce.interpret import run_sync
-from mce.outcome import Ok
+from mce.outcome import Err, Ok
 from mce.step import fail, get, lift, par, pure, put
 from mce.transformers import (
     ASYNC,
@@ -188,6 +188,7 @@ class StepInstance(Instance):
         )
         if isinstance(out, Ok):
             return ("ok", out.value, out.state)
+        assert isinstance(out, Err), f"law programs ask no questions, got {out!r}"
         return ("err", out.error)
 
 

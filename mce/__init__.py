@@ -40,6 +40,10 @@ from mce.outcome import Err as Err
 from mce.outcome import Ok as Ok
 from mce.outcome import Outcome as Outcome
 from mce.outcome import RunReport as RunReport
+from mce.outcome import Waiting as Waiting
+from mce.questions import AnswerInvalid as AnswerInvalid
+from mce.questions import Question as Question
+from mce.questions import ask as ask
 from mce.retry import RetryPolicy as RetryPolicy
 from mce.step import Step as Step
 from mce.step import collect as collect
@@ -68,6 +72,7 @@ except ImportError:  # pragma: no cover - metadata missing: running from a bare 
     __version__ = "0+unknown"
 
 __all__ = [
+    "AnswerInvalid",
     "Budget",
     "BudgetExceeded",
     "EffectError",
@@ -85,6 +90,7 @@ __all__ = [
     "Mode",
     "Ok",
     "Outcome",
+    "Question",
     "ReplayDivergence",
     "RetryPolicy",
     "RunReport",
@@ -95,6 +101,8 @@ __all__ = [
     "Tool",
     "ToolError",
     "TraceEvent",
+    "Waiting",
+    "ask",
     "collect",
     "defer",
     "do",

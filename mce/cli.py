@@ -2,6 +2,7 @@
 
     mce demo [--out DIR]                       run the meta-agent demo offline
     mce run MODULE:ATTR [--state JSON] [--journal PATH] [--mode live|replay|resume] [--timeline HTML]
+                        [--answer ID=JSON ...]
     mce replay MODULE:ATTR JOURNAL [--state JSON]
     mce trace JOURNAL [-o run.html] [--format html|perfetto]
     mce graph MODULE:ATTR | mce graph --journal JOURNAL
@@ -14,7 +15,9 @@ one. If the module defines `mce_handlers` (a dict, or a function returning
 one), those are the run's handlers.
 
 Exit codes: 0 success (a replay identical to its recording); 1 the workflow
-failed, or a replay diverged; 2 bad input (target, state, journal, usage).
+failed, or a replay diverged; 2 bad input (target, state, journal, usage);
+3 the run is waiting for answers to its questions (`mce.questions.ask`):
+resume its journal with `--mode resume --answer ID=JSON` for each.
 
 >>> main(["graph", "mce.demo:workflow"]) == 0  # doctest: +ELLIPSIS
 flowchart TD
@@ -53,7 +56,7 @@ from mce.journal import (
     ReplayDivergence,
     open_journal,
 )
-from mce.outcome import Err
+from mce.outcome import Err, Waiting
 from mce.step import Step
 from mce.trace import perfetto_trace, timeline_html
 
@@ -373,6 +376,16 @@ def _write_output(output: str, text: str, *, journal: Path) -> None:
 def _print_outcome(out: Any, stream: TextIO) -> None:
     if out.ok:
         stream.write(f"ok: {out.value!r}\n")
+    elif isinstance(out, Waiting):
+        for rejected in out.rejected:
+            stream.write(f"rejected: {rejected}\n")
+        for key in out.unused:
+            stream.write(f"unused: --answer {key}=... matched no question\n")
+        stream.write(f"waiting for {len(out.questions)} answer(s):\n")
+        for q in out.questions:
+            schema = json.dumps(q.schema, sort_keys=True)
+            stream.write(f"  {q.key} (position {q.position}): {q.text}\n    schema: {schema}\n")
+        stream.write("resume with: --mode resume --answer ID=JSON for each\n")
     else:
         stream.write(f"failed: {out.error}\n")
     if out.report is not None:
@@ -406,6 +419,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_writable(Path(args.timeline), "the timeline")
     if args.timeline and Path(args.timeline).resolve() == Path(args.journal).resolve():
         raise UsageError(f"refusing to overwrite the journal {args.journal} with the timeline")
+    answers = _answers(args.answer, args.mode)
     progress = Progress(sys.stderr, sys.stderr.isatty())
     events: list[TraceEvent] = []
     try:
@@ -417,6 +431,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 journal=args.journal,
                 mode=args.mode,
                 trace=_tee(progress, events.append),
+                answers=answers,
             )
         )
     finally:
@@ -427,7 +442,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         page = timeline_html(open_journal(journal), title=f"mce run: {journal.name}", events=events)
         _write_output(args.timeline, page, journal=journal)
         sys.stdout.write(f"Timeline: {args.timeline}\n")
-    return 0 if out.ok else 1
+    return 0 if out.ok else (3 if isinstance(out, Waiting) else 1)
+
+
+def _answers(given: list[str] | None, mode: str) -> dict[str, Any] | None:
+    """`--answer ID=JSON` options as `run(answers=...)`."""
+    if not given:
+        return None
+    if mode == "replay":
+        raise UsageError("--answer needs --mode resume (a replay reads answers from the journal)")
+    answers: dict[str, Any] = {}
+    for item in given:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--answer {item!r}: expected ID=JSON, e.g. --answer approve=true")
+        try:
+            answers[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--answer {key}: not JSON ({exc}): {text!r}") from None
+    return answers
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -592,6 +625,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--timeline",
         metavar="HTML",
         help="also write the run's timeline page, with the names of its named steps",
+    )
+    run_p.add_argument(
+        "--answer",
+        action="append",
+        metavar="ID=JSON",
+        help="answer the question with this id or position (repeat for several)",
     )
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(

@@ -15,7 +15,7 @@ import mcp_types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 
-from mce import run
+from mce import Waiting, run
 from mce.effects import Handler
 from mce.schema import SchemaError, to_json
 from mce.step import Step, fail
@@ -254,8 +254,12 @@ def server(
             journal = folder / f"{item.name}-{uuid.uuid4().hex}.jsonl"
             meta = {JOURNAL_META: journal.name}
         out = await run(step, state, handlers=run_handlers, journal=journal)
-        if not out.ok:
+        if isinstance(out, Waiting):  # a served call cannot be resumed: say what it asked
+            asked = "; ".join(f"{q.key}: {q.text}" for q in out.questions)
+            text = f"the workflow stopped at questions for a person ({asked})"
+        elif not out.ok:
             text = str(out.error)  # type: ignore[union-attr]
+        if not out.ok:
             return mcp_types.CallToolResult(
                 content=[mcp_types.TextContent(type="text", text=text)], is_error=True, _meta=meta
             )

@@ -121,3 +121,39 @@ def test_live_plan_examples_run_offline_and_replay(
     for line in expected:
         assert line in done.stdout
     assert "Replay: identical (0 live calls, 0 tools run)" in done.stdout
+
+
+def test_approval_workflow_waits_then_resumes_from_the_command_line(tmp_path: Path) -> None:
+    target = f"{ROOT / 'examples' / '07_approval_workflow.py'}:workflow"
+    journal = str(tmp_path / "reindex.jsonl")
+
+    def mce(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mce", *args], capture_output=True, text=True, timeout=60
+        )
+
+    first = mce("run", target, "--journal", journal)
+    assert first.returncode == 3, first.stderr
+    assert "approval (position 1): Re-embed 48000 documents" in first.stdout
+    assert '"required": ["approve"]' in first.stdout
+    assert "3 effects (3 live, 0 replayed)" in first.stdout  # the cheap plan only
+    answer = 'approval={"approve": true, "model": "small"}'
+    second = mce("run", target, "--journal", journal, "--mode", "resume", "--answer", answer)
+    assert second.returncode == 0, second.stderr
+    assert "ok: 'live: contracts-2026@small: 48000 vectors'" in second.stdout
+    # The cheap tasks are served from the journal; the answer, embed and publish run.
+    assert "6 effects (3 live, 3 replayed)" in second.stdout
+    audit = mce("replay", target, journal)
+    assert audit.returncode == 0 and "6 effects (0 live, 6 replayed)" in audit.stdout
+
+
+def test_approval_example_script_runs_offline() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "07_approval_workflow.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.count("(exit 0)") == 2 and "(exit 3)" in done.stdout
+    assert "mce run examples/07_approval_workflow.py:workflow" in done.stdout

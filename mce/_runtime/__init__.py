@@ -12,6 +12,7 @@
 * `effects_port` - the interface the interpreter uses for effects, built on
   `replay` (journal lookup), `writer` (batched, durable journal writes) and
   `report` (a run's totals);
+* `asking` - the answers given to a run and the questions it waits for;
 * `entry` - `run` and `run_sync`.
 
 Nothing here is public API: `mce.run`, `mce.run_sync` and the types in

@@ -6,7 +6,22 @@ from typing import Never, assert_type
 
 from attrs import frozen
 
-from mce import Err, Ok, Step, fail, gather, gets, lift, par, pure, run_sync, traverse
+from mce import (
+    Err,
+    Ok,
+    Question,
+    Step,
+    Waiting,
+    ask,
+    fail,
+    gather,
+    gets,
+    lift,
+    par,
+    pure,
+    run_sync,
+    traverse,
+)
 
 
 @frozen
@@ -35,9 +50,15 @@ def summary() -> Step[Desk, str, str]:
 
 
 outcome = run_sync(summary(), Desk(1))
-assert_type(outcome, Ok[Desk, str] | Err[Desk, str])
+assert_type(outcome, Ok[Desk, str] | Err[Desk, str] | Waiting[Desk])
 if isinstance(outcome, Ok):
     assert_type(outcome.value, str)
+elif isinstance(outcome, Waiting):
+    assert_type(outcome.questions, tuple[Question, ...])
+else:
+    assert_type(outcome.error, str)
+assert_type(ask("How many?", into=int), Step[object, Never, int])
+assert_type(checked().then(lambda n: ask(f"{n}?", into=bool)), Step[Desk, str, bool])
 assert_type(par(pure(1), pure("a")), Step[object, Never, tuple[int, str]])
 assert_type(gather([pure(1), pure(2)]).map(lambda xs: xs[0]), Step[object, Never, int])
 assert_type(traverse(["a"], lambda s: pure(len(s))), Step[object, Never, tuple[int, ...]])

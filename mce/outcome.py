@@ -179,7 +179,8 @@ class Waiting(Outcome[_S_co, Never, Never]):
     information only, the state where the run stopped (where a question was
     asked, or before the parallel block that asked it). `rejected` lists the
     answers given that did not validate (their questions stay open) and
-    `unused` the answer keys that matched no question the run reached.
+    `unused` the answer keys that no question of this run took (a mistyped
+    id, or a question the journal already holds an answer for).
 
     >>> from mce.questions import Question
     >>> w = Waiting((Question("Approve?", "1", {"type": "boolean"}, "approve"),), state=3)

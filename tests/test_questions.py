@@ -316,3 +316,36 @@ def test_a_paused_run_resumes_in_a_fresh_process_with_no_effect_run_twice(tmp_pa
         ("mce.ask", True),
         ("work", "costly"),
     ]
+
+
+async def test_a_bounded_block_starts_its_other_branches_while_one_waits(
+    anyio_backend: str,
+) -> None:
+    counted, j = Counted(), Journal()
+    prog = traverse(
+        ["a", "b", "c"], lambda x: work(x).then(lambda _: ask(f"{x}?", into=int)), limit=1
+    )
+    out = await run(prog, None, handlers=counted.handlers(), journal=j)
+    assert isinstance(out, Waiting)
+    assert [q.text for q in out.questions] == ["a?", "b?", "c?"]
+    assert counted.calls == Counter({"a": 1, "b": 1, "c": 1})
+    answers = {q.position: n for n, q in enumerate(out.questions)}
+    done = await run(
+        prog, None, handlers=counted.handlers(), journal=j, mode="resume", answers=answers
+    )
+    assert done == Ok((0, 1, 2), None)
+    assert counted.calls == Counter({"a": 1, "b": 1, "c": 1})
+
+
+async def test_nested_blocks_and_recover_do_not_swallow_a_question(anyio_backend: str) -> None:
+    counted, j = Counted(), Journal()
+    inner = par(work("deep"), ask("Deep?", into=bool, id="deep"))
+    prog = par(work("top"), inner.recover(lambda e: pure(("recovered", e))))
+    out = await run(prog, None, handlers=counted.handlers(), journal=j)
+    assert isinstance(out, Waiting)
+    assert [(q.key, q.position) for q in out.questions] == [("deep", "0/1/0/1/0")]
+    done = await run(
+        prog, None, handlers=counted.handlers(), journal=j, mode="resume", answers={"deep": False}
+    )
+    assert done == Ok(("top", ("deep", False)), None)
+    assert counted.calls == Counter({"deep": 1, "top": 1})

@@ -35,7 +35,7 @@ class TraceEvent:
     position: str
     name: str  # the effect's kind or the step's label
     branch: str = ""
-    ok: bool | None = None  # for ends: whether it succeeded
+    ok: bool | None = None  # for ends: whether it succeeded (None: a question left open)
     replayed: bool = False  # served from the journal
     request: Any = None  # for effects: the request, `Secret`s redacted
     result: Any = None  # for effect ends: the value, or the error (as journaled when replayed)

@@ -36,6 +36,7 @@ from mce import (
     share,
     traverse,
 )
+from mce.events import TraceEvent
 
 pytestmark = pytest.mark.anyio
 
@@ -349,3 +350,12 @@ async def test_nested_blocks_and_recover_do_not_swallow_a_question(anyio_backend
     )
     assert done == Ok(("top", ("deep", False)), None)
     assert counted.calls == Counter({"deep": 1, "top": 1})
+
+
+async def test_an_open_question_ends_its_trace_with_ok_none() -> None:
+    events: list[TraceEvent] = []
+    await run(ask("Go?", into=bool), None, trace=events.append)
+    assert [(e.event, e.name, e.ok) for e in events] == [
+        ("effect.start", "mce.ask", None),
+        ("effect.end", "mce.ask", None),
+    ]

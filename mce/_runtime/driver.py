@@ -70,6 +70,12 @@ async def resume(
                 )
             except Unanswered as stop:  # this sequence stops at its question
                 stop.state = state
+                if tracer is not None:  # an end with ok=None: the question is left open
+                    tracer(
+                        TraceEvent(
+                            "effect.end", time.time(), position, effect.kind, where.prefix[:-1]
+                        )
+                    )
                 raise
             except Exception as exc:
                 annotate(exc, effect, stack, where)

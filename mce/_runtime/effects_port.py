@@ -64,7 +64,6 @@ async def open_effects(
     handlers: dict[str, Handler],
     seed: int | None,
     executor: Executor | None = None,
-    answers: Answers | None = None,
 ) -> Effects:
     """The effects of a new run, with `journal` loaded (in a worker thread if it does I/O)."""
     if mode not in MODES:
@@ -90,10 +89,7 @@ async def open_effects(
                 f"journal {journal.name} already holds a run; replay it "
                 "(mode='replay'), continue it (mode='resume'), or record to a new journal"
             )
-    effects = Effects(mode, journal, header, entries, handlers, seed, executor)
-    if answers is not None:
-        effects.answers = answers
-    return effects
+    return Effects(mode, journal, header, entries, handlers, seed, executor)
 
 
 class Effects:

@@ -121,8 +121,10 @@ async def run(
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
     asked = _answers(answers, mode)
     effects = await open_effects(
-        mode, open_journal(journal) if journal is not None else None, table, seed, executor, asked
+        mode, open_journal(journal) if journal is not None else None, table, seed, executor
     )
+    if asked is not None:
+        effects.answers = asked
     started = time.perf_counter()
     try:
         ctx = RunContext(merge or default_merge, _backend(), effects, trace)

@@ -359,3 +359,21 @@ async def test_an_open_question_ends_its_trace_with_ok_none() -> None:
         ("effect.start", "mce.ask", None),
         ("effect.end", "mce.ask", None),
     ]
+
+
+async def test_a_waiting_run_leaves_every_finished_effect_durable_in_its_file(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    # The siblings' last records are written in the background (deferred);
+    # the run still ends only once they are on disk.
+    counted, path = Counted(), tmp_path / "run.jsonl"
+    prog = par(work("a"), work("b"), ask("Go?", into=bool, id="go"), work("c"))
+    out = await run(prog, None, handlers=counted.handlers(), journal=path)
+    assert isinstance(out, Waiting)
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert sorted(r["ok"] for r in records) == ["a", "b", "c"]
+    done = await run(
+        prog, None, handlers=counted.handlers(), journal=path, mode="resume", answers={"go": True}
+    )
+    assert done == Ok(("a", "b", True, "c"), None)
+    assert counted.calls == Counter({"a": 1, "b": 1, "c": 1})

@@ -56,7 +56,7 @@ from mce.journal import (
     ReplayDivergence,
     open_journal,
 )
-from mce.outcome import Err, Waiting
+from mce.outcome import Err, Ok, Waiting
 from mce.step import Step
 from mce.trace import perfetto_trace, timeline_html
 
@@ -529,6 +529,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if isinstance(out, Err):
         sys.stdout.write(f"the demo failed: {out.error}\n")
         return 1
+    assert isinstance(out, Ok), "the demo asks no questions"
     result = out.value
     sys.stdout.write(f"Task: {demo.TASK}\n\n")
     for sub, value in zip(result.subtasks, result.results, strict=True):

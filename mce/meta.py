@@ -40,7 +40,7 @@ from mce.budget import Budget, within_budget
 from mce.effects import EffectFailed, effect
 from mce.interpret import run as run_step
 from mce.llm import LLMError, chat, structured
-from mce.outcome import Err
+from mce.outcome import Err, Ok
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
 from mce.plan.ir import load_json
 from mce.plan.run import Observations, observe
@@ -382,6 +382,9 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
         out = await run_step(agent(request["instruction"]), None, handlers=table)
         if isinstance(out, Err):
             raise EffectFailed(out.error)
+        if not isinstance(out, Ok):  # a sub-agent's run has no journal to resume
+            asked = ", ".join(q.text for q in out.questions)
+            raise RuntimeError(f"sub-agent {name!r} cannot wait for a person (it asked: {asked})")
         return out.value
 
     def start(instruction: str) -> Step[object, Any, Any]:

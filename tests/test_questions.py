@@ -377,3 +377,12 @@ async def test_a_waiting_run_leaves_every_finished_effect_durable_in_its_file(
     )
     assert done == Ok(("a", "b", True, "c"), None)
     assert counted.calls == Counter({"a": 1, "b": 1, "c": 1})
+
+
+async def test_a_sub_agent_that_asks_is_an_effect_error_naming_the_question() -> None:
+    from mce.meta import remote_agent
+
+    helper = remote_agent("helper", lambda text: ask(f"{text}?", into=str))
+    out = await run(helper("Which city"), None)
+    assert isinstance(out, Err)
+    assert "cannot wait for a person (it asked: Which city?)" in str(out.error)

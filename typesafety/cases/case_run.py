@@ -5,7 +5,7 @@
 
 from typing import Never, assert_type
 
-from mce import Err, Ok, Step, pure, run, run_sync
+from mce import Err, Ok, Step, Waiting, pure, run, run_sync
 
 from ._state import Desk
 
@@ -20,14 +20,14 @@ def state_free() -> Step[object, str, int]:
 
 
 
-assert_type(run_sync(program(), Desk(1)), Ok[Desk, int] | Err[Desk, str])
+assert_type(run_sync(program(), Desk(1)), Ok[Desk, int] | Err[Desk, str] | Waiting[Desk])
 run_sync(program(), 5)  # E: mypy[misc] pyright[reportArgumentType]
 run_sync(program(), None)  # E: mypy[misc] pyright[reportArgumentType]
-assert_type(run_sync(state_free(), None), Ok[None, int] | Err[None, str])
-assert_type(run_sync(state_free(), Desk(1)), Ok[Desk, int] | Err[Desk, str])
-assert_type(run_sync(pure("x"), 3), Ok[int, str] | Err[int, Never])
+assert_type(run_sync(state_free(), None), Ok[None, int] | Err[None, str] | Waiting[None])
+assert_type(run_sync(state_free(), Desk(1)), Ok[Desk, int] | Err[Desk, str] | Waiting[Desk])
+assert_type(run_sync(pure("x"), 3), Ok[int, str] | Err[int, Never] | Waiting[int])
 
 
 async def main() -> None:
-    assert_type(await run(program(), Desk(1)), Ok[Desk, int] | Err[Desk, str])
+    assert_type(await run(program(), Desk(1)), Ok[Desk, int] | Err[Desk, str] | Waiting[Desk])
     await run(program(), "desk")  # E: mypy[misc] pyright[reportArgumentType]

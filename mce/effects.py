@@ -155,7 +155,8 @@ def fingerprint(request: Any) -> str:
         )
     except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
         text = canonical(request)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @final

@@ -90,7 +90,7 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(
 
 def test_corrupt_journal_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "bad.jsonl"
-    journal.write_text('{"mce_journal": 1}\nnot json\n{"pos": "0", "kind": "k", "fp": ""}\n')
+    journal.write_text('{"mce_journal": 1, "run": "r", "seed": 0}\nnot json\n{"pos": "0", "kind": "k", "fp": ""}\n')
     assert main(["trace", str(journal)]) == 2
     assert "corrupt at line 2" in capsys.readouterr().err
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from mce import (
     FileJournal,
     Journal,
     JournalCorrupt,
+    JournalInUse,
     JournalWarning,
     Ok,
     effect,
@@ -23,6 +25,7 @@ from mce import (
     run_sync,
 )
 from mce.codec import decode, encode
+from mce.effects import fingerprint
 
 
 @frozen
@@ -126,13 +129,15 @@ def test_corruption_in_the_middle_names_the_line(tmp_path: Path) -> None:
 
 
 def test_entry_missing_fields_is_corrupt(tmp_path: Path) -> None:
+    from mce.journal import _line
+
     path = tmp_path / "j.jsonl"
     _record(path)
     lines = path.read_bytes().split(b"\n")
-    lines[1] = b'{"pos": "0"}'
+    lines[1] = _line({"pos": "0"}).rstrip(b"\n")  # a correct checksum, a wrong schema
     path.write_bytes(b"\n".join(lines))
-    with pytest.raises(JournalCorrupt, match="line 2: an entry needs pos, kind and fp"):
-        FileJournal(path).load()
+    with pytest.raises(JournalCorrupt, match="line 2: a record needs pos, kind and fp"):
+        FileJournal(path).read()
 
 
 def test_live_run_refuses_a_journal_that_holds_a_run(tmp_path: Path) -> None:
@@ -210,3 +215,241 @@ def test_a_failing_journal_write_is_raised_not_grouped(tmp_path: Path) -> None:
     prog = gather([effect("io", i, handler=lambda r: r) for i in range(5)])
     with pytest.raises(OSError, match="No space left"):
         run_sync(prog, None, journal=Full(tmp_path / "j.jsonl"))
+
+
+# ---------------------------------------------------------------- the format as a contract
+
+
+def _fuzz_program() -> Any:
+    from mce import EffectFailed, par
+
+    def boom(r: Any) -> Any:
+        raise EffectFailed({"code": 7})
+
+    return (
+        effect("a", {"q": "héllo"}, handler=lambda r: {"n": 1, "s": "wörld"})
+        .then(lambda _: effect("b", 2, handler=lambda r: b"\x00\xff"))
+        .then(
+            lambda _: par(effect("c", 3, handler=lambda r: (1, 2.5)), effect("d", 4, handler=str))
+        )
+        .then(lambda _: effect("e", 5, handler=lambda r: {1: "one"}))
+        .then(lambda v: effect("f", 6, handler=boom).recover(lambda e: effect("g", e, handler=str)))
+    )
+
+
+def test_every_single_bit_flip_is_caught_or_harmless(tmp_path: Path) -> None:
+    """No flip of one bit of a journal replays a different value or raises a raw exception."""
+    import warnings
+
+    import anyio
+
+    from mce import ReplayDivergence, run
+
+    prog = _fuzz_program()
+    good = tmp_path / "good.jsonl"
+    expected = run_sync(prog, None, journal=good)
+    assert expected.ok
+    data = good.read_bytes()
+    assert data.count(b"\n") == 8  # a header and seven records
+    path = tmp_path / "flipped.jsonl"
+    path.write_bytes(data)
+    tally = {"corrupt": 0, "torn": 0, "divergence": 0, "same": 0}
+
+    async def fuzz(fd: int) -> None:
+        for i in range(len(data) * 8):
+            at = i // 8
+            if i % 8 == 0 and at:
+                os.pwrite(fd, data[at - 1 : at], at - 1)  # undo the previous byte's flips
+            os.pwrite(fd, bytes([data[at] ^ (1 << (i % 8))]), at)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", JournalWarning)
+                try:
+                    FileJournal(path).read()  # what every run does first
+                except JournalCorrupt:
+                    tally["corrupt"] += 1
+                    continue
+                if caught:
+                    assert all(w.category is JournalWarning for w in caught)
+                    tally["torn"] += 1
+                try:  # the flip left the file readable: the replay must still be right
+                    out = await run(prog, None, journal=path, mode="replay")
+                except ReplayDivergence:
+                    tally["divergence"] += 1
+                    continue
+            assert out == expected, f"bit {i} replayed {out!r}"
+            tally["same"] += 1
+
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        anyio.run(fuzz, fd)
+    finally:
+        os.close(fd)
+    assert tally["corrupt"] + tally["divergence"] + tally["same"] == len(data) * 8
+    assert tally["corrupt"] > 0.99 * len(data) * 8, tally  # everything else is a torn last line
+
+
+def test_records_are_typed_and_round_trip(tmp_path: Path) -> None:
+    from mce.journal import Header, Record
+
+    path = tmp_path / "j.jsonl"
+    run_sync(_fuzz_program(), None, journal=path)
+    header, records = FileJournal(path).read()
+    assert type(header) is Header and header.version == 2
+    assert all(type(r) is Record for r in records)
+    copy = FileJournal(tmp_path / "copy.jsonl")
+    copy.append([header, *records])
+    assert copy.read() == (header, records)
+    failed = [r for r in records if not r.ok]
+    assert [r.kind for r in failed] == ["f"] and failed[0].value == {"code": 7}
+
+
+def test_a_version_this_mce_does_not_know_is_refused(tmp_path: Path) -> None:
+    from mce.journal import _line
+
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(_line({"mce_journal": 99, "run": "r", "seed": 1, "t0": 0.0}))
+    with pytest.raises(JournalCorrupt, match="line 1: format version 99"):
+        FileJournal(path).read()
+
+
+def test_a_version_1_journal_still_replays(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(
+        '{"mce_journal":1,"run":"r","seed":3,"t0":1.0}\n'
+        f'{{"run":"r","pos":"0","kind":"k","fp":"{fingerprint(1)}","req":1,"ok":10,"t1":1.0}}\n'
+    )
+    assert run_sync(effect("k", 1), None, journal=path, mode="replay") == Ok(10, None)
+
+
+def test_an_intact_last_line_that_lost_only_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    _record(path)
+    path.write_bytes(path.read_bytes()[:-1])
+    assert len(FileJournal(path).read()[1]) == 3
+
+
+def test_damage_to_a_complete_last_line_is_corrupt_not_torn(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    _record(path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1  # inside the last line's checksum; its newline is intact
+    path.write_bytes(data)
+    with pytest.raises(JournalCorrupt, match="line 4: the checksum does not match"):
+        FileJournal(path).read()
+
+
+def test_a_lone_surrogate_is_journaled_and_replays_exactly(tmp_path: Path) -> None:
+    import json
+
+    broken = json.loads('"\\ud83d"')  # what a reply with a truncated emoji escape decodes to
+    prog = gather(
+        [effect("sib", i, handler=lambda r: r) for i in range(3)]
+        + [effect("llm", broken, handler=lambda r: {"text": r + "!"})]
+    )
+    path = tmp_path / "j.jsonl"
+    live = run_sync(prog, None, journal=path)
+    assert live.ok and live.value[3] == {"text": broken + "!"}
+    path.read_bytes().decode("utf-8")  # the file stays valid UTF-8
+    header, records = FileJournal(path).read()
+    assert header is not None and len(records) == 4  # no record of the batch is lost
+    assert run_sync(prog, None, journal=path, mode="replay") == live
+
+
+def _two_runs_in_one_file(tmp_path: Path, second_value: int) -> Path:
+    prog = effect("k", 1)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_sync(prog, None, journal=first, handlers={"k": lambda r: 10})
+    run_sync(prog, None, journal=second, handlers={"k": lambda r: second_value})
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(first.read_bytes() + b"".join(second.read_bytes().splitlines(True)[1:]))
+    return both
+
+
+def test_conflicting_records_of_one_position_are_corrupt(tmp_path: Path) -> None:
+    both = _two_runs_in_one_file(tmp_path, 20)
+    with pytest.raises(JournalCorrupt, match="line 3: position 0 is recorded twice"):
+        run_sync(effect("k", 1), None, journal=both, mode="replay")
+
+
+def test_a_journal_file_has_one_writer_at_a_time(tmp_path: Path) -> None:
+    """A second process gets JournalInUse at once while the first holds the lock."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.jsonl"
+    holder = (
+        "import sys\n"
+        "from mce.journal import FileJournal\n"
+        f"j = FileJournal({str(path)!r})\n"
+        "j.acquire()\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"  # hold the lock until the test says so
+        "j.close()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        with pytest.raises(JournalInUse, match="in use by another run"):
+            FileJournal(path).acquire()
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    j = FileJournal(path)
+    j.acquire()  # free again once the holder closed it
+    j.close()
+
+
+def _agent_journal_size(tmp_path: Path, turns: int) -> int:
+    from mce.llm import ScriptedModel, call, react, say, scripted_handler
+    from mce.tools import tool
+
+    @tool
+    def lookup(key: str) -> str:
+        "Look a key up."
+        return f"value of {key} " * 8
+
+    model = ScriptedModel().queue(*[call("lookup", key=f"k{i}") for i in range(turns - 1)])
+    model.queue(say("done"))
+    path = tmp_path / f"agent-{turns}.jsonl"
+    prog = react(["Look everything up."], [lookup], max_turns=turns)
+    handlers = {"llm.chat": scripted_handler(model)}
+    live = run_sync(prog, None, journal=path, handlers=handlers)
+    assert live.ok and live.value.turns == turns
+    assert run_sync(prog, None, journal=path, mode="replay") == live
+    return path.stat().st_size
+
+
+def test_an_agent_journal_grows_linearly_with_turns(tmp_path: Path) -> None:
+    small, large = _agent_journal_size(tmp_path, 8), _agent_journal_size(tmp_path, 32)
+    assert large < 4.5 * small, (small, large)  # quadratic growth would be about 16x
+
+
+def test_a_request_stored_as_a_reference_reads_back_whole(tmp_path: Path) -> None:
+    from mce.journal import Header, Record
+
+    first = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    second = {
+        "model": "m",
+        "messages": [*first["messages"], {"role": "assistant", "content": "yo"}],
+    }
+    path = tmp_path / "j.jsonl"
+    j = FileJournal(path)
+    records = (
+        Record("0", "llm.chat", "a", True, "yo", first),
+        Record("1", "llm.chat", "b", True, "ok", second),
+    )
+    j.append([Header("r", 1, 0.0), *records])
+    lines = path.read_bytes().splitlines()
+    assert b'"req_base":"0"' in lines[2] and lines[2].count(b'"hi"') == 0
+    assert FileJournal(path).read()[1] == records
+    j.close()
+    lines[2] = lines[2].replace(b'"req_base":"0"', b'"req_base":"9"')
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(JournalCorrupt, match="line 3"):
+        FileJournal(path).read()

@@ -312,19 +312,15 @@ class Journal:
         """Release the lock and any open file."""
         self._held = False
 
-    # Dict views of records, for code written before records were typed.
-
     def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """`read`, as JSON objects (the header with its version under `HEADER_KEY`)."""
+        """`read`, as the JSON objects of the file format (requests whole, no checksums).
+
+        >>> j = Journal()
+        >>> j.append([Record("0", "k", "", True, 1)])
+        >>> j.load()
+        (None, [{'pos': '0', 'kind': 'k', 'fp': '', 'ok': 1}])
+        """
         return _as_dicts(self.read())
-
-    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """`repair`, as JSON objects."""
-        return _as_dicts(self.repair())
-
-    def write(self, records: Sequence[dict[str, Any] | Header | Record]) -> None:
-        """`append` JSON objects (as `load` gives them) or typed records."""
-        self.append([_from_dict(r, self.name) if type(r) is dict else r for r in records])  # type: ignore[misc]
 
 
 def _header_json(header: Header) -> dict[str, Any]:
@@ -345,14 +341,6 @@ class _Extends:
 
     record: Record
     base: str
-
-
-def _from_dict(data: Any, where: str, line: int = 0, version: int = VERSION) -> Header | Record:
-    """A typed record from its JSON object, schema-checked; `JournalCorrupt` names the line."""
-    record = _parse_object(data, where, line, version)
-    if isinstance(record, _Extends):
-        raise JournalCorrupt(where, line, "req_base outside a journal file")
-    return record
 
 
 def _parse_object(data: Any, where: str, line: int, version: int) -> Header | Record | _Extends:

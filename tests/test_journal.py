@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from mce import (
 )
 from mce.codec import decode, encode
 from mce.effects import fingerprint
+from mce.journal import Header, Record
 
 
 @frozen
@@ -45,18 +48,49 @@ class Colour(enum.Enum):
     RED = "red"
 
 
-def test_attrs_dataclass_and_enum_values_round_trip_through_a_file(tmp_path: Path) -> None:
+def _classes_program() -> Any:
     value = Page("results", [Hit("a", 0.5, ("x",)), Hit("b", 1.0)])
-    prog = gather(
+    return value, gather(
         [
-            effect("search", "q", handler=lambda r: value),
-            effect("c", None, handler=lambda r: Colour.RED),
+            effect("search", "q", handler=lambda r: value, into=Page),
+            effect("c", None, handler=lambda r: Colour.RED, into=Colour),
         ]
     )
+
+
+def test_attrs_dataclass_and_enum_values_round_trip_through_a_file(tmp_path: Path) -> None:
+    value, prog = _classes_program()
     path = tmp_path / "j.jsonl"
     live = run_sync(prog, None, journal=path)
     replayed = run_sync(prog, None, journal=path, mode="replay")
     assert live == replayed == Ok((value, Colour.RED), None)
+
+
+def test_values_decode_by_the_declared_type_never_by_the_name_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    """A journal naming a module that does not exist (or `__main__`) replays: nothing is imported."""
+    import sys
+
+    from mce import ReplayDivergence
+    from mce.journal import _line
+
+    _, prog = _classes_program()
+    path = tmp_path / "j.jsonl"
+    live = run_sync(prog, None, journal=path)
+    renamed = []
+    for line in path.read_bytes().splitlines():
+        text = line.decode().replace("test_journal:Page", "mce_never_imported_module:Page")
+        text = text.replace("test_journal:Colour", "__main__:Colour")
+        data = json.loads(text)
+        del data["sum"]
+        renamed.append(_line(data))  # a valid checksum: only the names changed
+    path.write_bytes(b"".join(renamed))
+    assert run_sync(prog, None, journal=path, mode="replay") == live
+    assert "mce_never_imported_module" not in sys.modules
+    undeclared = gather([effect("search", "q"), effect("c", None, into=Colour)])
+    with pytest.raises(ReplayDivergence, match=r"position 0/0/0.*declares no such type"):
+        run_sync(undeclared, None, journal=path, mode="replay")
 
 
 json_leaves = st.one_of(
@@ -82,8 +116,6 @@ values = st.recursive(
 
 @given(values)
 def test_codec_round_trips(value: Any) -> None:
-    import json
-
     assert decode(json.loads(json.dumps(encode(value)))) == value
 
 
@@ -92,13 +124,15 @@ def test_dict_keys_that_look_like_tags_are_escaped() -> None:
     assert decode(encode(tricky)) == tricky
 
 
-def test_locally_defined_classes_are_refused_with_a_reason() -> None:
+def test_classes_defined_in_a_function_journal_and_replay_when_declared() -> None:
     @frozen
     class Local:
         x: int
 
-    with pytest.raises(TypeError, match="defined inside a function"):
-        encode(Local(1))
+    prog = effect("k", 1, handler=lambda r: Local(r), into=Local)
+    j = Journal()
+    live = run_sync(prog, None, journal=j)
+    assert run_sync(prog, None, journal=j, mode="replay") == live == Ok(Local(1), None)
 
 
 def _record(path: Path, n: int = 3) -> None:
@@ -171,9 +205,9 @@ def test_concurrent_effects_share_fsyncs(tmp_path: Path) -> None:
     writes: list[int] = []
 
     class Counting(FileJournal):
-        def write(self, records: list[dict[str, Any]]) -> None:
+        def append(self, records: Sequence[Header | Record]) -> None:
             writes.append(len(records))
-            super().write(records)
+            super().append(records)
 
     async def io(r: int) -> int:
         import anyio
@@ -209,7 +243,7 @@ def test_parallel_results_are_durable_before_they_are_used(tmp_path: Path) -> No
 
 def test_a_failing_journal_write_is_raised_not_grouped(tmp_path: Path) -> None:
     class Full(FileJournal):
-        def write(self, records: list[dict[str, Any]]) -> None:
+        def append(self, records: Sequence[Header | Record]) -> None:
             raise OSError(28, "No space left on device")
 
     prog = gather([effect("io", i, handler=lambda r: r) for i in range(5)])
@@ -453,3 +487,85 @@ def test_a_request_stored_as_a_reference_reads_back_whole(tmp_path: Path) -> Non
     path.write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(JournalCorrupt, match="line 3"):
         FileJournal(path).read()
+
+
+HOLDER = """
+import sys
+from mce import effect, run_sync
+
+def handler(req):
+    print("running", flush=True)
+    sys.stdin.readline()  # hold the run (and its journal) until the test says so
+    return req
+
+out = run_sync(effect("k", 1, handler=handler), None, journal=sys.argv[1], mode=sys.argv[2])
+print(out, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["live", "resume"])
+def test_a_second_process_cannot_write_a_journal_in_use(tmp_path: Path, mode: str) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.jsonl"
+    marker = tmp_path / "second-ran"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), "live"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "running\n"  # the first run is inside its effect
+        second = effect("k", 1, handler=lambda r: marker.write_text("ran"))
+        with pytest.raises(JournalInUse, match="in use by another run"):
+            run_sync(second, None, journal=path, mode=mode)  # type: ignore[arg-type]
+        assert not marker.exists()  # refused before any effect ran
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        out = proc.stdout.read()
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 0
+    assert out == "Ok(value=1, state=None)\n"
+    header, records = FileJournal(path).read()  # one header, one record: nothing interleaved
+    assert header is not None and [r.pos for r in records] == ["0"]
+
+
+def _edited(path: Path, line: int, edit: Any) -> None:
+    """Rewrite one line's JSON object with `edit`, with a checksum that matches again."""
+    from mce.journal import _line
+
+    lines = path.read_bytes().splitlines()
+    data = json.loads(lines[line - 1])
+    del data["sum"]
+    edit(data)
+    lines[line - 1] = _line(data).rstrip(b"\n")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "edit", "reason"),
+    [
+        (2, lambda d: d.update(kind_=d.pop("kind")), "unknown field 'kind_'"),
+        (2, lambda d: d.update(pos=["0"]), "pos and kind must be non-empty strings"),
+        (2, lambda d: d.update(t0="yesterday"), "t0 and t1 must be numbers"),
+        (2, lambda d: d.update(err=d["ok"]), "exactly one of ok and err"),
+        (1, lambda d: d.update(seed="x"), "seed \\(an int\\)"),
+        (1, lambda d: d.update(mce_journal=True), "format version True"),
+        (3, lambda d: d.update(ok={"$bytes": "not base64!"}), "position 1.*malformed \\$bytes"),
+        (3, lambda d: d.update(ok={"$tuple": 5}), "position 1.*must be a list"),
+        (3, lambda d: d.update(ok={"$float": "1e400"}), "position 1.*\\$float must be"),
+    ],
+)
+def test_a_damaged_line_with_a_matching_checksum_is_corrupt_naming_the_line(
+    tmp_path: Path, line: int, edit: Any, reason: str
+) -> None:
+    prog = effect("a", 1, handler=lambda r: (r,)).then(lambda _: effect("b", 2, handler=bytes))
+    path = tmp_path / "j.jsonl"
+    run_sync(prog, None, journal=path)
+    _edited(path, line, edit)
+    with pytest.raises(JournalCorrupt, match=f"corrupt at line {line}: .*{reason}"):
+        run_sync(prog, None, journal=path, mode="replay")

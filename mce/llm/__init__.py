@@ -126,7 +126,9 @@ def chat(
     if response_format is not None:
         request["response_format"] = response_format
     request.update({k: v for k, v in params.items() if v is not None})
-    return effect(CHAT, request, handler=default_chat_handler)
+    return effect(
+        CHAT, request, handler=default_chat_handler, into=AssistantMessage, error=LLMError
+    )
 
 
 def structured(

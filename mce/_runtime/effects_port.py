@@ -33,9 +33,19 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from mce._runtime.replay import MODES, Mode, ReplayLookup
+from mce._runtime.replay import (
+    BUDGET_DECISION,
+    MODES,
+    REFUSED,
+    Mode,
+    ReplayLookup,
+)
+from mce._runtime.replay import (
+    exceeded as _exceeded,
+)
 from mce._runtime.report import RunStats
 from mce._runtime.writer import JournalWriter
+from mce.budget import BudgetExceeded, Tracker
 from mce.codec import encode
 from mce.effects import (
     NOW,
@@ -266,6 +276,64 @@ class Effects:
         """Write what is still buffered (a header when the run made no effect)."""
         if self.recording and self._writer is not None:
             await self._writer.finish()
+
+    def charge_call(self, tracker: Tracker, position: str) -> BudgetExceeded | None:
+        """Charge a budget for the effect at `position`; the exceeded budget if it may not run.
+
+        Which effect a budget refuses under concurrency depends on timing,
+        so a refusal is journaled (at `<position>/budget`) and served back:
+        a replayed or resumed run refuses the effects the recorded run
+        refused, and never one that ran.
+        """
+        if self.serving:
+            refused = self._replay.refusal(position)
+            if refused is not None:
+                return tracker.refuse(_exceeded(refused, position))
+            if self._replay.ran(position):
+                tracker.charge_call(force=True)
+                return None
+            if self.mode == "replay":
+                return None  # the lookup names the divergence
+        exceeded = tracker.charge_call()
+        if exceeded is not None:
+            self._record_refusal(position, exceeded)
+        return exceeded
+
+    def charge_served(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:
+        """Charge a budget for a served value's tokens, refusing only as the recorded run did."""
+        refused = self._replay.refusal(position)
+        if refused is not None:
+            return tracker.refuse(_exceeded(refused, position))
+        tracker.charge_value(value, force=True)
+        return None
+
+    def charge_value(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:
+        """Charge a budget for a live value's tokens; a refusal is journaled."""
+        exceeded = tracker.charge_value(value)
+        if exceeded is not None:
+            self._record_refusal(position, exceeded)
+        return exceeded
+
+    def _record_refusal(self, position: str, exceeded: BudgetExceeded) -> None:
+        # Buffered, not awaited: any later record - the block's or the budget's
+        # decision, the next effect - is written after it, in the same order.
+        if self.recording and self._writer is not None:
+            now = time.time()
+            refused = {"refused": {"resource": exceeded.resource, "limit": exceeded.limit}}
+            self._writer.append(
+                Record(
+                    f"{position}/{REFUSED}",
+                    BUDGET_DECISION,
+                    "",
+                    True,
+                    refused,
+                    None,
+                    now,
+                    now,
+                    None,
+                    self.run_id,
+                )
+            )
 
     def check_complete(self) -> None:
         """After a replay: `ReplayDivergence` if the journal holds work nobody asked for."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final, Literal
 
+from mce.budget import BudgetExceeded
 from mce.codec import DecodeError, UndeclaredType, decode
 from mce.effects import EffectError
 from mce.journal import JournalCorrupt, Record, ReplayDivergence
@@ -44,7 +45,21 @@ PAR_DECISION: Final = "mce.par"  # which branch of a fail-fast block failed firs
 TIMEOUT_DECISION: Final = "mce.timeout"  # whether a timeout fired
 BUDGET_DECISION: Final = "mce.budget"  # whether a budget ran out of time, or refused an effect
 DECISIONS: Final = frozenset({PAR_DECISION, TIMEOUT_DECISION, BUDGET_DECISION})
+REFUSED: Final = "budget"  # a budget's refusal of the effect at P is recorded at P/budget
 """Journal entries that record a scheduling decision rather than an effect."""
+
+
+def exceeded(data: Any, position: str) -> BudgetExceeded:
+    """The `BudgetExceeded` a budget decision or refusal recorded (JSON: resource, limit)."""
+    if (
+        type(data) is not dict
+        or data.get("resource") not in ("calls", "tokens", "seconds")
+        or type(data.get("limit")) not in (int, float)
+    ):
+        raise ReplayDivergence(
+            position, BUDGET_DECISION, f"the journal's budget decision is malformed: {data!r}"
+        )
+    return BudgetExceeded(data["resource"], data["limit"])
 
 
 def error_type(node: Any) -> Any:
@@ -129,6 +144,20 @@ class ReplayLookup:
             )
         self._used.add(position)
         return self.value(entry, dict[str, Any])
+
+    def ran(self, position: str) -> bool:
+        """Whether the journal holds an effect that ran at `position` (and is served)."""
+        entry = self.recorded.get(position)
+        return entry is not None and (entry.ok or not self.retry_failed)
+
+    def refusal(self, position: str) -> Any:
+        """The budget refusal recorded for the effect at `position` (its JSON), if any."""
+        entry = self.recorded.get(f"{position}/{REFUSED}")
+        if entry is None or entry.kind != BUDGET_DECISION:
+            return None
+        self._used.add(entry.pos)
+        data = self.value(entry, dict[str, Any])
+        return data.get("refused") if type(data) is dict else None
 
     def skip(self, prefix: str) -> None:
         """Records under `prefix` are not requested by design (a cut-short block or scope)."""

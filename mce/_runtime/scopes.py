@@ -23,6 +23,7 @@ from mce._runtime import driver as _driver
 from mce._runtime.context import RunContext, Seq, ShareCell
 from mce._runtime.diagnostics import labels
 from mce._runtime.replay import BUDGET_DECISION, TIMEOUT_DECISION
+from mce._runtime.replay import exceeded as _exceeded
 from mce.budget import BudgetExceeded, Tracker
 from mce.errors import StepTimeout
 from mce.journal import ReplayDivergence
@@ -117,19 +118,6 @@ async def run_budget(
     if out is None:
         return Err(BudgetExceeded("seconds", budget.max_seconds), state)
     return out
-
-
-def _exceeded(data: Any, position: str) -> BudgetExceeded:
-    """The recorded `BudgetExceeded` of a budget decision."""
-    if (
-        type(data) is not dict
-        or data.get("resource") not in ("calls", "tokens", "seconds")
-        or type(data.get("limit")) not in (int, float)
-    ):
-        raise ReplayDivergence(
-            position, BUDGET_DECISION, f"the journal's budget decision is malformed: {data!r}"
-        )
-    return BudgetExceeded(data["resource"], data["limit"])
 
 
 async def _compute_share(

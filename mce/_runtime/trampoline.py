@@ -133,7 +133,7 @@ def advance(
                 effects = run.effects
                 position = f"{where.prefix}{k}"
                 if where.budget is not None:
-                    exceeded = where.budget.charge_call()
+                    exceeded = effects.charge_call(where.budget, position)
                     if exceeded is not None:
                         node = _Fail(exceeded)
                         continue
@@ -150,7 +150,7 @@ def advance(
                             if type(value) is not int and type(value) is not str:
                                 effects.account(value)
                                 if where.budget is not None:
-                                    exceeded = where.budget.charge_value(value)
+                                    exceeded = effects.charge_served(where.budget, position, value)
                                     if exceeded is not None:
                                         node = _Fail(exceeded)
                                         continue

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, final
 
 from attrs import field, frozen
+from attrs import fields as attrs_fields
 
 from mce.effects import redact
 
@@ -65,7 +66,7 @@ _SUM = b',"sum":"'  # every version-2 line ends with ,"sum":"<8 hex digits>"}
 _SUM_TAIL = len(_SUM) + 8 + 2
 _HEX = frozenset(b"0123456789abcdef")
 _ENTRY_KEYS_1 = frozenset({"pos", "kind", "fp", "ok", "err", "req", "t0", "t1", "branch", "run"})
-_ENTRY_KEYS = _ENTRY_KEYS_1 | {"req_base"}
+_ENTRY_KEYS = (_ENTRY_KEYS_1 - {"run"}) | {"req_base"}
 _HEADER_KEYS = _HEADER_KEYS_1 = frozenset({HEADER_KEY, "run", "seed", "t0"})
 
 
@@ -166,7 +167,6 @@ class Record:
     t0: float | None = None
     t1: float | None = None
     branch: str | None = None
-    run: str = ""
     line: int = field(default=0, eq=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -183,8 +183,6 @@ class Record:
             v = getattr(self, key)
             if v is not None:
                 data[key] = v
-        if self.run:
-            data["run"] = self.run
         return data
 
 
@@ -212,6 +210,9 @@ def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
     position replaces it (what `retry_failed` appends); any other repeat of
     a position is two runs writing one journal.
     """
+    records = tuple(records)
+    if len({r.pos for r in records}) == len(records):
+        return records
     seen: dict[str, int] = {}
     out: list[Record] = []
     for record in records:
@@ -343,47 +344,105 @@ class _Extends:
     base: str
 
 
+_NUMBER = (int, float)
+_SLOTS = {a.name: Record.__dict__[a.name].__set__ for a in attrs_fields(Record)}
+_SET_POS, _SET_KIND, _SET_FP, _SET_OK = _SLOTS["pos"], _SLOTS["kind"], _SLOTS["fp"], _SLOTS["ok"]
+_SET_VALUE, _SET_REQ, _SET_T0, _SET_T1 = _SLOTS["value"], _SLOTS["req"], _SLOTS["t0"], _SLOTS["t1"]
+_SET_BRANCH, _SET_LINE = _SLOTS["branch"], _SLOTS["line"]
+_new = object.__new__
+
+
+def _record(
+    pos: str,
+    kind: str,
+    fp: str,
+    ok: bool,
+    value: Any,
+    req: Any,
+    t0: Any,
+    t1: Any,
+    branch: Any,
+    line: int,
+) -> Record:
+    """`Record(...)` for values already checked: loading a journal builds one per line, and
+    attrs' frozen `__init__` (a by-name `object.__setattr__` per field) would be a large share
+    of replaying a journal; the slots are set directly instead. Same object, same invariants."""
+    r: Record = _new(Record)
+    _SET_POS(r, pos)
+    _SET_KIND(r, kind)
+    _SET_FP(r, fp)
+    _SET_OK(r, ok)
+    _SET_VALUE(r, value)
+    _SET_REQ(r, req)
+    _SET_T0(r, t0)
+    _SET_T1(r, t1)
+    _SET_BRANCH(r, branch)
+    _SET_LINE(r, line)
+    return r
+
+
 def _parse_object(data: Any, where: str, line: int, version: int) -> Header | Record | _Extends:
     if type(data) is not dict:
         raise JournalCorrupt(
             where, line, f"a record must be a JSON object, not {type(data).__name__}"
         )
+    get = data.get
+    pos, kind, fp, t0, t1, branch = (
+        get("pos"),
+        get("kind"),
+        get("fp"),
+        get("t0"),
+        get("t1"),
+        get("branch"),
+    )
+    ok = "ok" in data
+    if (
+        type(pos) is str
+        and pos
+        and type(kind) is str
+        and kind
+        and type(fp) is str
+        and ok is not ("err" in data)
+        and (t0 is None or type(t0) in _NUMBER)
+        and (t1 is None or type(t1) in _NUMBER)
+        and (branch is None or type(branch) is str)
+        and type(get("run", "")) is str  # version 1 repeated the run id on every line
+        and data.keys() <= (_ENTRY_KEYS if version >= 2 else _ENTRY_KEYS_1)
+    ):
+        req = get("req")
+        record = _record(
+            pos, kind, fp, ok, data["ok"] if ok else data["err"], req, t0, t1, branch, line
+        )
+        if "req_base" not in data:
+            return record
+        base = data["req_base"]
+        if type(base) is not str or type(req) is not dict or type(req.get("messages")) is not list:
+            raise JournalCorrupt(
+                where, line, "req_base must be a position and the request must hold messages"
+            )
+        return _Extends(record, base)
     if HEADER_KEY in data:
         return _header(data, where, line)
+    raise JournalCorrupt(where, line, _schema_error(data, version))
+
+
+def _schema_error(data: dict[str, Any], version: int) -> str:
+    """What is wrong with a record's JSON object (it failed the checks above)."""
     bad = data.keys() - (_ENTRY_KEYS if version >= 2 else _ENTRY_KEYS_1)
     if bad:
-        raise JournalCorrupt(where, line, f"unknown field {sorted(bad)[0]!r}")
-    try:
-        pos, kind, fp = data["pos"], data["kind"], data["fp"]
-    except KeyError as exc:
-        raise JournalCorrupt(
-            where, line, f"a record needs pos, kind and fp; {exc} is missing"
-        ) from None
+        return f"unknown field {sorted(bad)[0]!r}"
+    missing = [k for k in ("pos", "kind", "fp") if k not in data]
+    if missing:
+        return f"a record needs pos, kind and fp; {missing[0]!r} is missing"
+    pos, kind, fp = data["pos"], data["kind"], data["fp"]
     if type(pos) is not str or not pos or type(kind) is not str or not kind or type(fp) is not str:
-        raise JournalCorrupt(where, line, "pos and kind must be non-empty strings and fp a string")
+        return "pos and kind must be non-empty strings and fp a string"
     if ("ok" in data) == ("err" in data):
-        raise JournalCorrupt(where, line, "a record holds exactly one of ok and err")
-    ok = "ok" in data
+        return "a record holds exactly one of ok and err"
     t0, t1 = data.get("t0"), data.get("t1")
-    if (t0 is not None and type(t0) is not float and type(t0) is not int) or (
-        t1 is not None and type(t1) is not float and type(t1) is not int
-    ):
-        raise JournalCorrupt(where, line, "t0 and t1 must be numbers")
-    branch, run = data.get("branch"), data.get("run", "")
-    if (branch is not None and type(branch) is not str) or type(run) is not str:
-        raise JournalCorrupt(where, line, "branch and run must be strings")
-    req = data.get("req")
-    record = Record(
-        pos, kind, fp, ok, data["ok"] if ok else data["err"], req, t0, t1, branch, run, line
-    )
-    if "req_base" not in data:
-        return record
-    base = data["req_base"]
-    if type(base) is not str or type(req) is not dict or type(req.get("messages")) is not list:
-        raise JournalCorrupt(
-            where, line, "req_base must be a position and the request must hold messages"
-        )
-    return _Extends(record, base)
+    if not (t0 is None or type(t0) in _NUMBER) or not (t1 is None or type(t1) in _NUMBER):
+        return "t0 and t1 must be numbers"
+    return "branch and run must be strings"
 
 
 def _header(data: dict[str, Any], where: str, line: int) -> Header:
@@ -410,12 +469,12 @@ def _summed(raw: bytes) -> bool:
 
 def _sum_holds(raw: bytes) -> bool:
     """Whether the line ends with a checksum field that matches the rest of the line."""
-    if len(raw) < _SUM_TAIL + 2 or raw[-_SUM_TAIL:-10] != _SUM or raw[-2:] != b'"}':
+    if raw[-_SUM_TAIL:-10] != _SUM or raw[-2:] != b'"}':
         return False
     digits = raw[-10:-2]
-    if not _HEX.issuperset(digits):
-        return False
-    return zlib.crc32(b"}", zlib.crc32(memoryview(raw)[:-_SUM_TAIL])) == int(digits, 16)
+    return _HEX.issuperset(digits) and zlib.crc32(
+        b"}", zlib.crc32(memoryview(raw)[:-_SUM_TAIL])
+    ) == int(digits, 16)
 
 
 def _line(data: dict[str, Any]) -> bytes:
@@ -480,7 +539,7 @@ class FileJournal(Journal):
     >>> j.append([Header("r", 1, 0.0), Record("0", "k", "", True, 5)])
     >>> j.close()
     >>> FileJournal(path).read()[1]
-    (Record(pos='0', kind='k', fp='', ok=True, value=5, req=None, t0=None, t1=None, branch=None, run=''),)
+    (Record(pos='0', kind='k', fp='', ok=True, value=5, req=None, t0=None, t1=None, branch=None),)
     """
 
     needs_thread = True
@@ -524,12 +583,15 @@ class FileJournal(Journal):
         if type(header) is not Header:
             raise JournalCorrupt(self.name, 1, "the first line is not a header")
         parsed = self._parse_all(lines, header.version)
-        by_pos: dict[str, Record] = {}
-        records = []
-        for item in parsed:
-            record = item if type(item) is Record else self._extend(item, by_pos)
-            by_pos[record.pos] = record
-            records.append(record)
+        if all(type(item) is Record for item in parsed):
+            records: list[Record] = parsed  # type: ignore[assignment]
+        else:  # resolve requests stored as a reference to an earlier one
+            by_pos: dict[str, Record] = {}
+            records = []
+            for item in parsed:
+                record = item if type(item) is Record else self._extend(item, by_pos)
+                by_pos[record.pos] = record
+                records.append(record)
         self._read = checked = _conflicts(self.name, records)
         self._conversations = None
         return header, checked
@@ -564,16 +626,20 @@ class FileJournal(Journal):
             except ValueError:
                 fast = False
         out: list[Record | _Extends] = []
-        for number, raw in enumerate(body, 2):
-            if fast:
-                data = objects[number - 2]
+        name = self.name
+        if fast:
+            for number, data in enumerate(objects, 2):
                 if type(data) is not dict or data.pop("sum", None) is None:
-                    raise JournalCorrupt(self.name, number, "not a checksummed JSON object")
-                item = _parse_object(data, self.name, number, version)
-            else:  # find the line that is off (or read a version-1 file line by line)
-                item = self._parse(raw, number, version >= 2 or _summed(raw))
-            if isinstance(item, Header):
-                raise JournalCorrupt(self.name, number, "a header after the first line")
+                    raise JournalCorrupt(name, number, "not a checksummed JSON object")
+                item = _parse_object(data, name, number, version)
+                if type(item) is Header:
+                    raise JournalCorrupt(name, number, "a header after the first line")
+                out.append(item)
+            return out
+        for number, raw in enumerate(body, 2):  # find the line that is off (or read version 1)
+            item = self._parse(raw, number, version >= 2 or _summed(raw))
+            if type(item) is Header:
+                raise JournalCorrupt(name, number, "a header after the first line")
             out.append(item)
         return out
 
@@ -587,7 +653,7 @@ class FileJournal(Journal):
                 self.name, r.line, f"req_base {item.base!r} names no earlier request with messages"
             )
         full = {**r.req, "messages": base_req["messages"] + r.req["messages"]}
-        return Record(r.pos, r.kind, r.fp, r.ok, r.value, full, r.t0, r.t1, r.branch, r.run, r.line)
+        return Record(r.pos, r.kind, r.fp, r.ok, r.value, full, r.t0, r.t1, r.branch, r.line)
 
     def acquire(self) -> None:
         """Take an exclusive lock on the file (creating it) until `close`.

@@ -238,7 +238,6 @@ class Effects:
                 t0,
                 t1,
                 branch,
-                self.run_id,
             )
             if not (defer and self._writer.defer(record)):
                 await self._writer.commit(record)
@@ -262,9 +261,7 @@ class Effects:
         if self.recording:
             assert self._writer is not None
             now = time.time()
-            record = Record(
-                position, kind, "", True, encode(data), None, now, now, None, self.run_id
-            )
+            record = Record(position, kind, "", True, encode(data), None, now, now, None)
             await self._writer.commit(record)
 
     async def durable(self) -> None:
@@ -331,7 +328,6 @@ class Effects:
                     now,
                     now,
                     None,
-                    self.run_id,
                 )
             )
 

@@ -323,6 +323,24 @@ class Journal:
         """
         return _as_dicts(self.read())
 
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        """`append` records given as JSON objects (what `load` gives), schema-checked.
+
+        >>> j = Journal()
+        >>> j.write([{"mce_journal": 2, "run": "r", "seed": 1, "t0": 0.0}])
+        >>> j.read()[0].seed
+        1
+        """
+        typed: list[Header | Record] = []
+        for number, data in enumerate(records, 1):
+            item = _parse_object(data, self.name, number, VERSION)
+            if isinstance(item, _Extends):
+                raise JournalCorrupt(
+                    self.name, number, "req_base is for files; give whole requests"
+                )
+            typed.append(item)
+        self.append(typed)
+
 
 def _header_json(header: Header) -> dict[str, Any]:
     return {HEADER_KEY: header.version, "run": header.run, "seed": header.seed, "t0": header.t0}

@@ -64,7 +64,7 @@ def exceeded(data: Any, position: str) -> BudgetExceeded:
 
 def error_type(node: Any) -> Any:
     """What an effect's recorded error decodes as: `EffectError`, or the error type it declares."""
-    declared = getattr(node, "error", None)
+    declared = node.error
     return EffectError if declared is None else EffectError | declared
 
 

@@ -146,7 +146,7 @@ def advance(
                         if entry.ok:
                             value = entry.value
                             if type(value) is dict or type(value) is list:
-                                value = effects.value(entry, getattr(node, "into", None))
+                                value = effects.value(entry, node.into)
                             if type(value) is not int and type(value) is not str:
                                 effects.account(value)
                                 if where.budget is not None:

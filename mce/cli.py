@@ -594,18 +594,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     run_p.add_argument("--state", help="the initial state, as JSON")
     run_p.add_argument("--journal", help="journal file to record to (or replay/resume from)")
     run_p.add_argument("--mode", choices=["live", "replay", "resume"], default="live")
-<<<<<<< HEAD
     run_p.add_argument(
         "--timeline",
         metavar="HTML",
         help="also write the run's timeline page, with the names of its named steps",
-=======
+    )
     run_p.add_argument("--resume", action="store_true", help="the same as --mode resume")
     run_p.add_argument(
         "--retry-failed",
         action="store_true",
         help="with --resume: run effects recorded as failed again instead of serving their errors",
->>>>>>> e84482c (mce run --resume --retry-failed; mce replay exits 1 when the program leaves recorded work unrequested)
     )
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(

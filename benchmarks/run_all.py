@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_core.py",
     "bench_replay.py",
+    "bench_journal_size.py",
     "bench_dag.py",
     "bench_live.py",
     "compare.py",

@@ -102,21 +102,26 @@ class Tracker:
                 self.scope.cancel()
         return self.exceeded
 
-    def charge_call(self) -> BudgetExceeded | None:
-        """Count one effect; the exceeded budget if it may not run."""
+    def charge_call(self, *, force: bool = False) -> BudgetExceeded | None:
+        """Count one effect; the exceeded budget if it may not run.
+
+        `force` counts an effect that is known to have run (a replayed one)
+        without refusing it.
+        """
         tracker: Tracker | None = self
         while tracker is not None:
-            if tracker.exceeded is not None:
-                return tracker.exceeded
-            limit = tracker.budget.max_calls
-            if limit is not None and tracker.calls >= limit:
-                return tracker._stop(BudgetExceeded("calls", limit))
+            if not force:
+                if tracker.exceeded is not None:
+                    return tracker.exceeded
+                limit = tracker.budget.max_calls
+                if limit is not None and tracker.calls >= limit:
+                    return tracker._stop(BudgetExceeded("calls", limit))
             tracker.calls += 1
             tracker = tracker.parent
         return None
 
-    def charge_value(self, value: Any) -> BudgetExceeded | None:
-        """Count the tokens an effect's value reports (`.usage`)."""
+    def charge_value(self, value: Any, *, force: bool = False) -> BudgetExceeded | None:
+        """Count the tokens an effect's value reports (`.usage`); `force` never refuses."""
         tokens = token_usage(value)
         if tokens is None:
             return None
@@ -125,10 +130,20 @@ class Tracker:
         while tracker is not None:
             tracker.tokens += used
             limit = tracker.budget.max_tokens
-            if limit is not None and tracker.tokens > limit:
+            if not force and limit is not None and tracker.tokens > limit:
                 return tracker._stop(BudgetExceeded("tokens", limit))
             tracker = tracker.parent
         return None
+
+    def refuse(self, reason: BudgetExceeded) -> BudgetExceeded:
+        """Stop as a recorded run did: the budget (this one or an enclosing one) `reason` names."""
+        tracker: Tracker | None = self
+        while tracker is not None:
+            b = tracker.budget
+            if (b.max_calls if reason.resource == "calls" else b.max_tokens) == reason.limit:
+                return tracker._stop(reason)
+            tracker = tracker.parent
+        return self._stop(reason)
 
 
 def within_budget(step: Step[_S, _E, _A], budget: Budget) -> Step[_S, _E | BudgetExceeded, _A]:

@@ -2,6 +2,7 @@
 
     mce demo [--out DIR]                       run the meta-agent demo offline
     mce run MODULE:ATTR [--state JSON] [--journal PATH] [--mode live|replay|resume] [--timeline HTML]
+                        [--resume] [--retry-failed]
     mce replay MODULE:ATTR JOURNAL [--state JSON]
     mce trace JOURNAL [-o run.html] [--format html|perfetto]
     mce graph MODULE:ATTR | mce graph --journal JOURNAL
@@ -390,6 +391,8 @@ def _tee(*callbacks: Callable[[TraceEvent], None]) -> Callable[[TraceEvent], Non
 def cmd_run(args: argparse.Namespace) -> int:
     step, handlers = load_target(args.target)
     state = _state(args.state)
+    if args.resume:
+        args.mode = "resume"
     if args.mode != "live" and not args.journal:
         raise UsageError(f"--mode {args.mode} needs --journal")
     if args.timeline and not args.journal:
@@ -406,6 +409,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_writable(Path(args.timeline), "the timeline")
     if args.timeline and Path(args.timeline).resolve() == Path(args.journal).resolve():
         raise UsageError(f"refusing to overwrite the journal {args.journal} with the timeline")
+    if args.retry_failed and args.mode != "resume":
+        raise UsageError("--retry-failed needs --resume (or --mode resume)")
     progress = Progress(sys.stderr, sys.stderr.isatty())
     events: list[TraceEvent] = []
     try:
@@ -417,6 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 journal=args.journal,
                 mode=args.mode,
                 trace=_tee(progress, events.append),
+                retry_failed=args.retry_failed,
             )
         )
     finally:
@@ -592,6 +598,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--timeline",
         metavar="HTML",
         help="also write the run's timeline page, with the names of its named steps",
+    )
+    run_p.add_argument("--resume", action="store_true", help="the same as --mode resume")
+    run_p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run effects recorded as failed again instead of serving their errors",
     )
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(

@@ -155,7 +155,8 @@ def fingerprint(request: Any) -> str:
         )
     except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
         text = canonical(request)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @final
@@ -211,7 +212,7 @@ class MissingHandler(LookupError):
 
 @final
 class _Effect(Step[Any, Any, Any]):
-    __slots__ = ("fp", "handler", "into", "kind", "remote", "request")
+    __slots__ = ("error", "fp", "handler", "into", "kind", "remote", "request")
     _tag = EFFECT
 
     def __init__(
@@ -221,12 +222,14 @@ class _Effect(Step[Any, Any, Any]):
         handler: Handler | None,
         remote: bool = False,
         into: type[Any] | None = None,
+        error: type[Any] | None = None,
     ) -> None:
         self.kind = kind
         self.request = request
         self.handler = handler
         self.remote = remote
-        self.into = into
+        self.into = into  # the declared value type: what a replay decodes the value as
+        self.error = error  # the declared error type (besides EffectError), likewise
         # Computed once, when the step is built: it also proves the request
         # can be journaled, so a bad request fails here rather than mid-run.
         self.fp = fingerprint(request)
@@ -319,7 +322,7 @@ def effect(
             isinstance(declared, type) or get_origin(declared) is not None
         ):
             raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
-    return _Effect(kind, request, handler, remote, into)
+    return _Effect(kind, request, handler, remote, into, error)
 
 
 def now() -> Step[object, Never, float]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mce import FileJournal, JournalWarning, effect, run
+from mce.journal import Header, Record
 
 pytestmark = pytest.mark.anyio
 
@@ -23,17 +24,17 @@ class Watched(FileJournal):
     def _note(self, what: str) -> None:
         self.threads.setdefault(what, set()).add(threading.current_thread().name)
 
-    def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        self._note("load")
-        return super().load()
+    def read(self) -> tuple[Header | None, tuple[Record, ...]]:
+        self._note("read")
+        return super().read()
 
-    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        self._note("prepare_resume")
-        return super().prepare_resume()
+    def repair(self) -> tuple[Header | None, tuple[Record, ...]]:
+        self._note("repair")
+        return super().repair()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self._note("write")
-        super().write(records)
+    def append(self, records: Sequence[Header | Record]) -> None:
+        self._note("append")
+        super().append(records)
 
 
 async def _loop_thread() -> str:
@@ -61,5 +62,5 @@ async def test_the_journal_is_read_and_written_off_the_event_loop(
     assert journal.threads, "the journal was used"
     for what, threads in journal.threads.items():
         assert loop not in threads, f"{what} ran on the event loop's thread"
-    read = "prepare_resume" if mode == "resume" else "load"
+    read = "repair" if mode == "resume" else "read"
     assert read in journal.threads

@@ -9,7 +9,19 @@ import anyio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mce import Journal, Ok, Step, effect, gather, run, traverse
+from mce import (
+    Budget,
+    BudgetExceeded,
+    Err,
+    Journal,
+    Ok,
+    Step,
+    effect,
+    gather,
+    run,
+    traverse,
+    within_budget,
+)
 
 Tree = Any  # ("leaf", id) | ("seq", a, b) | ("par", [children], limit) | ("trav", [ids], limit)
 
@@ -87,5 +99,39 @@ def test_journal_is_independent_of_completion_order(tree: Tree, rnd: Any) -> Non
         assert len(comparable(ja)) == len(ids)
         replayed = await run(prog, None, journal=ja, mode="replay")
         assert replayed == a
+
+    anyio.run(main)
+
+
+@given(trees(), st.randoms(use_true_random=False), st.data())
+def test_a_budget_decides_the_same_on_replay_and_resume(tree: Tree, rnd: Any, data: Any) -> None:
+    """What a budget refuses under concurrency depends on timing; replay and resume agree."""
+    ids = leaves(tree)
+    limit = data.draw(st.integers(1, len(ids) + 1), label="max_calls")
+    prog = within_budget(program(tree), Budget(max_calls=limit))
+    latencies = [{i: rnd.choice([0.0, 0.001, 0.002]) for i in ids} for _ in range(2)]
+    expected = (
+        Err(BudgetExceeded("calls", limit), None) if len(ids) > limit else None
+    )  # exceeded exactly when the program needs more calls, in any order
+
+    async def main() -> None:
+        for latency in latencies:
+            j = Journal()
+            live = await run(prog, None, handlers={"work": handler(latency)}, journal=j)
+            if expected is not None:
+                assert live == expected
+            else:
+                assert isinstance(live, Ok)
+            assert await run(prog, None, journal=j, mode="replay") == live
+            header, records = j.read()
+            assert header is not None
+            cut = data.draw(st.integers(0, len(records)), label="crash after records")
+            crashed = Journal()
+            crashed.append([header, *records[:cut]])
+            resumed = await run(
+                prog, None, handlers={"work": handler(latency)}, journal=crashed, mode="resume"
+            )
+            assert resumed == live
+            assert await run(prog, None, journal=crashed, mode="replay") == live
 
     anyio.run(main)

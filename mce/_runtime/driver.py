@@ -84,7 +84,7 @@ async def resume(
                     )
                 )
             if ok and where.budget is not None:
-                exceeded = where.budget.charge_value(value)
+                exceeded = run.effects.charge_value(where.budget, position, value)
                 if exceeded is not None:
                     ok, value = False, exceeded
             node: Any = _Pure(value) if ok else _Fail(value)

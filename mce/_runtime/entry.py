@@ -25,7 +25,7 @@ import anyio
 
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.driver import resume
-from mce._runtime.effects_port import open_effects
+from mce._runtime.effects_port import check_run_options, open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
 from mce._runtime.trampoline import advance
@@ -76,6 +76,7 @@ async def run(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
+    retry_failed: bool = False,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
 
@@ -88,9 +89,13 @@ async def run(
       `"live"` (run and record), `"replay"` (serve every effect from the
       journal, call no handler) or `"resume"` (serve what the journal has,
       run the rest live and append). A program and a journal that do not
-      belong together raise `ReplayDivergence`.
-    * `seed` fixes `random()` and `uuid()` (by default a fresh seed per run,
-      kept in the journal).
+      belong together raise `ReplayDivergence` - including, after a replay,
+      recorded work the program never asked for. A live or resumed run
+      locks its journal file (`JournalInUse` for a second writer).
+    * `retry_failed` (with `mode="resume"`) runs effects recorded as failed
+      again instead of serving their errors.
+    * `seed` (an int) fixes `random()` and `uuid()` (by default a fresh seed
+      per run, kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
     * `executor` decides where handlers run (`mce.executors`; default: here).
@@ -110,8 +115,14 @@ async def run(
             )
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    check_run_options(mode, journal, seed, retry_failed)  # before the journal is touched
     effects = await open_effects(
-        mode, open_journal(journal) if journal is not None else None, table, seed, executor
+        mode,
+        open_journal(journal) if journal is not None else None,
+        table,
+        seed,
+        executor,
+        retry_failed=retry_failed,
     )
     started = time.perf_counter()
     try:
@@ -119,6 +130,7 @@ async def run(
         try:
             outcome = await _execute(step, state, ctx)
             await effects.finish()
+            effects.check_complete()
         except ReplayDivergence as exc:
             _log.warning("%s", exc)
             raise
@@ -194,6 +206,7 @@ def run_sync(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
+    retry_failed: bool = False,
 ) -> Ok[_S, _A] | Err[_S, _E]:
     """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
 
@@ -223,5 +236,6 @@ def run_sync(
         merge=merge,
         trace=trace,
         executor=executor,
+        retry_failed=retry_failed,
     )
     return anyio.run(go, backend=backend)

@@ -294,6 +294,9 @@ def start_block(
         if recorded is not None:
             b.only = recorded["branch"]
             b.next = b.only
+            for i in range(b.n):  # the other branches' records are not asked for
+                if i != b.only:
+                    effects.skip(f"{b.position}/{i}/")
     limit = node.limit
     pending = b.pending
     while b.next < b.n and not b.cancelled and (limit is None or len(pending) < limit):

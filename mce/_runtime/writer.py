@@ -15,12 +15,13 @@ kept, not dropped, and raised by whoever next needs the journal durable -
 before any value whose record is missing is used.
 
 >>> import anyio
->>> from mce.journal import Journal
+>>> from mce.journal import Header, Journal, Record
 >>> j = Journal()
 >>> w = JournalWriter(j)
->>> anyio.run(w.commit, {"pos": "0", "kind": "k", "fp": "", "ok": 1})
->>> j.load()[1]
-[{'pos': '0', 'kind': 'k', 'fp': '', 'ok': 1}]
+>>> from mce.journal import Record
+>>> anyio.run(w.commit, Record("0", "k", "", True, 1))
+>>> [r.value for r in j.read()[1]]
+[1]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from mce.journal import Journal
+from mce.journal import Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
 
@@ -75,7 +76,7 @@ class JournalWriter:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._buffer: list[dict[str, Any]] = []  # records not yet written
+        self._buffer: list[Header | Record] = []  # records not yet written
         self._batch: _Batch | None = None  # created lazily, inside the event loop
         self._flushing = False
         self._writing: _Batch | None = None  # the batch being written now
@@ -86,13 +87,13 @@ class JournalWriter:
         """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
         self._spawn = spawn
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Header | Record) -> None:
         """Buffer a record; it is written by the next commit, `durable()` or `finish()`."""
         self._buffer.append(record)
         if self._batch is None:  # an anyio Event needs the running event loop
             self._batch = _Batch()
 
-    async def commit(self, record: dict[str, Any]) -> None:
+    async def commit(self, record: Header | Record) -> None:
         """Append `record`; return once it is durable. Concurrent commits share a write."""
         self._check()
         self.append(record)
@@ -101,7 +102,7 @@ class JournalWriter:
             return
         await self._flush_or_wait()
 
-    def defer(self, record: dict[str, Any]) -> bool:
+    def defer(self, record: Header | Record) -> bool:
         """Append `record` and write it in the background; False if that is not possible.
 
         The caller promises that nothing uses the record's value before
@@ -154,7 +155,7 @@ class JournalWriter:
         """Write the buffer now, on this thread (a journal that does no file I/O)."""
         records, self._buffer = self._buffer, []
         try:
-            self.journal.write(records)
+            self.journal.append(records)
         except Exception as exc:
             self._failed = exc
             raise self._failure(exc) from exc
@@ -192,7 +193,7 @@ class JournalWriter:
                     assert batch is not None
                     self._writing = batch
                     try:
-                        await anyio.to_thread.run_sync(journal.write, records)
+                        await anyio.to_thread.run_sync(journal.append, records)
                     except Exception as exc:
                         self._failed = batch.error = exc
                         raise self._failure(exc) from exc

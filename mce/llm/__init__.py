@@ -126,7 +126,12 @@ def chat(
     if response_format is not None:
         request["response_format"] = response_format
     request.update({k: v for k, v in params.items() if v is not None})
-    return effect(CHAT, request, handler=default_chat_handler)
+    # into= and error= are what a replay decodes the recorded reply or LLMError as; the
+    # declared error type stays LLMError as before (a handler bug is an EffectError too)
+    asked: Step[object, Any, AssistantMessage] = effect(
+        CHAT, request, handler=default_chat_handler, into=AssistantMessage, error=LLMError
+    )
+    return asked
 
 
 def structured(

@@ -12,7 +12,6 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -48,12 +47,16 @@ _A = TypeVar("_A")
 
 def _backend() -> str:
     """The async library running us: 'asyncio', 'trio', or another one anyio knows."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    # Running on asyncio means asyncio is imported: looked up, not imported,
+    # so `import mce` does not pay for asyncio.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     try:
         import trio
     except ImportError:  # pragma: no cover - trio is only needed to run on trio

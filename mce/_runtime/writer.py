@@ -25,13 +25,14 @@ before any value whose record is missing is used.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
+from mce._runtime.write_thread import WriteThread
 from mce.journal import Journal
 
 __all__ = ["JournalWriteError", "JournalWriter"]
@@ -68,10 +69,24 @@ class _Batch:
         self.error: Exception | None = None
 
 
+_LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+"""Writers of file journals not yet closed, in this process: the runs writing now."""
+
+
 class JournalWriter:
     """Appends one run's records to its journal (see the module docstring)."""
 
-    __slots__ = ("_batch", "_buffer", "_failed", "_flushing", "_spawn", "_writing", "journal")
+    __slots__ = (
+        "__weakref__",
+        "_batch",
+        "_buffer",
+        "_failed",
+        "_flushing",
+        "_spawn",
+        "_thread",
+        "_writing",
+        "journal",
+    )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
@@ -81,6 +96,9 @@ class JournalWriter:
         self._writing: _Batch | None = None  # the batch being written now
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._spawn: Callable[..., Any] | None = None
+        self._thread = WriteThread()  # started on the first write that needs it
+        if journal.needs_thread:
+            _LIVE.add(self)
 
     def run_in_background(self, spawn: Callable[..., Any]) -> None:
         """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
@@ -92,11 +110,19 @@ class JournalWriter:
         if self._batch is None:  # an anyio Event needs the running event loop
             self._batch = _Batch()
 
-    async def commit(self, record: dict[str, Any]) -> None:
-        """Append `record`; return once it is durable. Concurrent commits share a write."""
+    async def commit(self, record: dict[str, Any], *, alone: bool = False) -> None:
+        """Append `record`; return once it is durable. Concurrent commits share a write.
+
+        `alone` says that no other part of the run can go on meanwhile (the
+        effect is in the run's top-level sequence): then, if no write is
+        under way and no other run in this process writes a journal, the
+        record is written and fsynced right here, on the event loop - the
+        run would only wait for the thread doing it - sparing two thread
+        hand-offs, which cost more than the write itself on a fast disk.
+        """
         self._check()
         self.append(record)
-        if not self.journal.needs_thread:
+        if not self.journal.needs_thread or (alone and not self._flushing and len(_LIVE) == 1):
             self._write_here()
             return
         await self._flush_or_wait()
@@ -132,6 +158,11 @@ class JournalWriter:
             self._check()
             if self._buffer:
                 self._write_here()
+
+    def close(self) -> None:
+        """Stop the writer's thread; the run writes no more."""
+        self._thread.close()
+        _LIVE.discard(self)
 
     # ------------------------------------------------------------ internals
 
@@ -192,7 +223,7 @@ class JournalWriter:
                     assert batch is not None
                     self._writing = batch
                     try:
-                        await anyio.to_thread.run_sync(journal.write, records)
+                        await self._thread.run(journal.write, records)
                     except Exception as exc:
                         self._failed = batch.error = exc
                         raise self._failure(exc) from exc

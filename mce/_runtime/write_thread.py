@@ -32,6 +32,8 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from mce._runtime.context import new_event
+
 _T = TypeVar("_T")
 
 __all__ = ["WriteThread"]
@@ -80,7 +82,7 @@ class WriteThread:
             self._thread.start()
         notify = self._notify
         assert notify is not None
-        done = anyio.Event()
+        done = new_event()
         failed: list[BaseException] = []
 
         def job() -> None:

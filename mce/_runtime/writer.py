@@ -32,6 +32,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from mce._runtime.context import new_event
 from mce._runtime.write_thread import WriteThread
 from mce.journal import Journal
 
@@ -65,7 +66,7 @@ class _Batch:
     __slots__ = ("done", "error")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
+        self.done = new_event()
         self.error: Exception | None = None
 
 

@@ -1,12 +1,16 @@
 """The journal writer: records written in batches, durable before they are used.
 
-Records of completed effects are written in batches, in a worker thread
-(for journals that do file I/O), and every record is durable - flushed and
-fsynced by the journal - before its effect's value is used. Usually an
-effect waits for its batch (`commit`); the last effect of a branch of an
-unbounded parallel block does not (`defer`): the block waits once, for all
-of its branches, in `durable()`. Effects that complete together share one
-write and one fsync.
+Records of completed effects are written in batches, in the run's writer
+thread (`mce._runtime.write_thread`, for journals that do file I/O), and
+every record is durable - flushed and fsynced by the journal - before its
+effect's value is used. Usually an effect waits for its batch (`commit`);
+the last effect of a branch of an unbounded parallel block does not
+(`defer`): the block waits once, for all of its branches, in `durable()`.
+Effects that complete together share one write and one fsync. A step of the
+run's top-level sequence, with no write under way and no other run writing
+a journal in the process, writes its record on the event loop: nothing
+else of the run can go on meanwhile, and the hand-off to a thread and back
+would cost more than the write.
 
 A write that fails fails the run: every effect waiting for that batch, and
 every later `commit`, `durable()` or `finish()`, raises `JournalWriteError`

@@ -75,7 +75,7 @@ class _Batch:
 
 
 _LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
-"""Writers of file journals not yet closed, in this process: the runs writing now."""
+"""Writers that have appended to a file journal and are not closed: the runs writing now."""
 
 
 class JournalWriter:
@@ -102,8 +102,6 @@ class JournalWriter:
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._spawn: Callable[..., Any] | None = None
         self._thread = WriteThread()  # started on the first write that needs it
-        if journal.needs_thread:
-            _LIVE.add(self)
 
     def run_in_background(self, spawn: Callable[..., Any]) -> None:
         """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
@@ -112,6 +110,8 @@ class JournalWriter:
     def append(self, record: dict[str, Any]) -> None:
         """Buffer a record; it is written by the next commit, `durable()` or `finish()`."""
         self._buffer.append(record)
+        if self.journal.needs_thread:
+            _LIVE.add(self)  # a replay, which never appends, does not count
         if self._batch is None:  # an anyio Event needs the running event loop
             self._batch = _Batch()
 

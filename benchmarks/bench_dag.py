@@ -139,11 +139,7 @@ def measure(n: int, graphs: int, seed: int = 7) -> dict[str, Any]:
 
 
 def report(rows: list[dict[str, Any]], graphs: int) -> str:
-    worst = (
-        max(r["median"] for r in rows if r["n"] >= 200)
-        if any(r["n"] >= 200 for r in rows)
-        else None
-    )
+    worst = next((r["median"] for r in rows if r["n"] == 200), None)
     lines = [
         START,
         "## DAG scheduling (`benchmarks/bench_dag.py`)",

@@ -26,8 +26,9 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -64,12 +65,13 @@ def _notifier() -> Callable[[Callable[[], object]], object] | None:
 class WriteThread:
     """Runs one blocking job at a time in a thread of its own, started on first use."""
 
-    __slots__ = ("_jobs", "_notify", "_thread")
+    __slots__ = ("__weakref__", "_jobs", "_notify", "_stop", "_thread")
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._notify: Callable[[Callable[[], object]], object] | None = None
+        self._stop: weakref.finalize[Any, Any] | None = None
 
     async def run(self, fn: Callable[[_T], object], arg: _T) -> None:
         """`fn(arg)` in the thread; return when it has, raising what it raised."""
@@ -78,8 +80,12 @@ class WriteThread:
             if self._notify is None:  # pragma: no cover - not asyncio, not trio
                 await anyio.to_thread.run_sync(fn, arg)
                 return
-            self._thread = threading.Thread(target=self._serve, name="mce-journal", daemon=True)
+            self._thread = threading.Thread(
+                target=_serve, args=(self._jobs,), name="mce-journal", daemon=True
+            )
             self._thread.start()
+            # The thread ends when the writer is closed - or forgotten.
+            self._stop = weakref.finalize(self, self._jobs.put, None)
         notify = self._notify
         assert notify is not None
         done = new_event()
@@ -98,15 +104,17 @@ class WriteThread:
         if failed:
             raise failed[0]
 
-    def _serve(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            job()
-
     def close(self) -> None:
         """Let the thread end (it finishes the job it is running first)."""
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread = None
+        if self._stop is not None:
+            self._stop()
+            self._stop = self._thread = None
+
+
+def _serve(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    """The thread's loop: run jobs until told to stop (it holds no reference to its owner)."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        job()

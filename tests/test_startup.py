@@ -16,7 +16,19 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("openai", "ray", "pydantic", "asyncio", "returns")
-"""Libraries only a workflow that uses them should pay for (`asyncio`: a run on asyncio)."""
+"""Libraries only a workflow that uses them should pay for (`asyncio`: a run on asyncio).
+
+A `@tool` builds its parameter schema with pydantic when it is defined, so a
+module of tools uses pydantic; a workflow of plain effects does not.
+"""
+
+EFFECTS = """
+from mce import effect, gather
+
+
+def workflow():
+    return gather([effect("fetch", "a"), effect("fetch", "b")]).then(lambda ab: effect("join", ab))
+"""
 
 FLOW = '''
 from mce import effect, gather
@@ -76,20 +88,25 @@ def flow(tmp_path: Path) -> Path:
     return path
 
 
-def test_graph_of_a_tool_workflow_imports_no_heavy_library(flow: Path) -> None:
-    assert heavy(imported("-m", "mce", "graph", f"{flow}:workflow")) == []
+def test_graph_of_an_effect_workflow_imports_no_heavy_library(tmp_path: Path) -> None:
+    path = tmp_path / "effects.py"
+    path.write_text(EFFECTS)
+    assert heavy(imported("-m", "mce", "graph", f"{path}:workflow")) == []
+
+
+def test_graph_of_a_tool_workflow_imports_no_model_client(flow: Path) -> None:
+    assert heavy(imported("-m", "mce", "graph", f"{flow}:workflow"), ("pydantic",)) == []
 
 
 def test_graph_of_a_scripted_llm_workflow_imports_no_model_client() -> None:
-    assert heavy(imported("-m", "mce", "graph", "mce.demo:workflow")) == []
+    assert heavy(imported("-m", "mce", "graph", "mce.demo:workflow"), ("pydantic",)) == []
 
 
 def test_replay_of_a_tool_journal_imports_no_model_client(flow: Path, tmp_path: Path) -> None:
     journal = tmp_path / "run.jsonl"
     recorded = imported("-m", "mce", "run", f"{flow}:workflow", "--journal", str(journal))
     assert journal.read_text().count('"tool.add"') == 2
-    # A run (and a replay) on asyncio needs asyncio, and nothing else heavy.
-    assert heavy(recorded, allowed=("asyncio",)) == []
-    assert (
-        heavy(imported("-m", "mce", "replay", f"{flow}:workflow", str(journal)), ("asyncio",)) == []
-    )
+    # A run (and a replay) on asyncio needs asyncio; the tools, pydantic.
+    assert heavy(recorded, allowed=("asyncio", "pydantic")) == []
+    replayed = imported("-m", "mce", "replay", f"{flow}:workflow", str(journal))
+    assert heavy(replayed, allowed=("asyncio", "pydantic")) == []

@@ -169,12 +169,14 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
 
 def _running_event_loop() -> str | None:
     """The async library running in this thread, if any (a notebook runs asyncio)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    asyncio = sys.modules.get("asyncio")  # only a program that imported asyncio can be running it
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     trio = sys.modules.get("trio")  # only a program that imported trio can be running it
     if trio is not None:
         try:

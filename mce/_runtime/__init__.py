@@ -10,8 +10,8 @@
 * `context` - what a run and a sequential context share;
 * `diagnostics` - the notes that say where a bug was raised;
 * `effects_port` - the interface the interpreter uses for effects, built on
-  `replay` (journal lookup), `writer` (batched, durable journal writes) and
-  `report` (a run's totals);
+  `replay` (journal lookup), `writer` (batched, durable journal writes, with
+  `write_thread`, the run's writer thread) and `report` (a run's totals);
 * `entry` - `run` and `run_sync`.
 
 Nothing here is public API: `mce.run`, `mce.run_sync` and the types in

@@ -240,7 +240,7 @@ class Effects:
                 branch,
             )
             if not (defer and self._writer.defer(record)):
-                await self._writer.commit(record)
+                await self._writer.commit(record, alone=branch == "")
         return ok, value
 
     async def _builtin(self, kind: str, request: Any, position: str) -> Any:
@@ -342,5 +342,7 @@ class Effects:
 
     def close(self) -> None:
         """Release the journal's file, if it holds one."""
+        if self._writer is not None:
+            self._writer.close()
         if self._journal is not None:
             self._journal.close()

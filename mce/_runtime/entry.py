@@ -12,7 +12,6 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -48,12 +47,16 @@ _A = TypeVar("_A")
 
 def _backend() -> str:
     """The async library running us: 'asyncio', 'trio', or another one anyio knows."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    # Running on asyncio means asyncio is imported: looked up, not imported,
+    # so `import mce` does not pay for asyncio.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     try:
         import trio
     except ImportError:  # pragma: no cover - trio is only needed to run on trio
@@ -178,12 +181,14 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
 
 def _running_event_loop() -> str | None:
     """The async library running in this thread, if any (a notebook runs asyncio)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    asyncio = sys.modules.get("asyncio")  # only a program that imported asyncio can be running it
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     trio = sys.modules.get("trio")  # only a program that imported trio can be running it
     if trio is not None:
         try:

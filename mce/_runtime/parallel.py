@@ -17,8 +17,9 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+import anyio
 
 from mce._runtime import driver as _driver
 from mce._runtime import trampoline as _trampoline
@@ -226,7 +227,7 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
             except Exception as exc:
                 _record_bug(b, exc)
                 return
-    except asyncio.CancelledError:
+    except anyio.get_cancelled_exc_class():  # evaluated only when something is raised
         if b.cancelled or b.run.backend != "asyncio":
             raise
         # Nobody in mce cancelled this bare task: lifted code cancelled it.

@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any, Never, TypeVar, final
+from typing import TYPE_CHECKING, Any, Never, TypeVar, final
 
 from attrs import frozen
 
 from mce.effects import effect
-from mce.llm.endpoint import OpenAIHandler, openai_handler
 from mce.llm.scripted import (
     Reply,
     ScriptedModel,
@@ -42,6 +41,10 @@ from mce.schema import Schema, to_json
 from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
+
+if TYPE_CHECKING:
+    from mce.llm.endpoint import OpenAIHandler as OpenAIHandler
+    from mce.llm.endpoint import openai_handler as openai_handler
 
 _T = TypeVar("_T")
 
@@ -94,6 +97,8 @@ def default_chat_handler(request: dict[str, Any]) -> Any:
         key = (base_url, api_key, os.environ.get("MCE_MODEL"))
         handler = _env_handlers.get(key)
         if handler is None:
+            from mce.llm.endpoint import openai_handler
+
             handler = _env_handlers[key] = openai_handler()
         return handler(request)
     return _DEFAULT_MODEL.respond(request)
@@ -262,6 +267,24 @@ def react(
 
     agent: Step[object, LLMError, AgentResult] = turn(_messages(messages), 0, Usage())
     return agent
+
+
+_LAZY = ("OpenAIHandler", "openai_handler")
+
+
+def __getattr__(name: str) -> Any:
+    # The endpoint needs the `openai` client, a slow import: only a program
+    # that names it pays for it (`mce graph`, a scripted run, a replay do not).
+    if name in _LAZY:
+        from mce.llm import endpoint
+
+        value = globals()[name] = getattr(endpoint, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -154,8 +154,12 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
         ctx.effects.run_in_background(tg.start_soon)
         try:
             outcome = await resume(code, payload, stack, state, ctx, root)
-        except Exception as exc:
-            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
+        except anyio.get_cancelled_exc_class():
+            raise  # the run itself is cancelled: the task group handles it
+        except BaseException as exc:
+            # A bug, KeyboardInterrupt, SystemExit...: raised as itself below,
+            # never wrapped in a (Base)ExceptionGroup by the task group.
+            bug = exc
         # Shared steps nobody waits for any more (their consumers failed) stop here.
         tg.cancel_scope.cancel()
     if bug is not None:

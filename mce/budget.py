@@ -47,9 +47,20 @@ class Budget:
     max_seconds: float | None = None
 
     def __attrs_post_init__(self) -> None:
-        for name in ("max_calls", "max_tokens", "max_seconds"):
+        for name, kinds, what in (
+            ("max_calls", (int,), "an int"),
+            ("max_tokens", (int,), "an int"),
+            ("max_seconds", (int, float), "a number of seconds"),
+        ):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not value > 0):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise TypeError(
+                    f"Budget({name}=...) must be {what} or None, "
+                    f"got {value!r} of type {type(value).__name__}"
+                )
+            if not value > 0:  # also refuses NaN
                 raise ValueError(f"Budget({name}=...) must be positive or None, got {value!r}")
 
 
@@ -139,8 +150,10 @@ def within_budget(step: Step[_S, _E, _A], budget: Budget) -> Step[_S, _E | Budge
     >>> run_sync(within_budget(sleep(5), Budget(max_seconds=0.01)), None).error
     BudgetExceeded(resource='seconds', limit=0.01)
     """
+    if not isinstance(step, Step):
+        raise TypeError(f"within_budget(step, budget) needs a Step as step, got {step!r}")
     if not isinstance(budget, Budget):
-        raise TypeError(f"within_budget() needs a Budget, got {budget!r}")
+        raise TypeError(f"within_budget(step, budget) needs a Budget as budget, got {budget!r}")
     return _Budgeted(step, budget)
 
 

@@ -135,7 +135,9 @@ def test_a_bad_budget_is_refused_where_it_is_made(
 
 
 def test_within_budget_refuses_what_is_not_a_step() -> None:
-    with pytest.raises(TypeError, match=r"within_budget\(step, budget\) needs a Step as step, got 5"):
+    with pytest.raises(
+        TypeError, match=r"within_budget\(step, budget\) needs a Step as step, got 5"
+    ):
         within_budget(5, Budget(max_calls=1))  # type: ignore[type-var]
     with pytest.raises(TypeError, match=r"needs a Budget as budget, got 3"):
         within_budget(effect("k", 1), 3)  # type: ignore[arg-type]

@@ -70,6 +70,21 @@ async def resume(
             except Exception as exc:
                 annotate(exc, effect, stack, where)
                 raise
+            except BaseException:
+                # Cancelled (a timeout, a budget, a failed sibling): the effect
+                # ended without a result, and nothing was journaled for it.
+                if tracer is not None:
+                    tracer(
+                        TraceEvent(
+                            "effect.end",
+                            time.time(),
+                            position,
+                            effect.kind,
+                            where.prefix[:-1],
+                            False,
+                        )
+                    )
+                raise
             if tracer is not None:
                 tracer(
                     TraceEvent(

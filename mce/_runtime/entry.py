@@ -93,7 +93,9 @@ async def run(
       kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
-    * `executor` decides where handlers run (`mce.executors`; default: here).
+    * `executor` decides where handlers run (`mce.executors`; default:
+      `LocalExecutor()` - async handlers on the event loop, sync ones in
+      worker threads; `LocalExecutor(threads=n)` bounds the threads).
 
     >>> import anyio
     >>> from mce import pure

@@ -1,7 +1,8 @@
 """Run remote effects on a Ray cluster: `run(..., executor=RayExecutor())`.
 
 The handlers of effects marked `remote=True` - `@tool(remote=True)`,
-`remote_agent(...)` - run as Ray tasks; everything else runs on the driver.
+`remote_agent(...)` - run as Ray tasks; everything else runs on the driver,
+as under `LocalExecutor(threads=threads)`.
 Results come back to the driver, which journals them exactly as a local run
 would, so a run recorded on Ray replays locally and the reverse.
 
@@ -32,6 +33,7 @@ import anyio
 import anyio.to_thread
 
 from mce.effects import EffectFailed
+from mce.executors import LocalExecutor
 
 
 def _run_on_worker(handler: Callable[[Any], Any], request: Any) -> Any:
@@ -72,9 +74,11 @@ class RayExecutor:
         *,
         num_cpus: int | None = None,
         task_options: dict[str, Any] | None = None,
+        threads: int | None = None,
         **init_options: Any,
     ) -> None:
         self.address = address
+        self.local = LocalExecutor(threads=threads)  # effects not marked remote
         self.init_options: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
@@ -102,10 +106,7 @@ class RayExecutor:
 
     async def call(self, handler: Callable[[Any], Any], request: Any, remote: bool) -> Any:
         if not remote:
-            result = handler(request)
-            if hasattr(result, "__await__"):
-                result = await result
-            return result
+            return await self.local.call(handler, request, remote)
         import ray
         from ray.exceptions import RayTaskError
 

@@ -17,6 +17,7 @@ Err(error=BudgetExceeded(resource='calls', limit=3), state=None)
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeVar, final
 
 from attrs import frozen
@@ -127,7 +128,16 @@ class Tracker:
         return None
 
     def charge_value(self, value: Any) -> BudgetExceeded | None:
-        """Count the tokens an effect's value reports (`.usage`)."""
+        """Count the tokens an effect's value reports (`.usage`), and a sub-run's calls.
+
+        A sub-agent's run (`mce.meta.SubAgentRun`) reports the calls it made
+        and which of its allowance ran out; they count here as if made here.
+        """
+        sub = getattr(value, "__mce_subrun__", None)
+        if sub is not None:
+            exceeded = self._charge_subrun(*sub)
+            if exceeded is not None:
+                return exceeded
         tokens = token_usage(value)
         if tokens is None:
             return None
@@ -139,6 +149,33 @@ class Tracker:
             if limit is not None and tracker.tokens > limit:
                 return tracker._stop(BudgetExceeded("tokens", limit))
             tracker = tracker.parent
+        return None
+
+    def _charge_subrun(self, calls: int, exhausted: str | None) -> BudgetExceeded | None:
+        tracker: Tracker | None = self
+        while tracker is not None:
+            if tracker.exceeded is not None:
+                return tracker.exceeded
+            tracker.calls += calls
+            limit = tracker.budget.max_calls
+            if limit is not None and (
+                tracker.calls > limit or (exhausted == "calls" and tracker.calls >= limit)
+            ):
+                return tracker._stop(BudgetExceeded("calls", limit))
+            tracker = tracker.parent
+        if exhausted == "seconds":
+            # The sub-run used up the time of the enclosing budget with the earliest deadline.
+            tightest: Tracker | None = None
+            tracker = self
+            while tracker is not None:
+                deadline = getattr(tracker.scope, "deadline", math.inf)
+                if deadline != math.inf and (
+                    tightest is None or deadline < getattr(tightest.scope, "deadline", math.inf)
+                ):
+                    tightest = tracker
+                tracker = tracker.parent
+            if tightest is not None and tightest.budget.max_seconds is not None:
+                return tightest._stop(BudgetExceeded("seconds", tightest.budget.max_seconds))
         return None
 
 

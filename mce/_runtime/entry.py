@@ -29,6 +29,7 @@ from mce._runtime.effects_port import open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
 from mce._runtime.trampoline import advance
+from mce.budget import Tracker
 from mce.effects import Handler
 from mce.events import Tracer
 from mce.executors import Executor
@@ -112,6 +113,33 @@ async def run(
             )
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    return await _run(step, state, table, journal, mode, seed, merge, trace, executor, None)
+
+
+async def run_under(
+    step: Step[Any, Any, Any],
+    *,
+    handlers: dict[str, Handler],
+    journal: Journal,
+    trace: Tracer | None,
+    budget: Tracker | None,
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """A sub-run (`mce._runtime.subrun`): `run` from None, every effect charged to `budget`."""
+    return await _run(step, None, handlers, journal, "live", None, None, trace, None, budget)
+
+
+async def _run(
+    step: Step[Any, Any, Any],
+    state: Any,
+    table: dict[str, Handler],
+    journal: Journal | str | os.PathLike[str] | None,
+    mode: Mode,
+    seed: int | None,
+    merge: Callable[[Any, Any, Any], Any] | None,
+    trace: Tracer | None,
+    executor: Executor | None,
+    budget: Tracker | None,
+) -> Ok[Any, Any] | Err[Any, Any]:
     effects = await open_effects(
         mode, open_journal(journal) if journal is not None else None, table, seed, executor
     )
@@ -119,7 +147,7 @@ async def run(
     try:
         ctx = RunContext(merge or default_merge, _backend(), effects, trace)
         try:
-            outcome = await _execute(step, state, ctx)
+            outcome = await _execute(step, state, ctx, budget)
             await effects.finish()
         except ReplayDivergence as exc:
             _log.warning("%s", exc)
@@ -138,9 +166,12 @@ async def run(
         effects.close()
 
 
-async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err[Any, Any]:
+async def _execute(
+    step: Any, state: Any, ctx: RunContext, budget: Tracker | None
+) -> Ok[Any, Any] | Err[Any, Any]:
     """Run the program at the top level; bugs propagate as themselves."""
     root = Seq(None, None, None, "")
+    root.budget = budget
     stack: list[Any] = []
     # Whatever needs no awaiting runs right here; a program that never
     # awaits finishes without an event-loop round trip or a task group.

@@ -18,7 +18,7 @@ Err(error=BudgetExceeded(resource='calls', limit=3), state=None)
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, TypeVar, final
+from typing import Any, Literal, Protocol, TypeVar, final
 
 from attrs import frozen
 
@@ -94,12 +94,23 @@ class _Budgeted(Step[Any, Any, Any]):
         return f"within_budget({self.step!r}, {self.budget!r})"
 
 
+class Limits(Protocol):
+    """What a `Tracker` counts against: a `Budget`, or what is left of one for a sub-run."""
+
+    @property
+    def max_calls(self) -> int | None: ...
+    @property
+    def max_tokens(self) -> int | None: ...
+    @property
+    def max_seconds(self) -> float | None: ...
+
+
 class Tracker:
     """The running count of one budget scope (used by the interpreter)."""
 
     __slots__ = ("budget", "calls", "exceeded", "parent", "scope", "tokens")
 
-    def __init__(self, budget: Budget, parent: Tracker | None) -> None:
+    def __init__(self, budget: Limits, parent: Tracker | None) -> None:
         self.budget = budget
         self.parent = parent
         self.calls = 0

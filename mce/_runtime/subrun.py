@@ -41,7 +41,7 @@ class Allowance:
     tokens: int | None
     seconds: float | None
 
-    # Read by `mce.budget.Tracker` as it reads a `Budget`'s limits.
+    # `mce.budget.Limits`: a `Tracker` counts against these as against a `Budget`'s.
     @property
     def max_calls(self) -> int | None:
         return self.calls
@@ -49,6 +49,10 @@ class Allowance:
     @property
     def max_tokens(self) -> int | None:
         return self.tokens
+
+    @property
+    def max_seconds(self) -> float | None:
+        return self.seconds
 
 
 @frozen
@@ -123,7 +127,7 @@ async def run_child(step: Any, handlers: dict[str, Any]) -> ChildRun:
 
     parent = PARENT.get()
     allowance = parent.allowance if parent is not None else None
-    tracker = Tracker(allowance, None) if allowance is not None else None  # type: ignore[arg-type]
+    tracker = Tracker(allowance, None) if allowance is not None else None
     journal = Journal()
     out: Any = None
     with anyio.move_on_after(

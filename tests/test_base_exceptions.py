@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -115,3 +116,49 @@ def test_sys_exit_in_a_handler_keeps_its_status(backend: str, where: str) -> Non
     assert done.returncode == 3, done.stderr
     assert "ExceptionGroup" not in done.stderr
     assert "Traceback" not in done.stderr  # SystemExit exits quietly, as it does anywhere
+
+
+_CTRL_C_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import time
+    import anyio
+    from mce import effect, lift, par, run_sync
+
+    async def waiting():
+        print("started", flush=True)
+        await anyio.sleep(60)
+
+    def blocking(request):
+        print("started", flush=True)
+        time.sleep(60)
+
+    if sys.argv[2] == "thread":
+        prog = par(effect("b", 1, handler=blocking), lift(waiting))
+    else:
+        prog = par(lift(waiting), lift(waiting))
+    run_sync(prog, None, backend=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.parametrize("waiting", ["async", "thread"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_leaves_as_keyboard_interrupt(backend: str, waiting: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_SCRIPT, backend, waiting],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "started\n"  # a branch is waiting: now press Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "ExceptionGroup" not in stderr
+    assert stderr.strip().splitlines()[-1] == "KeyboardInterrupt", stderr
+    assert proc.returncode == -signal.SIGINT  # exited by KeyboardInterrupt, as Python does

@@ -28,6 +28,7 @@ from mce._runtime.driver import resume
 from mce._runtime.effects_port import open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
+from mce._runtime.runners import ungroup
 from mce._runtime.trampoline import advance
 from mce.budget import Tracker
 from mce.effects import Handler
@@ -182,19 +183,24 @@ async def _execute(
         return Err(payload, state)
     outcome: Ok[Any, Any] | Err[Any, Any] | None = None
     bug: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        ctx.tg = tg  # where shared steps (and background journal writes) run
-        ctx.effects.run_in_background(tg.start_soon)
-        try:
-            outcome = await resume(code, payload, stack, state, ctx, root)
-        except anyio.get_cancelled_exc_class():
-            raise  # the run itself is cancelled: the task group handles it
-        except BaseException as exc:
-            # A bug, KeyboardInterrupt, SystemExit...: raised as itself below,
-            # never wrapped in a (Base)ExceptionGroup by the task group.
-            bug = exc
-        # Shared steps nobody waits for any more (their consumers failed) stop here.
-        tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            ctx.tg = tg  # where shared steps (and background journal writes) run
+            ctx.effects.run_in_background(tg.start_soon)
+            try:
+                outcome = await resume(code, payload, stack, state, ctx, root)
+            except anyio.get_cancelled_exc_class():
+                raise  # the run itself is cancelled: the task group handles it
+            except BaseException as exc:
+                # A bug, KeyboardInterrupt, SystemExit...: raised as itself below,
+                # never wrapped in a (Base)ExceptionGroup by the task group.
+                bug = exc
+            # Shared steps nobody waits for any more (their consumers failed) stop here.
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Only what is delivered to this task while it waits for the group
+        # (trio's Ctrl-C) or a background task's failure gets here: as itself.
+        raise ungroup(group) from None
     if bug is not None:
         raise bug
     assert outcome is not None

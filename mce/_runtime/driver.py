@@ -79,7 +79,7 @@ async def resume(
                 annotate(exc, effect, stack, where)
                 raise
             except BaseException:
-                # Cancelled (a timeout, a budget, a failed sibling): the effect
+                # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
                 # ended without a result, and nothing was journaled for it.
                 if tracer is not None:
                     tracer(

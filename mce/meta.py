@@ -36,11 +36,10 @@ from typing import Any, Literal, final
 
 from attrs import frozen
 
+from mce._runtime.subrun import run_child
 from mce.budget import Budget, within_budget
-from mce.effects import EffectFailed, effect
-from mce.interpret import run as run_step
-from mce.llm import LLMError, chat, structured
-from mce.outcome import Err
+from mce.effects import effect
+from mce.llm import LLMError, Usage, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
 from mce.plan.ir import load_json
 from mce.plan.run import Observations, observe
@@ -363,13 +362,43 @@ def meta_agent(
     return result
 
 
+@final
+@frozen
+class SubAgentRun:
+    """What a sub-agent wrapped by `remote_agent` did: the journaled value of its effect.
+
+    `ok` and `result` (its value or its error); `effects`, the journal
+    records of every effect it made (positions relative to the sub-agent);
+    `calls` and `usage`, what it used - charged to every budget around it;
+    `exhausted`, which part of that budget's allowance ran out, if any.
+
+    >>> SubAgentRun(True, 42, (), 0, Usage(0, 0)).result
+    42
+    """
+
+    ok: bool
+    result: Any
+    effects: tuple[dict[str, Any], ...]
+    calls: int
+    usage: Usage
+    exhausted: str | None = None
+
+    @property
+    def __mce_subrun__(self) -> tuple[int, str | None]:
+        """What `mce.budget` charges to the enclosing budgets, beyond the tokens in `usage`."""
+        return self.calls, self.exhausted
+
+
 def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None = None) -> SubAgent:
     """A sub-agent that runs as one effect (kind `"agent.<name>"`), remotely on a cluster executor.
 
     The sub-agent's whole run happens inside the effect's handler - on a Ray
-    worker under `RayExecutor`, here otherwise - with `handlers`; its value
-    is journaled on the driver like any effect's, so the parent replays
-    without re-running it.
+    worker under `RayExecutor`, here otherwise - with `handlers`. It runs
+    under what every enclosing budget still allows, and the calls and tokens
+    it uses count against each of them. Its effects are recorded in the
+    parent's journal inside the effect's value (a `SubAgentRun`), and its
+    trace events reach the parent's tracer (in this process) with positions
+    under the effect's; the parent replays without re-running it.
 
     >>> from mce import pure, run_sync
     >>> shout = remote_agent("shout", lambda text: pure(text.upper()))
@@ -378,14 +407,24 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
     """
     table = dict(handlers or {})
 
-    async def handler(request: dict[str, Any]) -> Any:
-        out = await run_step(agent(request["instruction"]), None, handlers=table)
-        if isinstance(out, Err):
-            raise EffectFailed(out.error)
-        return out.value
+    async def handler(request: dict[str, Any]) -> SubAgentRun:
+        done = await run_child(agent(request["instruction"]), table)
+        return SubAgentRun(
+            done.ok,
+            done.result,
+            done.records,
+            done.calls,
+            Usage(done.prompt_tokens, done.completion_tokens),
+            done.exhausted,
+        )
+
+    def unwrap(done: SubAgentRun) -> Step[object, Any, Any]:
+        return pure(done.result) if done.ok else fail(done.result)
 
     def start(instruction: str) -> Step[object, Any, Any]:
-        return effect(f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True)
+        return effect(
+            f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True
+        ).then(unwrap)
 
     return start
 
@@ -401,6 +440,7 @@ __all__ = [
     "PlanInvalid",
     "Planner",
     "SubAgent",
+    "SubAgentRun",
     "Subtask",
     "compile_and_join",
     "default_joiner",

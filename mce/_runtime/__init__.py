@@ -7,6 +7,9 @@
 * `runners` (with `runner_asyncio`, `runner_trio`) - starting, cancelling
   and awaiting branch tasks on each async library;
 * `scopes` - timeouts, budgets and shared steps;
+* `subrun` - a workflow run inside one effect of a parent run (a
+  `remote_agent` sub-agent): its allowance from the parent's budgets, its
+  trace under the parent's;
 * `context` - what a run and a sequential context share;
 * `diagnostics` - the notes that say where a bug was raised;
 * `effects_port` - the interface the interpreter uses for effects, built on

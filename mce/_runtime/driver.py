@@ -34,6 +34,7 @@ from mce._runtime.nodes import (
     RUNNING_BLOCK,
     TIMEOUT_SCOPE,
 )
+from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact
 from mce.events import TraceEvent
 from mce.outcome import Err, Ok
@@ -63,6 +64,13 @@ async def resume(
                         request=redact(effect.request),
                     )
                 )
+            # A remote effect may host a sub-run (a sub-agent): tell it what
+            # the enclosing budgets still allow, and where to trace.
+            parent = (
+                PARENT.set(Parent(allowance_of(where.budget), position, tracer))
+                if effect.remote
+                else None
+            )
             try:
                 ok, value = await run.effects.perform(
                     effect, position, where.prefix[:-1], defer=where.defer and not stack
@@ -70,6 +78,24 @@ async def resume(
             except Exception as exc:
                 annotate(exc, effect, stack, where)
                 raise
+            except BaseException:
+                # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
+                # ended without a result, and nothing was journaled for it.
+                if tracer is not None:
+                    tracer(
+                        TraceEvent(
+                            "effect.end",
+                            time.time(),
+                            position,
+                            effect.kind,
+                            where.prefix[:-1],
+                            False,
+                        )
+                    )
+                raise
+            finally:
+                if parent is not None:
+                    PARENT.reset(parent)
             if tracer is not None:
                 tracer(
                     TraceEvent(

@@ -27,7 +27,9 @@ from mce._runtime.driver import resume
 from mce._runtime.effects_port import check_run_options, open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
+from mce._runtime.runners import ungroup
 from mce._runtime.trampoline import advance
+from mce.budget import Tracker
 from mce.effects import Handler
 from mce.events import Tracer
 from mce.executors import Executor
@@ -101,7 +103,9 @@ async def run(
       per run, kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
-    * `executor` decides where handlers run (`mce.executors`; default: here).
+    * `executor` decides where handlers run (`mce.executors`; default:
+      `LocalExecutor()` - async handlers on the event loop, sync ones in
+      worker threads; `LocalExecutor(threads=n)` bounds the threads).
 
     >>> import anyio
     >>> from mce import pure
@@ -119,6 +123,36 @@ async def run(
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
     check_run_options(mode, journal, seed, retry_failed)  # before the journal is touched
+    return await _run(
+        step, state, table, journal, mode, seed, merge, trace, executor, None, retry_failed
+    )
+
+
+async def run_under(
+    step: Step[Any, Any, Any],
+    *,
+    handlers: dict[str, Handler],
+    journal: Journal,
+    trace: Tracer | None,
+    budget: Tracker | None,
+) -> Ok[Any, Any] | Err[Any, Any]:
+    """A sub-run (`mce._runtime.subrun`): `run` from None, every effect charged to `budget`."""
+    return await _run(step, None, handlers, journal, "live", None, None, trace, None, budget, False)
+
+
+async def _run(
+    step: Step[Any, Any, Any],
+    state: Any,
+    table: dict[str, Handler],
+    journal: Journal | str | os.PathLike[str] | None,
+    mode: Mode,
+    seed: int | None,
+    merge: Callable[[Any, Any, Any], Any] | None,
+    trace: Tracer | None,
+    executor: Executor | None,
+    budget: Tracker | None,
+    retry_failed: bool,
+) -> Ok[Any, Any] | Err[Any, Any]:
     effects = await open_effects(
         mode,
         open_journal(journal) if journal is not None else None,
@@ -131,7 +165,7 @@ async def run(
     try:
         ctx = RunContext(merge or default_merge, _backend(), effects, trace)
         try:
-            outcome = await _execute(step, state, ctx)
+            outcome = await _execute(step, state, ctx, budget)
             await effects.finish()
             effects.check_complete()
         except ReplayDivergence as exc:
@@ -151,9 +185,12 @@ async def run(
         effects.close()
 
 
-async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err[Any, Any]:
+async def _execute(
+    step: Any, state: Any, ctx: RunContext, budget: Tracker | None
+) -> Ok[Any, Any] | Err[Any, Any]:
     """Run the program at the top level; bugs propagate as themselves."""
     root = Seq(None, None, None, "")
+    root.budget = budget
     stack: list[Any] = []
     # Whatever needs no awaiting runs right here; a program that never
     # awaits finishes without an event-loop round trip or a task group.
@@ -164,15 +201,24 @@ async def _execute(step: Any, state: Any, ctx: RunContext) -> Ok[Any, Any] | Err
         return Err(payload, state)
     outcome: Ok[Any, Any] | Err[Any, Any] | None = None
     bug: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        ctx.tg = tg  # where shared steps (and background journal writes) run
-        ctx.effects.run_in_background(tg.start_soon)
-        try:
-            outcome = await resume(code, payload, stack, state, ctx, root)
-        except Exception as exc:
-            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
-        # Shared steps nobody waits for any more (their consumers failed) stop here.
-        tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            ctx.tg = tg  # where shared steps (and background journal writes) run
+            ctx.effects.run_in_background(tg.start_soon)
+            try:
+                outcome = await resume(code, payload, stack, state, ctx, root)
+            except anyio.get_cancelled_exc_class():
+                raise  # the run itself is cancelled: the task group handles it
+            except BaseException as exc:
+                # A bug, KeyboardInterrupt, SystemExit...: raised as itself below,
+                # never wrapped in a (Base)ExceptionGroup by the task group.
+                bug = exc
+            # Shared steps nobody waits for any more (their consumers failed) stop here.
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Only what is delivered to this task while it waits for the group
+        # (trio's Ctrl-C) or a background task's failure gets here: as itself.
+        raise ungroup(group) from None
     if bug is not None:
         raise bug
     assert outcome is not None

@@ -238,6 +238,13 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
                 "was cancelled by something other than mce (task.cancel() on a branch's task)"
             ),
         )
+    except BaseException as exc:
+        if b.run.backend != "asyncio" and isinstance(exc, anyio.get_cancelled_exc_class()):
+            raise
+        # KeyboardInterrupt, SystemExit, a test's failure, a user's own
+        # BaseException: the block re-raises it as itself once no branch runs
+        # (left in a bare task it would be lost; in a nursery, grouped).
+        _record_bug(b, exc)
     finally:
         runner.finished()
 

@@ -125,7 +125,9 @@ async def _compute_share(
 ) -> None:
     try:
         cell.outcome = await _driver.drive(node.step, state, run, where)
-    except Exception as exc:  # a bug: every consumer re-raises it
+    except anyio.get_cancelled_exc_class():
+        raise
+    except BaseException as exc:  # a bug (or an interrupt): every consumer re-raises it
         cell.bug = exc
     finally:
         cell.done.set()

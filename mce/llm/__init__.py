@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Never, TypeVar, final
 from attrs import frozen
 
 from mce.effects import effect
+from mce.executors import nonblocking
 from mce.llm.scripted import (
     Reply,
     ScriptedModel,
@@ -81,6 +82,7 @@ _DEFAULT_MODEL = ScriptedModel(name="mce-scripted", keep_requests=False)
 _env_handlers: dict[tuple[str | None, str | None, str | None], OpenAIHandler] = {}
 
 
+@nonblocking  # builds a client or asks the scripted model: never blocks
 def default_chat_handler(request: dict[str, Any]) -> Any:
     """The handler `chat` uses when `run` is given none for `"llm.chat"`.
 

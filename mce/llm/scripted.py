@@ -22,6 +22,7 @@ from typing import Any, final
 
 from attrs import frozen
 
+from mce.executors import nonblocking
 from mce.llm.types import AssistantMessage, ToolCall, Usage
 
 Messages = Sequence[dict[str, Any]]
@@ -234,7 +235,8 @@ def scripted_handler(model: ScriptedModel) -> Callable[[dict[str, Any]], Assista
     >>> handler({"messages": []}).content
     'ok'
     """
-    return model.respond
+    # Cheap and never blocking: answered on the event loop, with no thread hop.
+    return nonblocking(model.respond)
 
 
 def rules(pairs: Iterable[tuple[str, ReplySource]]) -> ScriptedModel:

@@ -35,13 +35,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
 import anyio
-import anyio.to_thread
 from anyio.lowlevel import RunVar
 from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from mce.effects import EffectError, EffectFailed, Secret, effect, reveal
+from mce.executors import run_in_thread
 from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
 
@@ -331,18 +331,14 @@ class Tool(Generic[_P, _R]):
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
         try:
-            if self.timeout is None:
-                result = self.fn(**kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-            else:
-                with anyio.fail_after(self.timeout):
-                    if self.is_async:
-                        result = await self.fn(**kwargs)
-                    else:
-                        result = await anyio.to_thread.run_sync(
-                            lambda: self.fn(**kwargs), abandon_on_cancel=True
-                        )
+            with anyio.fail_after(self.timeout):
+                if self.is_async:
+                    result = await self.fn(**kwargs)
+                else:
+                    # A sync function may block: a worker thread, under the run's thread limit.
+                    (result,) = await run_in_thread(lambda: (self.fn(**kwargs),))
+                    if inspect.isawaitable(result):
+                        result = await result
         except TimeoutError:
             raise EffectFailed(
                 ToolError(self.name, "timeout", f"no result within {self.timeout} s")

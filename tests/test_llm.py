@@ -10,9 +10,11 @@ import pytest
 from attrs import frozen
 
 from mce import Err, Journal, Ok, run, run_sync
+from mce.effects import MissingHandler
 from mce.llm import (
     AssistantMessage,
     LLMError,
+    ModelNotConfigured,
     ScriptedModel,
     call,
     calls,
@@ -87,10 +89,25 @@ def test_structured_output_repairs_then_fails_with_raw_text() -> None:
     assert repair.startswith("That reply was not valid")
 
 
-def test_default_model_answers_structured_requests_offline() -> None:
-    out = run_sync(structured(["anything"], Forecast), None)
+def test_scripted_model_answers_structured_requests_by_default() -> None:
+    out = run_sync(structured(["anything"], Forecast), None, handlers=handlers(ScriptedModel()))
     # the request is strict, so the example value fills every property
     assert out == Ok(Forecast("example", 0, "example"), None)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_no_model_configured_is_a_typed_error_not_a_fake_answer(
+    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelNotConfigured, match="OPENAI_API_KEY") as caught:
+        run_sync(chat(["hi"]), None, backend=anyio_backend)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "scripted_handler(ScriptedModel" in message and "openai_handler" in message
+    assert isinstance(caught.value, MissingHandler) and caught.value.kind == "llm.chat"
+    with pytest.raises(ModelNotConfigured):
+        run_sync(react(["hi"], []), None)
 
 
 def test_react_runs_one_turns_tool_calls_concurrently() -> None:

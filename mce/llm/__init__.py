@@ -5,8 +5,9 @@
 the `"llm.chat"` handler given to `run` - `openai_handler(...)` for any
 OpenAI-compatible endpoint, `scripted_handler(ScriptedModel(...))` for
 deterministic offline runs - or, when none is given, the endpoint named by
-`OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` if set, else the embedded
-scripted model, so that everything runs offline by default.
+`OPENAI_BASE_URL`/`OPENAI_API_KEY` (model: `MCE_MODEL`). With neither, a
+model call raises `ModelNotConfigured`, saying how to configure one: there
+is no silent fallback to a fake model.
 
 >>> from mce import run_sync
 >>> model = ScriptedModel().when("capital", say("Lisbon."))
@@ -25,7 +26,7 @@ from typing import Any, Never, TypeVar, final
 
 from attrs import frozen
 
-from mce.effects import effect
+from mce.effects import MissingHandler, effect
 from mce.llm.endpoint import OpenAIHandler, openai_handler
 from mce.llm.scripted import (
     Reply,
@@ -74,29 +75,55 @@ def _tool_schemas(tools: Registry | Iterable[Tool | dict[str, Any]]) -> list[dic
     return [t.schema() if isinstance(t, Tool) else t for t in tools]
 
 
-_DEFAULT_MODEL = ScriptedModel(name="mce-scripted", keep_requests=False)
 _env_handlers: dict[tuple[str | None, str | None, str | None], OpenAIHandler] = {}
+
+
+class ModelNotConfigured(MissingHandler):
+    """A model call with no model configured: a configuration bug, raised out of `run`.
+
+    >>> print(ModelNotConfigured())  # doctest: +ELLIPSIS
+    no model is configured for 'llm.chat' effects: set OPENAI_API_KEY (and OPENAI_BASE_URL ...
+    """
+
+    def __init__(self, position: str = "") -> None:
+        LookupError.__init__(
+            self,
+            f"no model is configured for {CHAT!r} effects"
+            + (f" (at position {position})" if position else "")
+            + ": set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible endpoint, "
+            "MCE_MODEL for the model name), or pass run(..., handlers={'llm.chat': "
+            "openai_handler(...)}); for offline runs and tests name the scripted model: "
+            "handlers={'llm.chat': scripted_handler(ScriptedModel(...))}",
+        )
+        self.kind = CHAT
+        self.position = position
 
 
 def default_chat_handler(request: dict[str, Any]) -> Any:
     """The handler `chat` uses when `run` is given none for `"llm.chat"`.
 
-    The endpoint from `OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` when one
-    of the first two is set; otherwise the embedded scripted model.
+    The endpoint named by the `openai` client's environment variables
+    (`OPENAI_BASE_URL`, `OPENAI_API_KEY`; model from `MCE_MODEL`) when one of
+    them is set; otherwise it raises `ModelNotConfigured` - never a fake answer.
+    One handler is kept per configuration; it opens connections per event
+    loop and closes them when that loop ends (see `openai_handler`).
 
     >>> import os
-    >>> offline = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
-    >>> not offline or default_chat_handler({"messages": [{"role": "user", "content": "hi"}]}).content
-    '(scripted reply to: hi)'
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}):
+    ...     default_chat_handler({"messages": [{"role": "user", "content": "hi"}]})
+    Traceback (most recent call last):
+    ...
+    mce.llm.ModelNotConfigured: no model is configured for 'llm.chat' effects: set OPENAI_API_KEY ...
     """
     base_url, api_key = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
-    if base_url or api_key:
-        key = (base_url, api_key, os.environ.get("MCE_MODEL"))
-        handler = _env_handlers.get(key)
-        if handler is None:
-            handler = _env_handlers[key] = openai_handler()
-        return handler(request)
-    return _DEFAULT_MODEL.respond(request)
+    if not (base_url or api_key):
+        raise ModelNotConfigured()
+    key = (base_url, api_key, os.environ.get("MCE_MODEL"))
+    handler = _env_handlers.get(key)
+    if handler is None:
+        handler = _env_handlers[key] = openai_handler()
+    return handler(request)
 
 
 def chat(
@@ -114,7 +141,8 @@ def chat(
     arguments (temperature, max_tokens, seed, ...) go to the endpoint.
 
     >>> from mce import run_sync
-    >>> run_sync(chat(["hi"]), None).value.content  # the embedded scripted model
+    >>> model = ScriptedModel()  # offline: name the scripted model explicitly
+    >>> run_sync(chat(["hi"]), None, handlers={"llm.chat": scripted_handler(model)}).value.content
     '(scripted reply to: hi)'
     """
     request: dict[str, Any] = {"messages": _messages(messages)}
@@ -266,6 +294,7 @@ __all__ = [
     "LLMError",
     "LLMErrorKind",
     "Message",
+    "ModelNotConfigured",
     "OpenAIHandler",
     "Reply",
     "ScriptedModel",

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from attrs import frozen
 
-from mce import Err, Ok, gather, run
+from mce import Err, Ok, gather, run, run_sync
 from mce.llm import (
     LLMError,
     ScriptedModel,
@@ -258,3 +258,30 @@ async def test_streamed_replies_through_the_real_client(
         mode="replay",
     )
     assert replayed == out
+
+
+BACKENDS = ["asyncio", "trio", "asyncio", "trio", "asyncio", "trio"]
+
+
+def test_environment_handler_works_across_repeated_runs_and_backends(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    prog = chat(["capital?"]).then(lambda a: chat(["capital again?"]).map(lambda b: (a, b)))
+    for i, backend in enumerate(BACKENDS):
+        out = run_sync(prog, None, backend=backend)  # type: ignore[arg-type]
+        assert isinstance(out, Ok), f"run {i + 1} on {backend}: {out}"
+        assert out.value[1].content.startswith("Lisbon")
+    assert server.hits == 2 * len(BACKENDS)
+    assert server.wait_connections_closed() == 0  # closed when each loop ended
+
+
+def test_own_handler_reused_across_repeated_runs_and_backends(server: OpenAIServer) -> None:
+    llm = handler(server, max_concurrency=2)
+    prog = gather([chat([f"capital {i}?"]) for i in range(3)])
+    for i, backend in enumerate(BACKENDS):
+        out = run_sync(prog, None, backend=backend, handlers={"llm.chat": llm})  # type: ignore[arg-type]
+        assert isinstance(out, Ok), f"run {i + 1} on {backend}: {out}"
+    assert server.hits == 3 * len(BACKENDS) and server.max_in_flight <= 2
+    assert server.wait_connections_closed() == 0

@@ -24,6 +24,7 @@ from typing import Any, final
 import anyio
 import openai
 
+from mce._perloop import PerLoop
 from mce.effects import EffectFailed
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 
@@ -129,32 +130,51 @@ def _absorb(
 
 @final
 class OpenAIHandler:
-    """Calls `chat.completions.create`; see `openai_handler`."""
+    """Calls `chat.completions.create`; see `openai_handler`.
+
+    A handler that made its own client keeps one client per event loop (each
+    `run_sync` has its own loop, asyncio or trio) and closes it when that
+    loop ends, so one handler serves any number of runs. The concurrency
+    limit applies per event loop.
+    """
 
     def __init__(
         self,
-        client: openai.AsyncOpenAI,
+        client: openai.AsyncOpenAI | Callable[[], openai.AsyncOpenAI],
         model: str,
         max_concurrency: int | None,
         retries: int,
         backoff: float,
         max_backoff: float,
-        owns_client: bool = False,
         on_delta: Callable[[str], None] | None = None,
     ) -> None:
-        self.client = client
-        self.owns_client = owns_client
+        self.owns_client = callable(client) and not isinstance(client, openai.AsyncOpenAI)
+        self._client = None if self.owns_client else client
+        self._clients: PerLoop[openai.AsyncOpenAI] | None = (
+            PerLoop(client, _close_client) if self.owns_client else None  # type: ignore[arg-type]
+        )
         self.on_delta = on_delta
         self.model = model
-        self.limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency else None
+        self.max_concurrency = max_concurrency
+        self._limiters: PerLoop[anyio.CapacityLimiter] = PerLoop(
+            lambda: anyio.CapacityLimiter(max_concurrency or 1)
+        )
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The client for the running event loop (made on first use in that loop)."""
+        if self._clients is not None:
+            return self._clients.get()
+        assert self._client is not None
+        return self._client
+
     async def aclose(self) -> None:
-        """Close the client's connections (if this handler made the client)."""
-        if self.owns_client:
-            await self.client.close()
+        """Close the running loop's connections now (if this handler made the client)."""
+        if self._clients is not None:
+            await self._clients.aclose()
 
     async def __aenter__(self) -> OpenAIHandler:
         return self
@@ -169,9 +189,9 @@ class OpenAIHandler:
         return base / 2 + random.uniform(0, base / 2)  # jitter: spread retrying clients
 
     async def __call__(self, request: dict[str, Any]) -> AssistantMessage:
-        if self.limiter is None:
+        if self.max_concurrency is None:
             return await self._call(request)
-        async with self.limiter:
+        async with self._limiters.get():
             return await self._call(request)
 
     async def _call(self, request: dict[str, Any]) -> AssistantMessage:
@@ -179,14 +199,15 @@ class OpenAIHandler:
         kwargs["model"] = kwargs.get("model") or self.model
         if not kwargs.get("tools"):
             kwargs.pop("tools", None)
+        client = self.client
         attempt = 0
         while True:
             try:
                 if kwargs.get("stream"):
                     kwargs.setdefault("stream_options", {"include_usage": True})
-                    chunks = await self.client.chat.completions.create(**kwargs)
+                    chunks = await client.chat.completions.create(**kwargs)
                     return await from_stream(chunks, self.on_delta)
-                response = await self.client.chat.completions.create(**kwargs)
+                response = await client.chat.completions.create(**kwargs)
                 return to_message(response)
             except openai.APIStatusError as exc:
                 status = exc.status_code
@@ -210,6 +231,10 @@ class OpenAIHandler:
                 raise EffectFailed(error)
             await anyio.sleep(self._delay(attempt, hinted))
             attempt += 1
+
+
+async def _close_client(client: openai.AsyncOpenAI) -> None:
+    await client.close()
 
 
 def _message(exc: Exception) -> str:
@@ -236,31 +261,35 @@ def openai_handler(
     `OPENAI_BASE_URL`/`OPENAI_API_KEY` environment). `model` (default
     `MCE_MODEL`, then gpt-4o-mini) is used when a request names none.
     `retries` counts retries after the first attempt; the client's own
-    retries are off so that this handler's backoff is the only one. Use it
-    as an async context manager (or call `aclose()`) to close the
-    connections of a client it made. For `chat(..., stream=True)`, the
+    retries are off so that this handler's backoff is the only one.
+
+    Without `client`, the handler makes one client per event loop and
+    closes it when that loop ends, so the same handler can serve repeated
+    `run_sync` calls on asyncio and trio; `async with` (or `aclose()`) closes
+    the running loop's connections early. A `client` you pass is yours: it is
+    used as is, on the loop it was made for, and you close it. For `chat(..., stream=True)`, the
     reply is streamed and `on_delta` (if given) sees each piece of text as
     it arrives; the value, and the journal, hold the assembled message.
 
-    >>> openai_handler(base_url="http://127.0.0.1:9/v1", api_key="k", max_concurrency=2).limiter.total_tokens
+    >>> openai_handler(base_url="http://127.0.0.1:9/v1", api_key="k", max_concurrency=2).max_concurrency
     2
     """
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    owns = client is None
-    if client is None:
-        client = openai.AsyncOpenAI(
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
-            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-            max_retries=0,
-            timeout=timeout,
-        )
     chosen = model or os.environ.get("MCE_MODEL") or DEFAULT_MODEL
-    return OpenAIHandler(
-        client, chosen, max_concurrency, retries, backoff, max_backoff, owns, on_delta
-    )
+    if client is not None:
+        return OpenAIHandler(
+            client, chosen, max_concurrency, retries, backoff, max_backoff, on_delta
+        )
+    url = base_url or os.environ.get("OPENAI_BASE_URL")
+    key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+
+    def make() -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout)
+
+    return OpenAIHandler(make, chosen, max_concurrency, retries, backoff, max_backoff, on_delta)
 
 
 __all__ = [

@@ -63,8 +63,10 @@ class OpenAIServer:
         self.hits = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = 0
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._closed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -94,6 +96,17 @@ class OpenAIServer:
         for _ in range(times):
             self._faults.append(Fault(status, retry_after, hang, body))
         return self
+
+    def wait_connections_closed(self, timeout: float = 5.0) -> int:
+        """Wait until clients have closed every connection (at most `timeout` s); how many are open.
+
+        >>> with OpenAIServer(ScriptedModel()) as server:
+        ...     server.wait_connections_closed(timeout=0)
+        0
+        """
+        with self._closed:
+            self._closed.wait_for(lambda: self.connections == 0, timeout)
+            return self.connections
 
     def start(self) -> OpenAIServer:
         self._thread = threading.Thread(
@@ -151,6 +164,19 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                with server._closed:
+                    server.connections -= 1
+                    server._closed.notify_all()
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()

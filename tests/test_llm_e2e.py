@@ -10,7 +10,7 @@ import anyio
 import pytest
 from attrs import frozen
 
-from mce import Err, Ok, gather, run, run_sync
+from mce import Err, Journal, Ok, gather, run, run_sync
 from mce.llm import (
     LLMError,
     ScriptedModel,
@@ -285,3 +285,100 @@ def test_own_handler_reused_across_repeated_runs_and_backends(server: OpenAIServ
         assert isinstance(out, Ok), f"run {i + 1} on {backend}: {out}"
     assert server.hits == 3 * len(BACKENDS) and server.max_in_flight <= 2
     assert server.wait_connections_closed() == 0
+
+
+async def test_429_with_an_unparsable_retry_after_is_retried(server: OpenAIServer) -> None:
+    server.fail_next(429, retry_after="soon")
+    out = await ask(server, chat(["capital?"]))
+    assert isinstance(out, Ok) and server.hits == 2 and out.value.attempts == 2
+    server.fail_next(429, retry_after="soon")
+    out = await ask(server, chat(["capital?"]), options={"retries": 0})
+    assert isinstance(out, Err) and isinstance(out.error, LLMError)
+    assert (out.error.kind, out.error.status) == ("rate_limited", 429)
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        ('{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}', "no choices"),
+        ("this is not JSON", "not a chat completion"),
+        ('{"id": "x", "choices": [{"index": 0}]}', "no message"),
+        ("[1, 2]", "not a chat completion"),
+    ],
+)
+async def test_unusable_200_replies_are_llm_errors(
+    server: OpenAIServer, raw: str, what: str
+) -> None:
+    server.fail_next(200, raw=raw)
+    out = await ask(server, chat(["capital?"]))
+    assert isinstance(out, Err) and isinstance(out.error, LLMError), out
+    assert out.error.kind == "invalid_response" and what in out.error.message
+    assert server.hits == 1  # not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retried", "kind"),
+    [
+        (408, {}, True, "timeout"),
+        (409, {}, True, "conflict"),
+        (429, {}, True, "rate_limited"),
+        (500, {}, True, "server_error"),
+        (502, {}, True, "server_error"),
+        (400, {}, False, "bad_request"),
+        (401, {}, False, "auth"),
+        (404, {}, False, "not_found"),
+        (500, {"x-should-retry": "false"}, False, "server_error"),
+        (400, {"x-should-retry": "true"}, True, "bad_request"),
+    ],
+)
+async def test_which_statuses_are_retried(
+    server: OpenAIServer, status: int, headers: dict[str, str], retried: bool, kind: str
+) -> None:
+    server.fail_next(status, headers=headers)
+    out = await ask(server, chat(["capital?"]))
+    if retried:
+        assert isinstance(out, Ok) and out.value.attempts == 2 and server.hits == 2
+    else:
+        assert isinstance(out, Err) and isinstance(out.error, LLMError)
+        assert (out.error.kind, out.error.status, out.error.attempts) == (kind, status, 1)
+        assert server.hits == 1
+    server.fail_next(status, headers=headers, times=3)
+    out = await ask(server, chat(["capital?"]), options={"retries": 1})
+    assert isinstance(out, Err) and out.error.kind == kind
+    assert out.error.attempts == (2 if retried else 1)
+
+
+async def test_each_retry_is_a_trace_event_and_attempts_are_journaled(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    events: list[Any] = []
+    path = tmp_path / "retries.jsonl"
+    server.fail_next(503, times=2)
+    out = await ask(server, chat(["capital?"]), journal=path, trace=events.append)
+    assert isinstance(out, Ok) and out.value.attempts == 3
+    retries = [e for e in events if e.event == "effect.retry"]
+    assert [(e.name, e.position, e.ok) for e in retries] == [("llm.chat", "0", False)] * 2
+    (record,) = [e for e in Journal(path).load()[1] if e["kind"] == "llm.chat"]
+    assert record["ok"]["attempts"] == 3
+    server.fail_next(503, times=3)
+    path2 = tmp_path / "failed.jsonl"
+    out = await ask(server, chat(["capital?"]), options={"retries": 2}, journal=path2)
+    assert isinstance(out, Err) and out.error.attempts == 3
+    (record,) = [e for e in Journal(path2).load()[1] if e["kind"] == "llm.chat"]
+    assert record["err"]["attempts"] == 3
+
+
+async def test_error_bodies_echoing_the_api_key_are_scrubbed(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "errors.jsonl"
+    server.fail_next(401, body=f"invalid api key {API_KEY} (Authorization: Bearer {API_KEY})")
+    server.fail_next(500, body=f"upstream saw key={API_KEY}", times=2)
+    prog = chat(["capital?"]).recover(lambda e: chat(["capital?"]))
+    events: list[Any] = []
+    out = await ask(server, prog, options={"retries": 1}, journal=path, trace=events.append)
+    assert isinstance(out, Err) and out.error.kind == "server_error"
+    assert API_KEY not in str(out.error) and "<secret>" in out.error.message
+    text = path.read_text()
+    assert API_KEY not in text and "invalid api key <secret>" in text
+    assert API_KEY not in repr(events)

@@ -25,10 +25,11 @@ import anyio
 import openai
 
 from mce._perloop import PerLoop
-from mce.effects import EffectFailed
+from mce.effects import EffectFailed, report_retry, scrub
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
+_NO_KEY = "not-needed"  # the client insists on a key; a local endpoint may need none
 
 
 def retry_after(headers: Any) -> float | None:
@@ -36,6 +37,8 @@ def retry_after(headers: Any) -> float | None:
 
     >>> retry_after({"retry-after": "2"}), retry_after({"retry-after-ms": "150"}), retry_after({})
     (2.0, 0.15, None)
+    >>> retry_after({"retry-after": "soon"}) is None  # unparsable: ignored, not an error
+    True
     """
     if headers is None:
         return None
@@ -51,31 +54,65 @@ def retry_after(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:  # an HTTP date
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError, IndexError):
+        return None  # unparsable ("soon"): the caller's own backoff applies
+    if parsed.tzinfo is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
-def to_message(response: Any) -> AssistantMessage:
-    """Convert an `openai` chat completion into an `AssistantMessage`."""
-    choice = response.choices[0]
-    message = choice.message
+class InvalidResponse(ValueError):
+    """A reply from the endpoint that is not a usable chat completion."""
+
+
+def to_message(response: Any, attempts: int = 1) -> AssistantMessage:
+    """Convert an `openai` chat completion into an `AssistantMessage`.
+
+    A reply that is not a usable completion (no choices, no message, not
+    even an object) raises `InvalidResponse` saying what is missing.
+
+    >>> to_message({"choices": []})
+    Traceback (most recent call last):
+    ...
+    mce.llm.endpoint.InvalidResponse: the reply has no choices: {'choices': []}
+    """
+    if isinstance(response, dict):
+        raise InvalidResponse(f"the reply has no choices: {_preview(response)}")
+    if isinstance(response, str | bytes | list) or response is None:
+        raise InvalidResponse(f"the reply is not a chat completion: {_preview(response)}")
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise InvalidResponse(f"the reply has no choices: {_preview(response)}")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise InvalidResponse(f"the reply's first choice has no message: {_preview(response)}")
     calls = tuple(
-        ToolCall(c.id, c.function.name, c.function.arguments or "")
+        ToolCall(str(c.id), str(c.function.name), c.function.arguments or "")
         for c in (message.tool_calls or ())
         if getattr(c, "function", None) is not None
     )
-    usage = response.usage
+    usage = getattr(response, "usage", None)
     return AssistantMessage(
         content=message.content,
         tool_calls=calls,
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
-        model=response.model,
-        finish_reason=choice.finish_reason,
+        model=getattr(response, "model", None),
+        finish_reason=getattr(choice, "finish_reason", None),
+        attempts=attempts,
     )
 
 
+def _preview(value: Any) -> str:
+    text = value.model_dump_json() if hasattr(value, "model_dump_json") else repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 async def from_stream(
-    chunks: Any, on_delta: Callable[[str], None] | None = None
+    chunks: Any, on_delta: Callable[[str], None] | None = None, attempts: int = 1
 ) -> AssistantMessage:
     """Assemble a streamed chat completion; `on_delta` sees each piece of text as it arrives.
 
@@ -105,6 +142,7 @@ async def from_stream(
         usage=usage,
         model=model,
         finish_reason=finish_reason,
+        attempts=attempts,
     )
 
 
@@ -200,45 +238,86 @@ class OpenAIHandler:
         if not kwargs.get("tools"):
             kwargs.pop("tools", None)
         client = self.client
+        secrets = _client_secrets(client)
         attempt = 0
         while True:
             try:
                 if kwargs.get("stream"):
                     kwargs.setdefault("stream_options", {"include_usage": True})
                     chunks = await client.chat.completions.create(**kwargs)
-                    return await from_stream(chunks, self.on_delta)
+                    return await from_stream(chunks, self.on_delta, attempt + 1)
                 response = await client.chat.completions.create(**kwargs)
-                return to_message(response)
+                return to_message(response, attempt + 1)
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                retryable = status == 429 or status >= 500
-                kind: LLMErrorKind = (
-                    "rate_limited"
-                    if status == 429
-                    else "server_error"
-                    if status >= 500
-                    else "bad_request"
+                headers = exc.response.headers if exc.response is not None else None
+                retryable = _should_retry(status, headers)
+                error = LLMError(
+                    _status_kind(status),
+                    _message(exc, secrets),
+                    status=status,
+                    attempts=attempt + 1,
                 )
-                error = LLMError(kind, _message(exc), status=status, attempts=attempt + 1)
-                hinted = retry_after(exc.response.headers if exc.response is not None else None)
+                hinted = retry_after(headers)
             except openai.APITimeoutError as exc:
                 retryable, hinted = True, None
-                error = LLMError("timeout", _message(exc), attempts=attempt + 1)
+                error = LLMError("timeout", _message(exc, secrets), attempts=attempt + 1)
             except openai.APIConnectionError as exc:
                 retryable, hinted = True, None
-                error = LLMError("connection", _message(exc), attempts=attempt + 1)
+                error = LLMError("connection", _message(exc, secrets), attempts=attempt + 1)
+            except (openai.APIError, InvalidResponse, ValueError, TypeError, AttributeError) as exc:
+                # A 200 that is not a chat completion: not JSON, no choices, a wrong shape.
+                reason = str(exc) if isinstance(exc, InvalidResponse) else (
+                    f"the reply is not a chat completion ({type(exc).__name__}: {exc})"
+                )
+                raise EffectFailed(
+                    LLMError("invalid_response", scrub(reason, secrets)[:500], attempts=attempt + 1)
+                ) from None
             if not retryable or attempt >= self.retries:
                 raise EffectFailed(error)
+            report_retry(attempt + 1, str(error))
             await anyio.sleep(self._delay(attempt, hinted))
             attempt += 1
+
+
+_KINDS: dict[int, LLMErrorKind] = {
+    401: "auth",
+    403: "auth",
+    404: "not_found",
+    408: "timeout",
+    409: "conflict",
+}
+
+
+def _status_kind(status: int) -> LLMErrorKind:
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return _KINDS.get(status, "bad_request")
+
+
+def _should_retry(status: int, headers: Any) -> bool:
+    """408, 409, 429 and 5xx are retried, unless the server says otherwise (`x-should-retry`)."""
+    told = headers.get("x-should-retry") if headers is not None else None
+    if told == "true":
+        return True
+    if told == "false":
+        return False
+    return status in (408, 409, 429) or status >= 500
+
+
+def _client_secrets(client: Any) -> list[str]:
+    key = getattr(client, "api_key", None)
+    return [key] if isinstance(key, str) and key != _NO_KEY else []
 
 
 async def _close_client(client: openai.AsyncOpenAI) -> None:
     await client.close()
 
 
-def _message(exc: Exception) -> str:
-    text = str(exc)
+def _message(exc: Exception, secrets: list[str]) -> str:
+    text = scrub(str(exc), secrets)
     return text if len(text) < 500 else text[:500] + "..."
 
 
@@ -284,7 +363,7 @@ def openai_handler(
             client, chosen, max_concurrency, retries, backoff, max_backoff, on_delta
         )
     url = base_url or os.environ.get("OPENAI_BASE_URL")
-    key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
 
     def make() -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout)

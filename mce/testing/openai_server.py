@@ -37,12 +37,18 @@ from mce.llm.scripted import ScriptedModel, call, rules, say
 @final
 @frozen
 class Fault:
-    """One injected failure: an HTTP status (with `Retry-After`), or a hang."""
+    """One injected failure: an HTTP status (with `Retry-After` and other headers), or a hang.
+
+    `body` is the error message of an OpenAI-style error body; `raw` replaces
+    the whole body (for a 200 that is not a valid completion).
+    """
 
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     hang: float | None = None
     body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    raw: str | None = None
 
 
 @final
@@ -85,16 +91,27 @@ class OpenAIServer:
         self,
         status: int | None = None,
         *,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         hang: float | None = None,
         times: int = 1,
         body: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
     ) -> OpenAIServer:
-        """Make the next `times` requests fail with `status` (or hang for `hang` seconds)."""
+        """Make the next `times` requests fail with `status` (or hang for `hang` seconds).
+
+        `retry_after` is sent as the `Retry-After` header (a number, or any
+        text, such as an HTTP date or garbage); `headers` are sent too; `raw`
+        is sent as the whole body instead of an OpenAI-style error.
+
+        >>> OpenAIServer(ScriptedModel()).fail_next(200, raw="not JSON")._faults[0].raw
+        'not JSON'
+        """
         if status is None and hang is None:
             raise ValueError("fail_next() needs a status or hang=")
+        extra = tuple((headers or {}).items())
         for _ in range(times):
-            self._faults.append(Fault(status, retry_after, hang, body))
+            self._faults.append(Fault(status, retry_after, hang, body, extra, raw))
         return self
 
     def wait_connections_closed(self, timeout: float = 5.0) -> int:
@@ -179,7 +196,11 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                     server._closed.notify_all()
 
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+            self._send_raw(status, json.dumps(payload).encode(), headers)
+
+        def _send_raw(
+            self, status: int, data: bytes, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -231,9 +252,14 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 if fault.hang is not None:
                     server._stopping.wait(fault.hang)
                 if fault.status is not None:
-                    headers = {}
-                    if fault.retry_after is not None:
+                    headers = dict(fault.headers)
+                    if isinstance(fault.retry_after, str):
+                        headers["Retry-After"] = fault.retry_after
+                    elif fault.retry_after is not None:
                         headers["Retry-After"] = f"{fault.retry_after:g}"
+                    if fault.raw is not None:
+                        self._send_raw(fault.status, fault.raw.encode(), headers)
+                        return
                     message = fault.body or f"injected {fault.status}"
                     self._send(
                         fault.status,

@@ -188,8 +188,8 @@ def _scrub_value(value: Any, secrets: list[Any], depth: int) -> Any:
     return value
 
 
-_retry_reporter: contextvars.ContextVar[Callable[[int, str], None] | None] = (
-    contextvars.ContextVar("mce_retry_reporter", default=None)
+_retry_reporter: contextvars.ContextVar[Callable[[int, str], None] | None] = contextvars.ContextVar(
+    "mce_retry_reporter", default=None
 )
 
 

@@ -300,7 +300,10 @@ async def test_429_with_an_unparsable_retry_after_is_retried(server: OpenAIServe
 @pytest.mark.parametrize(
     ("raw", "what"),
     [
-        ('{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}', "no choices"),
+        (
+            '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}',
+            "no choices",
+        ),
         ("this is not JSON", "not a chat completion"),
         ('{"id": "x", "choices": [{"index": 0}]}', "no message"),
         ("[1, 2]", "not a chat completion"),

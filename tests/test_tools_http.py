@@ -237,5 +237,7 @@ def test_error_bodies_echoing_headers_are_scrubbed(hostile: str, tmp_path: Any) 
 def test_the_same_tools_serve_runs_on_both_backends(base: str) -> None:
     http = tools(base, max_connections=2)
     for backend in ["asyncio", "trio", "asyncio", "trio"]:
-        out = run_sync(gather([http.get_json(f"{base}/slow") for _ in range(3)]), None, backend=backend)  # type: ignore[arg-type]
+        out = run_sync(
+            gather([http.get_json(f"{base}/slow") for _ in range(3)]), None, backend=backend
+        )  # type: ignore[arg-type]
         assert out.ok, (backend, out)

@@ -267,8 +267,10 @@ class OpenAIHandler:
                 error = LLMError("connection", _message(exc, secrets), attempts=attempt + 1)
             except (openai.APIError, InvalidResponse, ValueError, TypeError, AttributeError) as exc:
                 # A 200 that is not a chat completion: not JSON, no choices, a wrong shape.
-                reason = str(exc) if isinstance(exc, InvalidResponse) else (
-                    f"the reply is not a chat completion ({type(exc).__name__}: {exc})"
+                reason = (
+                    str(exc)
+                    if isinstance(exc, InvalidResponse)
+                    else (f"the reply is not a chat completion ({type(exc).__name__}: {exc})")
                 )
                 raise EffectFailed(
                     LLMError("invalid_response", scrub(reason, secrets)[:500], attempts=attempt + 1)

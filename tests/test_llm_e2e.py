@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,26 @@ async def test_error_bodies_echoing_the_api_key_are_scrubbed(
     text = path.read_text()
     assert API_KEY not in text and "invalid api key <secret>" in text
     assert API_KEY not in repr(events)
+
+
+async def test_a_reply_with_a_lone_surrogate_is_journaled_as_valid_text(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    completion = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "bad \ud800 text"},
+            }
+        ],
+    }
+    server.fail_next(200, raw=json.dumps(completion))
+    path = tmp_path / "surrogate.jsonl"
+    out = await ask(server, chat(["capital?"]), journal=path)
+    assert isinstance(out, Ok) and out.value.content == "bad \ufffd text"
+    assert await run(chat(["capital?"]), None, journal=path, mode="replay") == out

@@ -42,7 +42,7 @@ from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Us
 from mce.schema import Schema, to_json
 from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
-from mce.tools import Registry, Tool
+from mce.tools import Registry, Tool, ToolError
 
 _T = TypeVar("_T")
 
@@ -195,18 +195,48 @@ def structured(
         raw = reply.content or ""
         try:
             value = output.validate_json(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            problem = _NESTED if isinstance(exc, RecursionError) else str(exc)
             if left > 0:
                 correction = {
                     "role": "user",
-                    "content": f"That reply was not valid: {exc}. Reply again with only a JSON "
-                    "value that matches the schema.",
+                    "content": f"That reply was not valid: {problem}. Reply again with only a "
+                    "JSON value that matches the schema.",
                 }
                 return attempt([*history, reply.to_dict(), correction], left - 1)
-            return fail(LLMError("invalid_output", str(exc), raw_text=raw, attempts=repairs + 1))
+            return fail(LLMError("invalid_output", problem, raw_text=raw, attempts=repairs + 1))
         return pure(value)
 
     return attempt(_messages(messages), repairs)
+
+
+_NESTED = "the JSON is nested too deeply"
+
+
+def _loads(text: str) -> Any:
+    """JSON from a model: `ValueError` for malformed or unencodable text, `RecursionError` for
+    nesting deeper than Python's recursion limit."""
+    value = json.loads(text)
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate is not text
+        raise ValueError(f"the JSON holds a lone surrogate ({exc.reason})") from None
+    return value
+
+
+def _tool_arguments(call_: ToolCall) -> dict[str, Any] | str:
+    """The call's arguments as JSON, or what is wrong with them (to tell the model)."""
+    if not call_.arguments.strip():
+        return {}
+    try:
+        value = _loads(call_.arguments)
+    except RecursionError:
+        return f"arguments are not usable: {_NESTED}"
+    except ValueError as exc:
+        return f"arguments are not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"arguments must be a JSON object, got {type(value).__name__}"
+    return value
 
 
 @final
@@ -275,9 +305,11 @@ def react(
             return pure(AgentResult(reply.content or "", tuple(history), n, usage))
 
         def run_call(c: ToolCall) -> Step[object, Never, dict[str, Any]]:
-            ran = registry.call(c.name, c.arguments).map(
-                lambda v: _tool_message(c, _result_text(v))
-            )
+            arguments = _tool_arguments(c)
+            if isinstance(arguments, str):
+                error = ToolError(c.name, "invalid_arguments", arguments)
+                return pure(_tool_message(c, f"ERROR: {error}"))
+            ran = registry.call(c.name, arguments).map(lambda v: _tool_message(c, _result_text(v)))
             return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
         results = gather([run_call(c) for c in reply.tool_calls], limit=limit)

@@ -91,19 +91,33 @@ def to_message(response: Any, attempts: int = 1) -> AssistantMessage:
     if message is None:
         raise InvalidResponse(f"the reply's first choice has no message: {_preview(response)}")
     calls = tuple(
-        ToolCall(str(c.id), str(c.function.name), c.function.arguments or "")
+        ToolCall(_text(c.id), _text(c.function.name), _text(c.function.arguments or ""))
         for c in (message.tool_calls or ())
         if getattr(c, "function", None) is not None
     )
     usage = getattr(response, "usage", None)
     return AssistantMessage(
-        content=message.content,
+        content=None if message.content is None else _text(message.content),
         tool_calls=calls,
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
         model=getattr(response, "model", None),
         finish_reason=getattr(choice, "finish_reason", None),
         attempts=attempts,
     )
+
+
+def _text(value: Any) -> str:
+    """Text as a model sent it, with lone surrogates (not encodable) made U+FFFD.
+
+    >>> _text("ok \\ud800") == "ok \\ufffd"
+    True
+    """
+    text = str(value)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _preview(value: Any) -> str:
@@ -135,9 +149,10 @@ async def from_stream(
             for choice in chunk.choices or ():
                 finish_reason = choice.finish_reason or finish_reason
     return AssistantMessage(
-        content="".join(text) if text else None,
+        content=_text("".join(text)) if text else None,
         tool_calls=tuple(
-            ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())
+            ToolCall(_text(c["id"]), _text(c["name"]), _text(c["arguments"]))
+            for _, c in sorted(calls.items())
         ),
         usage=usage,
         model=model,

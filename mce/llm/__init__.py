@@ -34,9 +34,11 @@ from mce.llm.scripted import (
     call,
     calls,
     example_from_schema,
+    from_rules,
     json_reply,
     say,
     scripted_handler,
+    turn_number,
 )
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 from mce.schema import Schema, to_json
@@ -337,10 +339,12 @@ __all__ = [
     "chat",
     "default_chat_handler",
     "example_from_schema",
+    "from_rules",
     "json_reply",
     "openai_handler",
     "react",
     "say",
     "scripted_handler",
     "structured",
+    "turn_number",
 ]

@@ -390,6 +390,7 @@ def openai_handler(
 
 __all__ = [
     "DEFAULT_MODEL",
+    "InvalidResponse",
     "OpenAIHandler",
     "from_stream",
     "openai_handler",

@@ -8,10 +8,18 @@ drive the real client over real HTTP, offline.
     with OpenAIServer(ScriptedModel().when("hi", say("hello"))) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
 
-From the command line (rules: a JSON list of {"contains": ..., "reply": ...}
-or {"contains": ..., "tool": ..., "arguments": {...}}):
+From the command line, with rules in JSON (see `mce.llm.scripted.from_rules`:
+match on the turn number or on the last message of any role; reply with
+text, JSON, or one or several parallel tool calls) - a two-turn tool agent:
 
-    python -m mce.testing.openai_server --port 8000 [--rules rules.json]
+    [{"turn": 1, "tool_calls": [{"name": "forecast", "arguments": {"city": "Porto"}},
+                                {"name": "forecast", "arguments": {"city": "Lisbon"}}]},
+     {"turn": 2, "role": "tool", "reply": "Sunny in both."}]
+
+    python -m mce.testing.openai_server --port 8000 [--rules rules.json] [--call-tools]
+
+`--call-tools` makes the default reply call every offered tool with
+schema-valid arguments, then answer (like pydantic-ai's `TestModel`).
 
 >>> with OpenAIServer(ScriptedModel()) as server:
 ...     server.base_url.startswith("http://127.0.0.1:")
@@ -31,7 +39,7 @@ from typing import Any, final
 
 from attrs import frozen
 
-from mce.llm.scripted import ScriptedModel, call, rules, say
+from mce.llm.scripted import ScriptedModel, from_rules
 
 
 @final
@@ -104,7 +112,8 @@ class OpenAIServer:
         text, such as an HTTP date or garbage); `headers` are sent too; `raw`
         is sent as the whole body instead of an OpenAI-style error.
 
-        >>> OpenAIServer(ScriptedModel()).fail_next(200, raw="not JSON")._faults[0].raw
+        >>> with OpenAIServer(ScriptedModel()) as server:
+        ...     server.fail_next(200, raw="not JSON")._faults[0].raw
         'not JSON'
         """
         if status is None and hang is None:
@@ -328,15 +337,15 @@ def _sse(completion: dict[str, Any], include_usage: bool) -> str:
     return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
 
-def _model_from_rules(path: str | None) -> ScriptedModel:
+def _model_from_rules(path: str | None, call_tools: bool = False) -> ScriptedModel:
     if path is None:
-        return ScriptedModel()
+        return ScriptedModel(call_tools=call_tools)
     with open(path) as f:
         data = json.load(f)
-    return rules(
-        (r["contains"], call(r["tool"], r.get("arguments", {})) if "tool" in r else say(r["reply"]))
-        for r in data
-    )
+    try:
+        return from_rules(data, call_tools=call_tools)
+    except ValueError as exc:
+        raise SystemExit(f"{path}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -346,10 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--rules", help="a JSON file of rules for the scripted model")
     parser.add_argument("--api-key", help="require this bearer token")
-    args = parser.parse_args(argv)
-    server = OpenAIServer(
-        _model_from_rules(args.rules), host=args.host, port=args.port, api_key=args.api_key
+    parser.add_argument(
+        "--call-tools",
+        action="store_true",
+        help="by default, call every offered tool with schema-valid arguments, then answer",
     )
+    args = parser.parse_args(argv)
+    model = _model_from_rules(args.rules, args.call_tools)
+    server = OpenAIServer(model, host=args.host, port=args.port, api_key=args.api_key)
     print(f"serving the scripted model at {server.base_url}", flush=True)
     try:
         server._httpd.serve_forever()
@@ -358,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server._httpd.server_close()
 
+
+__all__ = ["Fault", "OpenAIServer", "main"]
 
 if __name__ == "__main__":
     main()

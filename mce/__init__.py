@@ -17,6 +17,7 @@ from mce.effects import EffectError as EffectError
 from mce.effects import EffectFailed as EffectFailed
 from mce.effects import Handler as Handler
 from mce.effects import MissingHandler as MissingHandler
+from mce.effects import UnusedHandler as UnusedHandler
 from mce.effects import Secret as Secret
 from mce.effects import effect as effect
 from mce.effects import now as now
@@ -83,6 +84,7 @@ __all__ = [
     "JournalWriteError",
     "MissingHandler",
     "Mode",
+    "UnusedHandler",
     "Ok",
     "Outcome",
     "ReplayDivergence",

@@ -19,8 +19,10 @@ Ok(value=42, state=None)
 from __future__ import annotations
 
 import contextvars
+import difflib
 import hashlib
 import json
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, Never, TypeVar, final, get_origin, overload
 
@@ -318,6 +320,92 @@ class MissingHandler(LookupError):
         )
         self.kind = kind
         self.position = position
+
+
+class UnusedHandler(UserWarning):
+    """A handler given to `run` for an effect kind the run never asked for (a misspelling?).
+
+    A warning, not an error, because a run may legitimately skip an effect
+    (a tool the model chose not to call); pytest's `-W error` (or
+    `filterwarnings = error`) makes it fail a test.
+    """
+
+
+@final
+class HandlerTable(dict[str, Any]):
+    """The `handlers=` of one run, noting which kinds the run asks for.
+
+    When the run asks for a kind that has no handler here but closely
+    resembles one that has never been used (`tool.serach` for
+    `tool.search`), it warns `UnusedHandler` at once - before the effect's
+    own (real) handler runs. `report_unused()`, at the end of a live run,
+    warns about every handler never asked for, naming the nearest kind the
+    run did ask for (or all of them).
+
+    >>> import warnings
+    >>> table = HandlerTable({"tool.serach": print})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     table.get("tool.search") is None
+    True
+    >>> print(caught[0].message)
+    handlers={'tool.serach': ...} is never used by this run, which asks for 'tool.search' - a misspelling? (the effect runs with its own handler)
+    """
+
+    def __init__(self, handlers: Any = ()) -> None:
+        super().__init__(handlers)
+        self.asked: set[str] = set()
+        self._reported: set[str] = set()
+
+    def get(self, kind: str, default: Any = None) -> Any:  # type: ignore[override]
+        if kind not in self.asked:
+            self.asked.add(kind)
+            if kind not in self:
+                self._near_miss(kind)
+        return super().get(kind, default)
+
+    def _near_miss(self, kind: str) -> None:
+        unused = [k for k in self if k not in self.asked and k not in self._reported]
+        for near in difflib.get_close_matches(kind, unused, n=1, cutoff=0.8):
+            self._reported.add(near)
+            warnings.warn(
+                f"handlers={{{near!r}: ...}} is never used by this run, which asks for "
+                f"{kind!r} - a misspelling? (the effect runs with its own handler)",
+                UnusedHandler,
+                stacklevel=2,
+            )
+
+    def report_unused(self) -> None:
+        """Warn `UnusedHandler` for each handler the run never asked for.
+
+        >>> import warnings
+        >>> table = HandlerTable({"tool.a": print, "tool.weather": print, "llm.chat": print})
+        >>> _ = table.get("tool.a"), table.get("tool.forecast_weather")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     table.report_unused()
+        >>> for w in caught: print(w.message)
+        handlers={'tool.weather': ...} was never used: this run asked for no 'tool.weather' effect (did you mean 'tool.forecast_weather'?)
+        handlers={'llm.chat': ...} was never used: this run asked for no 'llm.chat' effect (it asked for 'tool.a', 'tool.forecast_weather')
+        """
+        asked = sorted(self.asked)
+        for kind in self:
+            if kind in self.asked or kind in self._reported:
+                continue
+            self._reported.add(kind)
+            near = difflib.get_close_matches(kind, asked, n=1, cutoff=0.6)
+            if near:
+                hint = f"did you mean {near[0]!r}?"
+            elif asked:
+                hint = f"it asked for {', '.join(map(repr, asked))}"
+            else:
+                hint = "it asked for no effect"
+            warnings.warn(
+                f"handlers={{{kind!r}: ...}} was never used: this run asked for no {kind!r} "
+                f"effect ({hint})",
+                UnusedHandler,
+                stacklevel=2,
+            )
 
 
 @final

@@ -29,7 +29,7 @@ from mce._runtime.effects_port import open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
 from mce._runtime.trampoline import advance
-from mce.effects import Handler
+from mce.effects import Handler, HandlerTable
 from mce.events import Tracer
 from mce.executors import Executor
 from mce.journal import Journal, ReplayDivergence, open_journal
@@ -102,7 +102,7 @@ async def run(
     """
     if not isinstance(step, Step):
         raise TypeError(f"run() needs a Step, got {step!r}")
-    table = dict(handlers or {})
+    table = HandlerTable(handlers or {})
     for kind, handler in table.items():
         if not isinstance(kind, str) or not callable(handler):
             raise TypeError(
@@ -130,6 +130,8 @@ async def run(
                 report.live_calls,
             )
         if type(outcome) is Ok:
+            if mode == "live":
+                table.report_unused()
             return Ok(outcome.value, outcome.state, report)
         return Err(outcome.error, outcome.state, report)
     finally:

@@ -17,8 +17,8 @@ from mce.effects import EffectError as EffectError
 from mce.effects import EffectFailed as EffectFailed
 from mce.effects import Handler as Handler
 from mce.effects import MissingHandler as MissingHandler
-from mce.effects import UnusedHandler as UnusedHandler
 from mce.effects import Secret as Secret
+from mce.effects import UnusedHandler as UnusedHandler
 from mce.effects import effect as effect
 from mce.effects import now as now
 from mce.effects import random as random

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,25 @@ def test_no_report_for_used_handlers_failed_runs_or_replays() -> None:
         assert run_sync(effect("k", 1), None, handlers={"k": str}, journal=j, mode="replay") == out
         failed = run_sync(fail("early").then(lambda _: effect("k", 1)), None, handlers={"k": str})
         assert isinstance(failed, Err)
+
+
+def test_revealed_secrets_are_scrubbed_from_handler_errors(tmp_path: Any) -> None:
+    from mce import EffectFailed, Secret
+
+    token = "tok-9d8c7b6a5f4e"
+
+    def leaky(request: dict[str, Any]) -> Any:
+        raise PermissionError(f"denied: token {request['token']} has expired")
+
+    def typed(request: dict[str, Any]) -> Any:
+        raise EffectFailed({"code": 401, "detail": f"bad token {request['token']}"})
+
+    path = tmp_path / "j.jsonl"
+    prog = effect("api", {"token": Secret(token)}).recover(
+        lambda e: effect("api2", {"token": Secret(token)}).map(lambda v: (e, v))
+    )
+    out = run_sync(prog, None, handlers={"api": leaky, "api2": typed}, journal=path)
+    assert isinstance(out, Err)
+    assert out.error == {"code": 401, "detail": "bad token <secret>"}
+    text = path.read_text()
+    assert token not in text and "denied: token <secret> has expired" in text

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from attrs import frozen
 
-from mce import Err, Journal, Ok, gather, run, run_sync
+from mce import Err, Ok, gather, run, run_sync
 from mce.llm import (
     LLMError,
     ScriptedModel,
@@ -362,14 +362,12 @@ async def test_each_retry_is_a_trace_event_and_attempts_are_journaled(
     assert isinstance(out, Ok) and out.value.attempts == 3
     retries = [e for e in events if e.event == "effect.retry"]
     assert [(e.name, e.position, e.ok) for e in retries] == [("llm.chat", "0", False)] * 2
-    (record,) = [e for e in Journal(path).load()[1] if e["kind"] == "llm.chat"]
-    assert record["ok"]["attempts"] == 3
+    assert '"attempts":3' in path.read_text().replace(" ", "")  # in the journaled reply
     server.fail_next(503, times=3)
     path2 = tmp_path / "failed.jsonl"
     out = await ask(server, chat(["capital?"]), options={"retries": 2}, journal=path2)
     assert isinstance(out, Err) and out.error.attempts == 3
-    (record,) = [e for e in Journal(path2).load()[1] if e["kind"] == "llm.chat"]
-    assert record["err"]["attempts"] == 3
+    assert '"attempts":3' in path2.read_text().replace(" ", "")  # in the journaled error
 
 
 async def test_error_bodies_echoing_the_api_key_are_scrubbed(

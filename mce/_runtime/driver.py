@@ -34,10 +34,23 @@ from mce._runtime.nodes import (
     RUNNING_BLOCK,
     TIMEOUT_SCOPE,
 )
-from mce.effects import redact
+from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent
 from mce.outcome import Err, Ok
 from mce.step import _Fail, _Pure
+
+
+def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
+    """What a handler's `report_retry` calls: an `effect.retry` trace event."""
+
+    def retried(attempt: int, reason: str) -> None:
+        tracer(
+            TraceEvent(
+                "effect.retry", time.time(), position, kind, where.prefix[:-1], False, result=reason
+            )
+        )
+
+    return retried
 
 
 async def resume(
@@ -63,6 +76,9 @@ async def resume(
                         request=redact(effect.request),
                     )
                 )
+            retries = retry_reporting(
+                None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
+            )
             try:
                 ok, value = await run.effects.perform(
                     effect, position, where.prefix[:-1], defer=where.defer and not stack
@@ -70,6 +86,8 @@ async def resume(
             except Exception as exc:
                 annotate(exc, effect, stack, where)
                 raise
+            finally:
+                stop_retry_reporting(retries)
             if tracer is not None:
                 tracer(
                     TraceEvent(

@@ -357,7 +357,7 @@ class HandlerTable(dict[str, Any]):
         self.asked: set[str] = set()
         self._reported: set[str] = set()
 
-    def get(self, kind: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, kind: str, default: Any = None) -> Any:
         if kind not in self.asked:
             self.asked.add(kind)
             if kind not in self:

@@ -201,11 +201,13 @@ class OpenAIHandler:
         max_backoff: float,
         on_delta: Callable[[str], None] | None = None,
     ) -> None:
-        self.owns_client = callable(client) and not isinstance(client, openai.AsyncOpenAI)
-        self._client = None if self.owns_client else client
-        self._clients: PerLoop[openai.AsyncOpenAI] | None = (
-            PerLoop(client, _close_client) if self.owns_client else None  # type: ignore[arg-type]
-        )
+        self._client: openai.AsyncOpenAI | None = None
+        self._clients: PerLoop[openai.AsyncOpenAI] | None = None
+        if isinstance(client, openai.AsyncOpenAI):
+            self._client = client
+        else:
+            self._clients = PerLoop(client, _close_client)
+        self.owns_client = self._clients is not None
         self.on_delta = on_delta
         self.model = model
         self.max_concurrency = max_concurrency

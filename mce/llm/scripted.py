@@ -393,7 +393,8 @@ class ScriptedModel:
             chosen = [
                 t
                 for t in offered
-                if self.call_tools is True or t.get("name") in self.call_tools  # type: ignore[operator]
+                if self.call_tools is True
+                or (isinstance(self.call_tools, frozenset) and t.get("name") in self.call_tools)
             ]
             if chosen:
                 return calls(

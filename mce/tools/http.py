@@ -209,7 +209,8 @@ class HttpTools:
             # Read to the end (at most `cap` bytes on the wire), decoding at most
             # `cap` bytes: stopping the httpx stream early would leave its inner
             # async generators to the garbage collector.
-            async with contextlib.aclosing(response.aiter_raw()) as chunks:
+            chunks = response.aiter_raw()
+            try:
                 async for chunk in chunks:
                     wire += len(chunk)
                     if wire > cap:
@@ -222,6 +223,8 @@ class HttpTools:
                             over = len(body) > cap
                         except _TooLarge:
                             over = True
+            finally:
+                await chunks.aclose()  # type: ignore[attr-defined]
             if not over:
                 try:
                     body += decoder.flush(cap - len(body) + 1)

@@ -24,7 +24,6 @@ PermissionError: host 'evil.example.net' is not allowed (allowed: ['api.example.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import zlib
 from collections.abc import Iterable

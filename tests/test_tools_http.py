@@ -103,8 +103,8 @@ def test_size_cap_status_and_non_json(base: str) -> None:
     assert isinstance(text, Err) and "not JSON" in text.error.message
 
 
-def test_timeout(base: str) -> None:
-    out = run_sync(tools(base, timeout=0.1).get_json(f"{base}/hang"), None)
+def test_timeout(hostile: str) -> None:
+    out = run_sync(tools(hostile, timeout=0.1).get_json(f"{hostile}/trickle"), None)
     assert isinstance(out, Err) and out.error.kind == "timeout"
 
 

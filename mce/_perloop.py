@@ -72,13 +72,6 @@ class PerLoop(Generic[_T]):
                 trio.lowlevel.spawn_system_task(self._guard_trio, token, item)
         return item
 
-    def current(self) -> _T | None:
-        """The running loop's resource, if it has one (None outside an event loop)."""
-        try:
-            return self._items.get(_loop_token())
-        except (sniffio.AsyncLibraryNotFoundError, RuntimeError):
-            return None
-
     async def aclose(self) -> None:
         """Close the running loop's resource now (a later `get` makes a new one)."""
         token = _loop_token()

@@ -223,7 +223,10 @@ def retry_reporting(reporter: Callable[[int, str], None] | None) -> contextvars.
 
 
 def stop_retry_reporting(token: contextvars.Token[Any]) -> None:
-    """Undo `retry_reporting`."""
+    """Undo `retry_reporting` (see its example).
+
+    >>> stop_retry_reporting(retry_reporting(None))
+    """
     _retry_reporter.reset(token)
 
 
@@ -328,6 +331,14 @@ class UnusedHandler(UserWarning):
     A warning, not an error, because a run may legitimately skip an effect
     (a tool the model chose not to call); pytest's `-W error` (or
     `filterwarnings = error`) makes it fail a test.
+
+    >>> import warnings
+    >>> from mce import run_sync
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = run_sync(effect("a", 1), None, handlers={"a": str, "b": str})
+    >>> caught[0].category.__name__, str(caught[0].message)[:36]
+    ('UnusedHandler', "handlers={'b': ...} was never used: ")
     """
 
 

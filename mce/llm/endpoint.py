@@ -65,7 +65,11 @@ def retry_after(headers: Any) -> float | None:
 
 
 class InvalidResponse(ValueError):
-    """A reply from the endpoint that is not a usable chat completion."""
+    """A reply from the endpoint that is not a usable chat completion (see `to_message`).
+
+    >>> isinstance(InvalidResponse("no choices"), ValueError)
+    True
+    """
 
 
 def to_message(response: Any, attempts: int = 1) -> AssistantMessage:

@@ -336,9 +336,9 @@ class UnusedHandler(UserWarning):
     >>> from mce import run_sync
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     _ = run_sync(effect("a", 1), None, handlers={"a": str, "b": str})
-    >>> caught[0].category.__name__, str(caught[0].message)[:36]
-    ('UnusedHandler', "handlers={'b': ...} was never used: ")
+    ...     _ = run_sync(effect("kind.a", 1), None, handlers={"kind.a": str, "kind.b": str})
+    >>> caught[0].category.__name__, str(caught[0].message)
+    ('UnusedHandler', "handlers={'kind.b': ...} was never used: no effect of that kind exists (did you mean 'kind.a'?)")
     """
 
 
@@ -349,9 +349,9 @@ class HandlerTable(dict[str, Any]):
     When the run asks for a kind that has no handler here but closely
     resembles one that has never been used (`tool.serach` for
     `tool.search`), it warns `UnusedHandler` at once - before the effect's
-    own (real) handler runs. `report_unused()`, at the end of a live run,
-    warns about every handler never asked for, naming the nearest kind the
-    run did ask for (or all of them).
+    own (real) handler runs. `report_unused()`, at the end of a successful
+    live run, warns about every handler never asked for whose kind does not
+    exist at all, naming the nearest kind that does.
 
     >>> import warnings
     >>> table = HandlerTable({"tool.serach": print})
@@ -387,36 +387,56 @@ class HandlerTable(dict[str, Any]):
             )
 
     def report_unused(self) -> None:
-        """Warn `UnusedHandler` for each handler the run never asked for.
+        """Warn `UnusedHandler` for each handler the run never asked for whose kind no
+        effect in this process has (no tool, no `effect(...)` of that kind: see
+        `declare_kind`), naming the nearest kind that exists.
+
+        A handler for a real kind this run happened not to use (a table shared
+        by several workflows, a tool the model did not call) is not reported.
 
         >>> import warnings
-        >>> table = HandlerTable({"tool.a": print, "tool.weather": print, "llm.chat": print})
-        >>> _ = table.get("tool.a"), table.get("tool.forecast_weather")
+        >>> declare_kind("tool.forecast_weather")
+        >>> table = HandlerTable({"tool.forecast_weathr": print, "llm.chat": print})
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
         ...     table.report_unused()
         >>> for w in caught: print(w.message)
-        handlers={'tool.weather': ...} was never used: this run asked for no 'tool.weather' effect (did you mean 'tool.forecast_weather'?)
-        handlers={'llm.chat': ...} was never used: this run asked for no 'llm.chat' effect (it asked for 'tool.a', 'tool.forecast_weather')
+        handlers={'tool.forecast_weathr': ...} was never used: no effect of that kind exists (did you mean 'tool.forecast_weather'?)
         """
-        asked = sorted(self.asked)
         for kind in self:
-            if kind in self.asked or kind in self._reported:
+            if kind in self.asked or kind in self._reported or kind in _KNOWN_KINDS:
                 continue
             self._reported.add(kind)
-            near = difflib.get_close_matches(kind, asked, n=1, cutoff=0.6)
-            if near:
-                hint = f"did you mean {near[0]!r}?"
-            elif asked:
-                hint = f"it asked for {', '.join(map(repr, asked))}"
-            else:
-                hint = "it asked for no effect"
+            near = difflib.get_close_matches(kind, sorted(_KNOWN_KINDS), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
             warnings.warn(
-                f"handlers={{{kind!r}: ...}} was never used: this run asked for no {kind!r} "
-                f"effect ({hint})",
+                f"handlers={{{kind!r}: ...}} was never used: no effect of that kind exists{hint}",
                 UnusedHandler,
                 stacklevel=2,
             )
+
+
+_KNOWN_KINDS: set[str] = {NOW, RANDOM, UUID, SLEEP, "llm.chat"}  # built in, and mce.llm's
+
+
+def declare_kind(kind: str) -> None:
+    """Record that effects of `kind` exist (tools and `effect(...)` do it), so that a
+    handler for it is not reported as unknown when a run does not use it.
+
+    >>> declare_kind("search")
+    >>> "search" in known_kinds()
+    True
+    """
+    _KNOWN_KINDS.add(kind)
+
+
+def known_kinds() -> frozenset[str]:
+    """Every effect kind declared so far in this process (see `declare_kind`).
+
+    >>> "mce.now" in known_kinds()
+    True
+    """
+    return frozenset(_KNOWN_KINDS)
 
 
 @final
@@ -529,6 +549,7 @@ def effect(
             isinstance(declared, type) or get_origin(declared) is not None
         ):
             raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
+    _KNOWN_KINDS.add(kind)
     return _Effect(kind, request, handler, remote, into)
 
 

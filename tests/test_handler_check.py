@@ -37,15 +37,28 @@ def test_a_misspelling_is_reported_once_when_warnings_are_not_errors() -> None:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_a_handler_the_run_never_uses_is_reported_at_the_end(backend: str) -> None:
-    with pytest.warns(UnusedHandler, match=r"'llm\.chat'.*never used.*asked for 'tool\.search'"):
+def test_a_handler_for_a_kind_that_does_not_exist_is_reported_at_the_end(backend: str) -> None:
+    with pytest.warns(
+        UnusedHandler, match=r"'tool\.search_web'.*no effect of that kind exists.*'tool\.search'"
+    ):
         out = run_sync(
             search("x"),
             None,
-            handlers={"llm.chat": str, "tool.search": lambda req: "fake"},
+            handlers={"tool.search_web": str, "tool.search": lambda req: "fake"},
             backend=backend,  # type: ignore[arg-type]
         )
     assert out == Ok("fake", None)
+
+
+def test_handlers_for_real_kinds_a_run_does_not_use_are_not_reported() -> None:
+    @tool
+    def other(q: str) -> str:
+        return q
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnusedHandler)
+        shared = {"tool.search": lambda req: "fake", "tool.other": str, "llm.chat": str}
+        assert run_sync(search("x"), None, handlers=shared) == Ok("fake", None)
 
 
 def test_no_report_for_used_handlers_failed_runs_or_replays() -> None:

@@ -94,7 +94,8 @@ class ModelNotConfigured(MissingHandler):
             + (f" (at position {position})" if position else "")
             + ": set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible endpoint, "
             "MCE_MODEL for the model name), or pass run(..., handlers={'llm.chat': "
-            "openai_handler(...)}); for offline runs and tests name the scripted model: "
+            "openai_handler(...)}) (with `mce run`: a module-level `mce_handlers` dict); for "
+            "offline runs and tests name the scripted model: "
             "handlers={'llm.chat': scripted_handler(ScriptedModel(...))}",
         )
         self.kind = CHAT

@@ -227,3 +227,24 @@ def test_the_server_command_line_reads_multi_turn_rules(tmp_path: Path) -> None:
         timeout=30,
     )
     assert done.returncode == 1 and "did you mean 'contains'" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_the_server_can_call_every_offered_tool() -> None:
+    called: list[str] = []
+
+    @tool
+    def lookup(key: str, limit: int = 1) -> str:
+        called.append(f"lookup {key}")
+        return "found"
+
+    @tool
+    def when(points: list[Point], unit: Literal["s", "ms"]) -> str:
+        called.append(f"when {points} {unit}")
+        return "then"
+
+    with OpenAIServer(ScriptedModel(call_tools=True)) as server:
+        async with openai_handler(base_url=server.base_url, api_key="k") as llm:
+            out = await run(react(["go"], [lookup, when]), None, handlers={"llm.chat": llm})
+    assert isinstance(out, Ok) and out.value.answer == "Based on the tools: found | then"
+    assert sorted(called) == ["lookup example", "when [] s"]

@@ -24,13 +24,15 @@ __all__ = ["TraceEvent", "Tracer"]
 @final
 @frozen
 class TraceEvent:
-    """Something happened in a run: an effect or a named step started or ended.
+    """Something happened in a run: an effect or a named step started or ended,
+    or an effect's handler is retrying (`"effect.retry"`, `ok=False`: the
+    attempt before it failed; see `mce.effects.report_retry`).
 
     >>> TraceEvent("step.start", 0.0, "0", "fetch").name
     'fetch'
     """
 
-    event: str  # "effect.start" | "effect.end" | "step.start" | "step.end"
+    event: str  # "effect.start" | "effect.end" | "effect.retry" | "step.start" | "step.end"
     time: float
     position: str
     name: str  # the effect's kind or the step's label

@@ -149,14 +149,27 @@ class Hostile(BaseHTTPRequestHandler):
                     return  # the client gave up
                 if stop.wait(0.5):
                     return
-        elif self.path.startswith("/bomb") or self.path.startswith("/gzip"):
+        elif self.path.startswith(("/bomb", "/gzip", "/corrupt")):
             data = bomb() if self.path.startswith("/bomb") else gzip.compress(b'{"ok": true}')
+            if self.path.startswith("/corrupt"):
+                data = data[:10] + b"\xff" * 40 + data[10:]
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+        elif self.path.startswith("/endless"):  # chunked, no length, never ends
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            piece = b" " * 8192
+            while not stop.is_set():
+                try:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
         elif self.path.startswith("/redirect"):
             data = b'{"moved": "here is a body"}'
             self.send_response(302)
@@ -209,11 +222,20 @@ def test_a_compression_bomb_is_stopped_while_it_inflates(hostile: str, backend: 
     assert isinstance(out, Err) and "larger than 100000 bytes" in out.error.message
     assert peak < 10_000_000  # it stopped inflating at the cap, far below the 50 MB body
     assert run_sync(http.get_json(f"{hostile}/gzip"), None) == Ok({"ok": True}, None)
+    corrupt = run_sync(http.get_json(f"{hostile}/corrupt"), None, backend=backend)  # type: ignore[arg-type]
+    assert isinstance(corrupt, Err) and corrupt.error.exception_type == "error"
 
 
-def test_bytes_on_the_wire_are_capped(hostile: str) -> None:
-    out = run_sync(tools(hostile, max_bytes=10_000).get_json(f"{hostile}/bomb"), None)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_bytes_on_the_wire_are_capped(hostile: str, backend: str) -> None:
+    http = tools(hostile, max_bytes=10_000)
+    out = run_sync(http.get_json(f"{hostile}/bomb"), None, backend=backend)  # type: ignore[arg-type]
     assert isinstance(out, Err) and "larger than 10000 bytes (on the wire)" in out.error.message
+    endless = run_sync(http.get_json(f"{hostile}/endless"), None, backend=backend)  # type: ignore[arg-type]
+    assert (
+        isinstance(endless, Err)
+        and "larger than 10000 bytes (on the wire)" in endless.error.message
+    )
 
 
 def test_a_redirect_is_an_error_not_a_value(hostile: str) -> None:

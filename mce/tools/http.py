@@ -205,25 +205,39 @@ class HttpTools:
             wire = 0
             body = bytearray()
             over = False
-            # Read to the end (at most `cap` bytes on the wire), decoding at most
-            # `cap` bytes: stopping the httpx stream early would leave its inner
-            # async generators to the garbage collector.
-            chunks = response.aiter_raw()
+            # Decode at most `cap` bytes; read at most `cap` bytes from the wire.
+            # The stream is read to its end either way: leaving httpx's stream
+            # early would hand its inner async generators to the garbage
+            # collector (which trio reports), so past the wire cap the
+            # connection is closed and the stream ends on the next read.
+            wire_cap_hit = False
+            broken: zlib.error | None = None
             try:
-                async for chunk in chunks:
+                async for chunk in response.aiter_raw():
+                    if wire_cap_hit:
+                        continue
                     wire += len(chunk)
                     if wire > cap:
-                        raise _TooLarge(
-                            f"response from {url} is larger than {cap} bytes (on the wire)"
-                        )
-                    if not over:
+                        wire_cap_hit = True
+                        stream = response.stream
+                        assert isinstance(stream, httpx.AsyncByteStream)
+                        await stream.aclose()
+                        continue
+                    if not over and broken is None:
                         try:
                             body += decoder.feed(chunk, cap - len(body) + 1)
                             over = len(body) > cap
                         except _TooLarge:
                             over = True
-            finally:
-                await chunks.aclose()  # type: ignore[attr-defined]
+                        except zlib.error as exc:  # raised after the stream is drained
+                            broken = exc
+            except (httpx.HTTPError, httpx.StreamError, OSError):
+                if not wire_cap_hit:
+                    raise
+            if wire_cap_hit:
+                raise _TooLarge(f"response from {url} is larger than {cap} bytes (on the wire)")
+            if broken is not None:
+                raise broken
             if not over:
                 try:
                     body += decoder.flush(cap - len(body) + 1)

@@ -92,3 +92,16 @@ def test_revealed_secrets_are_scrubbed_from_handler_errors(tmp_path: Any) -> Non
     assert out.error == {"code": 401, "detail": "bad token <secret>"}
     text = path.read_text()
     assert token not in text and "denied: token <secret> has expired" in text
+
+
+def test_a_tool_error_quoting_a_secret_argument_is_scrubbed(tmp_path: Any) -> None:
+    from mce import Secret
+
+    @tool
+    def login(user: str, password: str) -> str:
+        raise PermissionError(f"wrong password {password} for {user}")
+
+    path = tmp_path / "j.jsonl"
+    out = run_sync(login("ana", Secret("hunter2-xyz")), None, journal=path)
+    assert isinstance(out, Err) and out.error.message == "wrong password <secret> for ana"
+    assert "hunter2-xyz" not in path.read_text()

@@ -376,10 +376,3 @@ __all__ = ["Fault", "OpenAIServer", "main"]
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = [
-    "Fault",
-    "OpenAIServer",
-    "main",
-]

@@ -35,7 +35,7 @@ import httpx
 
 from mce._perloop import PerLoop
 from mce.effects import EffectFailed, scrub
-from mce.tools import Tool, ToolError
+from mce.tools import Tool, ToolError, ToolErrorKind
 
 _ACCEPT_ENCODING = "gzip, deflate"  # only what is decoded here, under the size cap
 
@@ -139,7 +139,7 @@ class HttpTools:
         raise PermissionError(f"host {host!r} is not allowed (allowed: {self.allow})")
 
     def _fail(
-        self, tool: Tool, kind: str, message: str, exception_type: str | None
+        self, tool: Tool, kind: ToolErrorKind, message: str, exception_type: str | None
     ) -> EffectFailed:
         secrets = [v for v in self.headers.values()]
         secrets += [v.split(" ", 1)[1] for v in self.headers.values() if " " in v]

@@ -40,7 +40,7 @@ class TraceEvent:
     ok: bool | None = None  # for ends: whether it succeeded
     replayed: bool = False  # served from the journal
     request: Any = None  # for effects: the request, `Secret`s redacted
-    result: Any = None  # for effect ends: the value, or the error (as journaled when replayed)
+    result: Any = None  # for effect ends: the value or the error; for a retry: why
 
 
 Tracer = Callable[[TraceEvent], None]

@@ -20,6 +20,7 @@ from mce.effects import EffectFailed as EffectFailed
 from mce.effects import Handler as Handler
 from mce.effects import MissingHandler as MissingHandler
 from mce.effects import Secret as Secret
+from mce.effects import UnusedHandler as UnusedHandler
 from mce.effects import effect as effect
 from mce.effects import now as now
 from mce.effects import random as random
@@ -87,6 +88,7 @@ __all__ = [
     "JournalWriteError",
     "MissingHandler",
     "Mode",
+    "UnusedHandler",
     "Ok",
     "Outcome",
     "ReplayDivergence",

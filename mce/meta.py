@@ -423,7 +423,11 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
 
     def start(instruction: str) -> Step[object, Any, Any]:
         return effect(
-            f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True
+            f"agent.{name}",
+            {"instruction": instruction},
+            handler=handler,
+            remote=True,
+            into=SubAgentRun,  # replayed as what it is: the journal names no class
         ).then(unwrap)
 
     return start

@@ -35,10 +35,23 @@ from mce._runtime.nodes import (
     TIMEOUT_SCOPE,
 )
 from mce._runtime.subrun import PARENT, Parent, allowance_of
-from mce.effects import redact
+from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent
 from mce.outcome import Err, Ok
 from mce.step import _Fail, _Pure
+
+
+def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
+    """What a handler's `report_retry` calls: an `effect.retry` trace event."""
+
+    def retried(attempt: int, reason: str) -> None:
+        tracer(
+            TraceEvent(
+                "effect.retry", time.time(), position, kind, where.prefix[:-1], False, result=reason
+            )
+        )
+
+    return retried
 
 
 async def resume(
@@ -71,6 +84,9 @@ async def resume(
                 if effect.remote
                 else None
             )
+            retries = retry_reporting(
+                None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
+            )
             try:
                 ok, value = await run.effects.perform(
                     effect, position, where.prefix[:-1], defer=where.defer and not stack
@@ -94,6 +110,7 @@ async def resume(
                     )
                 raise
             finally:
+                stop_retry_reporting(retries)
                 if parent is not None:
                     PARENT.reset(parent)
             if tracer is not None:

@@ -58,6 +58,9 @@ from mce.effects import (
     MissingHandler,
     redact,
     reveal,
+    scrub,
+    scrub_error,
+    secret_values,
 )
 from mce.executors import LOCAL, Executor
 from mce.journal import Header, Journal, Record, check_seed
@@ -212,11 +215,12 @@ class Effects:
                 result = await self._builtin(kind, request, position)
             ok, value = True, result
         except EffectFailed as failed:
-            ok, value = False, failed.error
+            ok, value = False, scrub_error(failed.error, secret_values(request))
         except MissingHandler:
             raise
         except Exception as exc:
-            ok, value = False, EffectError(kind, position, str(exc), type(exc).__qualname__)
+            message = scrub(str(exc), secret_values(request))  # never journal a revealed secret
+            ok, value = False, EffectError(kind, position, message, type(exc).__qualname__)
         t1 = time.time()
         self._stats.effect_seconds += t1 - t0
         if ok:

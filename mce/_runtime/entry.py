@@ -30,7 +30,7 @@ from mce._runtime.replay import Mode
 from mce._runtime.runners import ungroup
 from mce._runtime.trampoline import advance
 from mce.budget import Tracker
-from mce.effects import Handler
+from mce.effects import Handler, HandlerTable
 from mce.events import Tracer
 from mce.executors import Executor
 from mce.journal import Journal, ReplayDivergence, open_journal
@@ -114,7 +114,7 @@ async def run(
     """
     if not isinstance(step, Step):
         raise TypeError(f"run() needs a Step, got {step!r}")
-    table = dict(handlers or {})
+    table = HandlerTable(handlers or {})
     for kind, handler in table.items():
         if not isinstance(kind, str) or not callable(handler):
             raise TypeError(
@@ -179,6 +179,8 @@ async def _run(
                 report.live_calls,
             )
         if type(outcome) is Ok:
+            if mode == "live" and isinstance(table, HandlerTable):  # a sub-run's is the parent's
+                table.report_unused()
             return Ok(outcome.value, outcome.state, report)
         return Err(outcome.error, outcome.state, report)
     finally:

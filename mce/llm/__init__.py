@@ -5,8 +5,9 @@
 the `"llm.chat"` handler given to `run` - `openai_handler(...)` for any
 OpenAI-compatible endpoint, `scripted_handler(ScriptedModel(...))` for
 deterministic offline runs - or, when none is given, the endpoint named by
-`OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` if set, else the embedded
-scripted model, so that everything runs offline by default.
+`OPENAI_BASE_URL`/`OPENAI_API_KEY` (model: `MCE_MODEL`). With neither, a
+model call raises `ModelNotConfigured`, saying how to configure one: there
+is no silent fallback to a fake model.
 
 >>> from mce import run_sync
 >>> model = ScriptedModel().when("capital", say("Lisbon."))
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Never, TypeVar, final
 
 from attrs import frozen
 
-from mce.effects import effect
+from mce.effects import MissingHandler, effect
 from mce.executors import nonblocking
 from mce.llm.scripted import (
     Reply,
@@ -33,15 +34,17 @@ from mce.llm.scripted import (
     call,
     calls,
     example_from_schema,
+    from_rules,
     json_reply,
     say,
     scripted_handler,
+    turn_number,
 )
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 from mce.schema import Schema, to_json
 from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
-from mce.tools import Registry, Tool
+from mce.tools import Registry, Tool, ToolError
 
 if TYPE_CHECKING:
     from mce.llm.endpoint import OpenAIHandler as OpenAIHandler
@@ -78,32 +81,59 @@ def _tool_schemas(tools: Registry | Iterable[Tool | dict[str, Any]]) -> list[dic
     return [t.schema() if isinstance(t, Tool) else t for t in tools]
 
 
-_DEFAULT_MODEL = ScriptedModel(name="mce-scripted", keep_requests=False)
 _env_handlers: dict[tuple[str | None, str | None, str | None], OpenAIHandler] = {}
 
 
-@nonblocking  # builds a client or asks the scripted model: never blocks
+class ModelNotConfigured(MissingHandler):
+    """A model call with no model configured: a configuration bug, raised out of `run`.
+
+    >>> print(ModelNotConfigured())  # doctest: +ELLIPSIS
+    no model is configured for 'llm.chat' effects: set OPENAI_API_KEY (and OPENAI_BASE_URL ...
+    """
+
+    def __init__(self, position: str = "") -> None:
+        LookupError.__init__(
+            self,
+            f"no model is configured for {CHAT!r} effects"
+            + (f" (at position {position})" if position else "")
+            + ": set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible endpoint, "
+            "MCE_MODEL for the model name), or pass run(..., handlers={'llm.chat': "
+            "openai_handler(...)}) (with `mce run`: a module-level `mce_handlers` dict); for "
+            "offline runs and tests name the scripted model: "
+            "handlers={'llm.chat': scripted_handler(ScriptedModel(...))}",
+        )
+        self.kind = CHAT
+        self.position = position
+
+
+@nonblocking  # builds a client or raises: never blocks
 def default_chat_handler(request: dict[str, Any]) -> Any:
     """The handler `chat` uses when `run` is given none for `"llm.chat"`.
 
-    The endpoint from `OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` when one
-    of the first two is set; otherwise the embedded scripted model.
+    The endpoint named by the `openai` client's environment variables
+    (`OPENAI_BASE_URL`, `OPENAI_API_KEY`; model from `MCE_MODEL`) when one of
+    them is set; otherwise it raises `ModelNotConfigured` - never a fake answer.
+    One handler is kept per configuration; it opens connections per event
+    loop and closes them when that loop ends (see `openai_handler`).
 
     >>> import os
-    >>> offline = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
-    >>> not offline or default_chat_handler({"messages": [{"role": "user", "content": "hi"}]}).content
-    '(scripted reply to: hi)'
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}):
+    ...     default_chat_handler({"messages": [{"role": "user", "content": "hi"}]})
+    Traceback (most recent call last):
+    ...
+    mce.llm.ModelNotConfigured: no model is configured for 'llm.chat' effects: set OPENAI_API_KEY ...
     """
     base_url, api_key = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
-    if base_url or api_key:
-        key = (base_url, api_key, os.environ.get("MCE_MODEL"))
-        handler = _env_handlers.get(key)
-        if handler is None:
-            from mce.llm.endpoint import openai_handler
+    if not (base_url or api_key):
+        raise ModelNotConfigured()
+    key = (base_url, api_key, os.environ.get("MCE_MODEL"))
+    handler = _env_handlers.get(key)
+    if handler is None:
+        from mce.llm.endpoint import openai_handler
 
-            handler = _env_handlers[key] = openai_handler()
-        return handler(request)
-    return _DEFAULT_MODEL.respond(request)
+        handler = _env_handlers[key] = openai_handler()
+    return handler(request)
 
 
 def chat(
@@ -121,7 +151,8 @@ def chat(
     arguments (temperature, max_tokens, seed, ...) go to the endpoint.
 
     >>> from mce import run_sync
-    >>> run_sync(chat(["hi"]), None).value.content  # the embedded scripted model
+    >>> model = ScriptedModel()  # offline: name the scripted model explicitly
+    >>> run_sync(chat(["hi"]), None, handlers={"llm.chat": scripted_handler(model)}).value.content
     '(scripted reply to: hi)'
     """
     request: dict[str, Any] = {"messages": _messages(messages)}
@@ -179,18 +210,48 @@ def structured(
         raw = reply.content or ""
         try:
             value = output.validate_json(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            problem = _NESTED if isinstance(exc, RecursionError) else str(exc)
             if left > 0:
                 correction = {
                     "role": "user",
-                    "content": f"That reply was not valid: {exc}. Reply again with only a JSON "
-                    "value that matches the schema.",
+                    "content": f"That reply was not valid: {problem}. Reply again with only a "
+                    "JSON value that matches the schema.",
                 }
                 return attempt([*history, reply.to_dict(), correction], left - 1)
-            return fail(LLMError("invalid_output", str(exc), raw_text=raw, attempts=repairs + 1))
+            return fail(LLMError("invalid_output", problem, raw_text=raw, attempts=repairs + 1))
         return pure(value)
 
     return attempt(_messages(messages), repairs)
+
+
+_NESTED = "the JSON is nested too deeply"
+
+
+def _loads(text: str) -> Any:
+    """JSON from a model: `ValueError` for malformed or unencodable text, `RecursionError` for
+    nesting deeper than Python's recursion limit."""
+    value = json.loads(text)
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate is not text
+        raise ValueError(f"the JSON holds a lone surrogate ({exc.reason})") from None
+    return value
+
+
+def _tool_arguments(call_: ToolCall) -> dict[str, Any] | str:
+    """The call's arguments as JSON, or what is wrong with them (to tell the model)."""
+    if not call_.arguments.strip():
+        return {}
+    try:
+        value = _loads(call_.arguments)
+    except RecursionError:
+        return f"arguments are not usable: {_NESTED}"
+    except ValueError as exc:
+        return f"arguments are not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"arguments must be a JSON object, got {type(value).__name__}"
+    return value
 
 
 @final
@@ -259,9 +320,11 @@ def react(
             return pure(AgentResult(reply.content or "", tuple(history), n, usage))
 
         def run_call(c: ToolCall) -> Step[object, Never, dict[str, Any]]:
-            ran = registry.call(c.name, c.arguments).map(
-                lambda v: _tool_message(c, _result_text(v))
-            )
+            arguments = _tool_arguments(c)
+            if isinstance(arguments, str):
+                error = ToolError(c.name, "invalid_arguments", arguments)
+                return pure(_tool_message(c, f"ERROR: {error}"))
+            ran = registry.call(c.name, arguments).map(lambda v: _tool_message(c, _result_text(v)))
             return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
         results = gather([run_call(c) for c in reply.tool_calls], limit=limit)
@@ -296,6 +359,7 @@ __all__ = [
     "LLMError",
     "LLMErrorKind",
     "Message",
+    "ModelNotConfigured",
     "OpenAIHandler",
     "Reply",
     "ScriptedModel",
@@ -306,10 +370,12 @@ __all__ = [
     "chat",
     "default_chat_handler",
     "example_from_schema",
+    "from_rules",
     "json_reply",
     "openai_handler",
     "react",
     "say",
     "scripted_handler",
     "structured",
+    "turn_number",
 ]

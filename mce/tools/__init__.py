@@ -40,7 +40,7 @@ from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from mce.effects import EffectError, EffectFailed, Secret, effect, reveal
+from mce.effects import EffectError, EffectFailed, Secret, declare_kind, effect, reveal
 from mce.executors import run_in_thread
 from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
@@ -161,6 +161,7 @@ class Tool(Generic[_P, _R]):
         # One limiter per event loop run: a limiter is bound to the loop it is used on.
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
+        declare_kind(self.kind)  # a handler for it is never "unknown"
         self.signature = inspect.signature(fn)
         self.params: list[tuple[str, Any, bool]] = [
             (p.name, p.type, p.required) for p in self.arguments.parameters
@@ -231,6 +232,7 @@ class Tool(Generic[_P, _R]):
         )
         if kind is not None:
             made.kind = kind
+            declare_kind(kind)
 
         def require(arguments: dict[str, Any]) -> None:
             for n in parameters.get("required") or ():

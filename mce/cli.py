@@ -44,6 +44,7 @@ from typing import Any, NoReturn, TextIO
 import anyio
 
 from mce import JournalWriteError, __version__
+from mce.effects import MissingHandler
 from mce.events import TraceEvent
 from mce.graph import mermaid, mermaid_run
 from mce.interpret import run
@@ -675,9 +676,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
-    except (JournalCorrupt, JournalInUse) as exc:
-        # Only bad input is exit 2: an exception from the workflow itself is a
-        # bug and keeps its traceback.
+    except (JournalCorrupt, JournalInUse, MissingHandler) as exc:
+        # Only bad input is exit 2 (a damaged or busy journal, an effect - a
+        # model call - nothing is configured to handle): an exception from the
+        # workflow itself is a bug and keeps its traceback.
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
     except JournalWriteError as exc:

@@ -22,6 +22,7 @@ import contextvars
 import difflib
 import hashlib
 import json
+import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, Never, TypeVar, final, get_origin, overload
@@ -204,6 +205,7 @@ def report_retry(attempt: int, reason: str) -> None:
 
     >>> report_retry(1, "HTTP 503")  # no run here: nothing to report to
     """
+    logging.getLogger("mce").info("retrying: attempt %d failed (%s)", attempt, reason)
     reporter = _retry_reporter.get()
     if reporter is not None:
         reporter(attempt, reason)

@@ -21,6 +21,7 @@ Each attempt starts from the state the step started from.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar, final
@@ -29,6 +30,8 @@ from attrs import field, frozen
 
 from mce.effects import random, sleep
 from mce.step import Step, fail, pure
+
+_log = logging.getLogger("mce")
 
 _S = TypeVar("_S")
 _E = TypeVar("_E")
@@ -140,6 +143,9 @@ def retry(step: Step[_S, _E, _A], policy: RetryPolicy) -> Step[_S, _E, _A]:
         def again(error: _E) -> Step[_S, _E, _A]:
             if not policy.retries(error):
                 return fail(error)
+            _log.info(
+                "%s failed (%r); retrying, attempt %d of %d", name, error, n + 1, policy.attempts
+            )
             return _wait(delays[n - 1], policy.jitter).then(lambda _: attempt(n + 1))
 
         return tried.recover(again)

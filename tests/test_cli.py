@@ -456,3 +456,19 @@ def test_a_journal_failing_mid_run_stops_it_without_a_traceback(
     assert main(["run", f"{flow}:workflow", "--journal", str(tmp_path / "j.jsonl")]) == 1
     err = capsys.readouterr().err
     assert "could not be written" in err and "No space left on device" in err
+
+
+def test_run_with_no_model_configured_is_exit_2_saying_how_to_configure_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    flow = tmp_path / "asks_a_model.py"
+    flow.write_text(
+        "from mce.llm import chat\nworkflow = chat([{'role': 'user', 'content': 'hi'}])\n"
+    )
+    assert main(["run", f"{flow}:workflow"]) == 2
+    err = capsys.readouterr().err
+    assert "no model is configured" in err
+    assert "OPENAI_API_KEY" in err
+    assert "Traceback" not in err

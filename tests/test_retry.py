@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -148,3 +149,30 @@ def test_bad_policies_are_rejected_when_made(kwargs: dict[str, Any], message: st
         RetryPolicy(**kwargs)
     with pytest.raises(TypeError, match="needs a RetryPolicy"):
         fail(1).retry(3)  # type: ignore[arg-type]
+
+
+def test_each_retry_is_logged_on_the_mce_logger(caplog: pytest.LogCaptureFixture) -> None:
+    from mce import RetryPolicy, effect, run_sync
+    from mce.effects import report_retry
+
+    calls = 0
+
+    def flaky(_: object) -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 2:
+            raise RuntimeError("try again")
+        return calls
+
+    with caplog.at_level(logging.INFO, logger="mce"):
+        out = run_sync(
+            effect("flaky", None, handler=flaky).retry(
+                RetryPolicy(attempts=3, backoff=0.0, jitter=False)
+            ),
+            None,
+        )
+        report_retry(1, "HTTP 503")
+    assert out.value == 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "mce"]
+    assert any("retrying, attempt 2 of 3" in m for m in messages), messages
+    assert "retrying: attempt 1 failed (HTTP 503)" in messages

@@ -764,16 +764,3 @@ def open_journal(journal: Journal | str | os.PathLike[str]) -> Journal:
     if isinstance(journal, str | os.PathLike):
         return FileJournal(journal)
     raise TypeError(f"journal= needs a path or a Journal, got {journal!r}")
-
-
-__all__ = [
-    "FileJournal",
-    "HEADER_KEY",
-    "Journal",
-    "JournalCorrupt",
-    "JournalInUse",
-    "JournalWarning",
-    "ReplayDivergence",
-    "VERSION",
-    "open_journal",
-]

@@ -129,6 +129,10 @@ _CTRL_C_SCRIPT = textwrap.dedent(
         print("started", flush=True)
         await anyio.sleep(60)
 
+    async def also_waiting():
+        print("started", flush=True)
+        await anyio.sleep(60)
+
     def blocking(request):
         print("started", flush=True)
         time.sleep(60)
@@ -136,7 +140,7 @@ _CTRL_C_SCRIPT = textwrap.dedent(
     if sys.argv[2] == "thread":
         prog = par(effect("b", 1, handler=blocking), lift(waiting))
     else:
-        prog = par(lift(waiting), lift(waiting))
+        prog = par(lift(waiting), lift(also_waiting))
     run_sync(prog, None, backend=sys.argv[1])
     """
 )
@@ -153,7 +157,8 @@ def test_ctrl_c_leaves_as_keyboard_interrupt(backend: str, waiting: str) -> None
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline() == "started\n"  # a branch is waiting: now press Ctrl-C
+        # Both branches are waiting (the blocking one in its thread): now press Ctrl-C.
+        assert [proc.stdout.readline(), proc.stdout.readline()] == ["started\n"] * 2
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:

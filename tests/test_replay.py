@@ -220,7 +220,7 @@ async def test_recorded_effects_never_requested_are_a_divergence(
 async def test_a_failed_block_s_unrun_branches_are_not_a_divergence() -> None:
     a_done = anyio.Event()
 
-    def a(req: Any) -> Any:
+    async def a(req: Any) -> Any:  # async: it sets an event of the event loop
         a_done.set()
         return req
 

@@ -24,8 +24,12 @@ the background, and its result (or exception) is discarded, never journaled.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
+import sys
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, final, runtime_checkable
@@ -138,9 +142,7 @@ class LocalExecutor:
             return result
         # Boxed: trio refuses a thread function that returns a coroutine, and
         # a sync handler may return an awaitable to finish on the event loop.
-        (result,) = await anyio.to_thread.run_sync(
-            _boxed, handler, request, abandon_on_cancel=True, limiter=self.limiter()
-        )
+        (result,) = await _to_thread(self.limiter(), _boxed, handler, request)
         if hasattr(result, "__await__"):
             result = await result
         return result
@@ -166,8 +168,56 @@ async def run_in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     >>> anyio.run(run_in_thread, sum, [1, 2, 3])
     6
     """
-    limiter = _running.get().limiter()
+    return await _to_thread(_running.get().limiter(), fn, *args)
+
+
+async def _to_thread(
+    limiter: anyio.CapacityLimiter | None, fn: Callable[..., _T], *args: Any
+) -> _T:
+    """`fn(*args)` in a worker thread under `limiter`; a cancelled caller abandons the thread."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            async with limiter or anyio.to_thread.current_default_thread_limiter():
+                return await _in_daemon_thread(loop, fn, args)
     return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True, limiter=limiter)
+
+
+async def _in_daemon_thread(loop: Any, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+    """`fn(*args)` in a new daemon thread; its result or exception comes back to `loop`.
+
+    anyio's asyncio worker threads are not daemon threads: a Ctrl-C while a
+    sync tool blocks would leave the interpreter waiting for the tool at
+    exit. A thread abandoned by a cancelled step must never hold the process.
+    """
+    future = loop.create_future()
+    context = contextvars.copy_context()  # report_retry and friends work in the thread
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # the step was cancelled: the result is discarded
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result, error = context.run(fn, *args), None
+        except BaseException as exc:
+            result, error = None, exc
+        # A closed loop (RuntimeError): the run ended, cancelled or interrupted,
+        # and abandoned this call - nobody is left to take its result.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name="mce-worker", daemon=True).start()
+    result: _T = await future
+    return result
 
 
 __all__ = [

@@ -103,8 +103,11 @@ class RetryPolicy:
 
     def delays(self) -> tuple[float, ...]:
         """The delay before each retry, without jitter (one fewer than `attempts`)."""
+        # The exponent is bounded so that many attempts cap at max_delay
+        # instead of overflowing (2.0 ** 1024 raises OverflowError).
         return tuple(
-            min(self.backoff * 2.0 ** (n - 1), self.max_delay) for n in range(1, self.attempts)
+            min(self.backoff * 2.0 ** min(n - 1, 1000), self.max_delay)
+            for n in range(1, self.attempts)
         )
 
 

@@ -122,3 +122,14 @@ def test_fragments_of_calls_are_a_plan_or_plan_invalid(parts: list[str]) -> None
         parse_llmcompiler("".join(parts), TOOLS)
     except PlanInvalid as invalid:
         assert invalid.problems
+
+
+def test_brackets_inside_a_string_argument_are_text_not_nesting() -> None:
+    # 40 "(" inside a quoted query are characters of the query, not 40
+    # levels of nesting: the line is read, and the query kept as written.
+    query = "(" * 40 + "x" + ")" * 3
+    plan = parse_llmcompiler(f'1. search("{query}")\n2. join()', TOOLS)
+    assert plan.tasks[0].args == {"query": query}
+    nested = "[" * 40 + "]" * 40
+    with pytest.raises(PlanInvalid, match="nest deeper"):
+        parse_llmcompiler(f"1. math('p', {nested})", TOOLS)

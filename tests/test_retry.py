@@ -176,3 +176,13 @@ def test_each_retry_is_logged_on_the_mce_logger(caplog: pytest.LogCaptureFixture
     messages = [r.getMessage() for r in caplog.records if r.name == "mce"]
     assert any("retrying, attempt 2 of 3" in m for m in messages), messages
     assert "retrying: attempt 1 failed (HTTP 503)" in messages
+
+
+def test_many_attempts_cap_the_delay_instead_of_overflowing() -> None:
+    # 2.0 ** 1100 overflows a float: the delay is capped at max_delay first.
+    policy = RetryPolicy(attempts=2000, backoff=0.5, max_delay=30.0, jitter=False)
+    delays = policy.delays()
+    assert len(delays) == 1999
+    assert delays[:3] == (0.5, 1.0, 2.0) and delays[-1] == 30.0
+    step = fail("no").retry(RetryPolicy(attempts=1500, backoff=0.0))
+    assert run_sync(step, None) == Err("no", None)

@@ -92,13 +92,32 @@ def _quote_bare_refs(text: str) -> str:
 
 
 def _nesting(text: str) -> int:
+    """How deeply brackets nest in `text`, outside its string literals."""
     depth = deepest = 0
-    for ch in text:
+    i = 0
+    quote: str | None = None
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = None
+                continue
+            i += 1
+            continue
+        if ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
         if ch in "([{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in ")]}":
             depth -= 1
+        i += 1
     return deepest
 
 

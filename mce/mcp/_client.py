@@ -252,6 +252,7 @@ class Connection:
         client = await self._session(f"mcp:{self.name}")
         listed: list[dict[str, Any]] = []
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             with anyio.fail_after(self.timeout):
                 page = await client.list_tools(cursor=cursor)
@@ -266,6 +267,12 @@ class Connection:
             cursor = page.next_cursor
             if cursor is None:
                 return listed
+            if cursor in seen:  # a server paging in a circle would be asked forever
+                raise ConnectionError(
+                    f"MCP server {self.name!r} listed its tools in a loop: "
+                    f"the cursor {cursor!r} came back after {len(seen) + 1} pages"
+                )
+            seen.add(cursor)
 
     # ------------------------------------------------------------ steps
 

@@ -133,3 +133,13 @@ def test_brackets_inside_a_string_argument_are_text_not_nesting() -> None:
     nested = "[" * 40 + "]" * 40
     with pytest.raises(PlanInvalid, match="nest deeper"):
         parse_llmcompiler(f"1. math('p', {nested})", TOOLS)
+
+
+def test_lines_are_split_at_newlines_only_as_the_streaming_reader_does() -> None:
+    # str.splitlines would also split at U+2028, U+0085, form feeds...
+    # inside a quoted argument; a streamed plan splits at "\n" only.
+    query = "Barack\u2028Obama\x85\x0c\x1c"
+    plan = parse_llmcompiler(f'1. search("{query}")\r\n2. join()\r\n', TOOLS)
+    assert plan.tasks[0].args == {"query": query}
+    with pytest.raises(PlanInvalid, match="line 3: cannot read"):
+        parse_llmcompiler('1. search("a")\n\n3. search(\u20282)', TOOLS)

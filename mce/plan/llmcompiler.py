@@ -220,7 +220,9 @@ def parse_llmcompiler(text: str, tools: Registry | Iterable[Tool] | None = None)
     first: dict[str, int] = {}
     problems: list[Problem] = []
     joined: Join | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (a "\r" before it is stripped), as `stream_plan` reads them:
+    # str.splitlines would also split at U+2028 and others inside a quoted argument.
+    for number, line in enumerate(text.split("\n"), start=1):
         item = parse_line(line, number, registry)
         if item is None:
             continue

@@ -499,3 +499,8 @@ async def test_a_server_whose_tool_pages_never_end_is_an_effect_error(anyio_back
     assert isinstance(out.error, EffectError)  # type: ignore[union-attr]
     assert "cursor 'again'" in out.error.message  # type: ignore[union-attr]
     assert pages == [None, "again"]
+
+
+def test_a_server_name_ending_in_a_newline_is_refused() -> None:
+    with pytest.raises(ValueError, match="an MCP server's name"):
+        stdio("fs\n", "fs-server")

@@ -11,7 +11,7 @@ from attrs import frozen
 
 from mce import Err, Journal, Ok, gather, run_sync
 from mce.schema import SchemaError, convert, schema_of
-from mce.tools import Registry, ToolError, tool
+from mce.tools import Registry, Tool, ToolError, tool
 
 
 @frozen
@@ -208,3 +208,11 @@ def test_a_timeout_error_raised_by_the_function_is_a_failure_not_the_tools_timeo
     assert run_sync(fetch_bounded("x"), None) == Err(
         ToolError("fetch_bounded", "failed", expected, exception_type="TimeoutError")
     )
+
+
+def test_a_name_ending_in_a_newline_is_refused() -> None:
+    # `$` in a regex also matches before a final newline.
+    with pytest.raises(ValueError, match="tool name"):
+        tool(name="add\n")(lambda a: a)
+    with pytest.raises(ValueError, match="tool name"):
+        Tool.from_schema("add\n", {"type": "object"}, lambda arguments: None)

@@ -53,7 +53,7 @@ _R = DefaultTypeVar("_R", default=Any)
 ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
 """What went wrong in a tool call (`ToolError.kind`)."""
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @final
@@ -142,7 +142,7 @@ class Tool(Generic[_P, _R]):
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise ValueError(f"tool name {self.name!r} must be 1-64 letters, digits, _ or -")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")

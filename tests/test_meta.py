@@ -237,3 +237,31 @@ def test_hostile_planner_replies_are_fed_back_never_raised() -> None:
     assert "nests too deeply" in notes[0]
     assert "the limit is 200" in notes[1]
     assert "has no field 'real'" in notes[2]
+
+
+def test_a_replan_that_changes_a_task_reruns_what_was_built_on_it() -> None:
+    # s was computed from l = Lisbon. The new plan redefines l (Porto) and
+    # keeps s as written: s must be computed again from the new l, not
+    # reused with the old l's value.
+    first = {
+        "tasks": [
+            {"id": "l", "tool": "lookup", "args": {"city": "Lisbon"}},
+            {"id": "s", "tool": "total", "args": {"values": ["$l"]}},
+        ],
+        "output": "$s",
+    }
+    second = {
+        "tasks": [
+            {"id": "l", "tool": "lookup", "args": {"city": "Porto"}},
+            {"id": "s", "tool": "total", "args": {"values": ["$l"]}},
+        ],
+        "output": ["$l", "$s"],
+    }
+    model = ScriptedModel().queue(
+        json_reply(first),
+        json_reply({"action": "replan", "reason": "Porto, not Lisbon"}),
+        json_reply(second),
+        json_reply({"action": "answer", "answer": "232,000"}),
+    )
+    out = run_sync(compile_and_join("?", [lookup, total]), None, handlers=handlers(model))
+    assert isinstance(out, Ok) and out.value.results == [232_000, 232_000]

@@ -41,7 +41,7 @@ from mce.budget import Budget, within_budget
 from mce.effects import effect
 from mce.llm import LLMError, Usage, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
-from mce.plan.ir import load_json
+from mce.plan.ir import load_json, refs_in
 from mce.plan.run import Observations, observe
 from mce.plan.validate import topological_order
 from mce.schema import to_json
@@ -229,7 +229,22 @@ def compile_and_join(
             t = by_id[name]
             if name in finished and finished[name][0] == t and all(n in reuse for n in t.needs()):
                 reuse[name] = finished[name][1]
-        tried = (*plans, Plan.from_json(raw).to_json())
+        # Earlier work the new plan does not use and cannot reuse is left out
+        # (not run again for nothing).
+        own = Plan.from_json(raw)
+        used: set[str] = set()
+        todo = [r.task for r in refs_in(own.output)] + [n for t in own.tasks for n in t.needs()]
+        while todo:
+            name = todo.pop()
+            if name not in used and name in by_id:
+                used.add(name)
+                todo.extend(by_id[name].needs())
+        mine = {t.id for t in own.tasks}
+        plan = Plan(
+            tuple(t for t in plan.tasks if t.id in mine or t.id in reuse or t.id in used),
+            plan.output,
+        )
+        tried = (*plans, own.to_json())
         return observe(plan, registry, limit=limit, reuse=reuse).then(
             lambda seen: judge(seen, plan, round_, feedback, tried, finished)
         )

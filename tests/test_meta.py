@@ -265,3 +265,33 @@ def test_a_replan_that_changes_a_task_reruns_what_was_built_on_it() -> None:
     )
     out = run_sync(compile_and_join("?", [lookup, total]), None, handlers=handlers(model))
     assert isinstance(out, Ok) and out.value.results == [232_000, 232_000]
+
+
+def test_a_replan_does_not_rerun_earlier_work_it_no_longer_uses() -> None:
+    # s was built on l; the new plan redefines l and does not use s: s is
+    # neither reused with a stale value nor run again.
+    summed: list[list[int]] = []
+
+    @tool
+    def add_up(values: list[int]) -> int:
+        "Sum numbers."
+        summed.append(values)
+        return sum(values)
+
+    first = {
+        "tasks": [
+            {"id": "l", "tool": "lookup", "args": {"city": "Lisbon"}},
+            {"id": "s", "tool": "add_up", "args": {"values": ["$l"]}},
+        ],
+        "output": "$s",
+    }
+    second = {"tasks": [{"id": "l", "tool": "lookup", "args": {"city": "Porto"}}], "output": "$l"}
+    model = ScriptedModel().queue(
+        json_reply(first),
+        json_reply({"action": "replan", "reason": "Porto, not Lisbon"}),
+        json_reply(second),
+        json_reply({"action": "answer", "answer": "232,000"}),
+    )
+    out = run_sync(compile_and_join("?", [lookup, add_up]), None, handlers=handlers(model))
+    assert isinstance(out, Ok) and out.value.results == 232_000
+    assert summed == [[545_000]]

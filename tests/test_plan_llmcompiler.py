@@ -143,3 +143,14 @@ def test_lines_are_split_at_newlines_only_as_the_streaming_reader_does() -> None
     assert plan.tasks[0].args == {"query": query}
     with pytest.raises(PlanInvalid, match="line 3: cannot read"):
         parse_llmcompiler('1. search("a")\n\n3. search(\u20282)', TOOLS)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['1. search("x"), search("y")', '1. search("x") + search("y")', '1. search("x")("y")'],
+)
+def test_a_line_that_is_more_than_one_call_is_a_problem_not_a_crash(line: str) -> None:
+    # The arguments' closing parenthesis is not the line's last one: the
+    # line is reported, never a crash and never a call read half-way.
+    with pytest.raises(PlanInvalid, match="line 1: expected one call"):
+        parse_llmcompiler(line, TOOLS)

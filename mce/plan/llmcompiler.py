@@ -181,7 +181,9 @@ def parse_line(
         reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
         return problem(f"cannot read the arguments of {shown!r}: {reason}")
     node = tree.body
-    assert isinstance(node, ast.Call)
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "f"):
+        # `1. a(x), b(y)`, `1. a(x) + b(y)`, `1. a(x)(y)`: the last ")" closes something else.
+        return problem(f"expected one call '<n>. tool(arguments)', got {shown!r}")
     names = [name for name, _, _ in registry[tool].params] if registry and tool in registry else []
     args: dict[str, Any] = {}
     try:

@@ -119,7 +119,8 @@ def test_a_replan_sees_the_observations_and_keeps_finished_work() -> None:
     agent = compile_and_join("?", [population, total], max_replans=3)
     out = run_sync(agent, None, handlers=handlers(model), journal=j)
     assert isinstance(out, Ok) and out.value.rounds == 3 and out.value.results == 1_554_000
-    assert looked == ["Lisbon", "Oporto", "Porto"]  # nothing that finished ran again
+    # l and x run at once, in either order; nothing that finished ran again
+    assert sorted(looked[:2]) == ["Lisbon", "Oporto"] and looked[2:] == ["Porto"]
     note = model.requests[1]["messages"][-1]["content"]
     assert '"city": "Oporto"' in note  # the previous plan
     assert "- task l: 545000" in note and "- task x failed: tool 'population'" in note

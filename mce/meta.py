@@ -41,8 +41,9 @@ from mce.budget import Budget, within_budget
 from mce.effects import effect
 from mce.llm import LLMError, Usage, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
-from mce.plan.ir import load_json
+from mce.plan.ir import load_json, refs_in
 from mce.plan.run import Observations, observe
+from mce.plan.validate import topological_order
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
@@ -166,7 +167,8 @@ def compile_and_join(
     nothing). A replan is asked for with the previous plan and the
     observations so far - each task's result or error - and keeps its work:
     a task that finished is not run again when the new plan keeps it (same
-    id, tool and arguments) or refers to it by id without redefining it.
+    id, tool and arguments) or refers to it by id without redefining it -
+    unless a task it was computed from is redefined: then it runs again.
 
     >>> from mce import run_sync
     >>> from mce.llm import ScriptedModel, say, scripted_handler
@@ -218,12 +220,31 @@ def compile_and_join(
             note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
             return attempt(round_ + 1, [*feedback, note], plans, finished)
         plan = Plan.from_json(full)
-        reuse = {
-            t.id: finished[t.id][1]
-            for t in plan.tasks
-            if t.id in finished and finished[t.id][0] == t
-        }
-        tried = (*plans, Plan.from_json(raw).to_json())
+        # A finished task is reused when the new plan keeps it as it was and
+        # everything it was computed from is reused too: one built on a task
+        # the new plan redefines runs again, on the new value.
+        by_id = {t.id: t for t in plan.tasks}
+        reuse: dict[str, Any] = {}
+        for name in topological_order(by_id):
+            t = by_id[name]
+            if name in finished and finished[name][0] == t and all(n in reuse for n in t.needs()):
+                reuse[name] = finished[name][1]
+        # Earlier work the new plan does not use and cannot reuse is left out
+        # (not run again for nothing).
+        own = Plan.from_json(raw)
+        used: set[str] = set()
+        todo = [r.task for r in refs_in(own.output)] + [n for t in own.tasks for n in t.needs()]
+        while todo:
+            name = todo.pop()
+            if name not in used and name in by_id:
+                used.add(name)
+                todo.extend(by_id[name].needs())
+        mine = {t.id for t in own.tasks}
+        plan = Plan(
+            tuple(t for t in plan.tasks if t.id in mine or t.id in reuse or t.id in used),
+            plan.output,
+        )
+        tried = (*plans, own.to_json())
         return observe(plan, registry, limit=limit, reuse=reuse).then(
             lambda seen: judge(seen, plan, round_, feedback, tried, finished)
         )

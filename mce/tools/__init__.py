@@ -53,7 +53,7 @@ _R = DefaultTypeVar("_R", default=Any)
 ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
 """What went wrong in a tool call (`ToolError.kind`)."""
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @final
@@ -142,7 +142,7 @@ class Tool(Generic[_P, _R]):
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise ValueError(f"tool name {self.name!r} must be 1-64 letters, digits, _ or -")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
@@ -332,8 +332,9 @@ class Tool(Generic[_P, _R]):
             raise EffectFailed(_invalid(self.name, "invalid_arguments", exc)) from None
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
+        deadline: anyio.CancelScope | None = None
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.timeout) as deadline:
                 if self.is_async:
                     result = await self.fn(**kwargs)
                 else:
@@ -341,7 +342,13 @@ class Tool(Generic[_P, _R]):
                     (result,) = await run_in_thread(lambda: (self.fn(**kwargs),))
                     if inspect.isawaitable(result):
                         result = await result
-        except TimeoutError:
+        except TimeoutError as exc:
+            # Only the tool's own deadline is a "timeout"; a TimeoutError the
+            # function raised itself (a client library's) is a failure.
+            if deadline is None or not deadline.cancelled_caught:
+                raise EffectFailed(
+                    ToolError(self.name, "failed", str(exc), exception_type=type(exc).__qualname__)
+                ) from None
             raise EffectFailed(
                 ToolError(self.name, "timeout", f"no result within {self.timeout} s")
             ) from None

@@ -41,6 +41,7 @@ _RUNTIME_TESTS = [
     "tests/test_par.py",
     "tests/test_runtime_nodes.py",
     "tests/test_budget.py",
+    "tests/test_runtime_exact.py",
 ]
 _JOURNAL_TESTS = [
     "tests/test_journal.py",
@@ -164,35 +165,41 @@ def mutate(module: str, tests: list[str], *, confirm: bool) -> dict[str, object]
 
 
 def _confirm(dest: Path, module: str, tests: list[str], diffs: dict[str, str]) -> list[str]:
-    """Survivors that a fresh interpreter, with the mutant in the source, kills."""
-    kills = []
+    """Survivors that a fresh interpreter, with the mutant in the source, kills.
+
+    `mutmut apply` writes the mutant into the copy's source file (methods
+    keep their indentation, which a patch of `mutmut show`'s diff loses);
+    the module's tests then run in a new process that imports that file.
+    """
     source = dest / module
     original = source.read_text()
-    for name, diff in diffs.items():
-        patched = subprocess.run(
-            ["patch", "-p0", "-o", "-", str(source)],
-            input=diff + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if patched.returncode != 0:
-            continue
-        source.write_text(patched.stdout)
+    if _fresh_pytest(dest, tests).returncode != 0:
+        raise RuntimeError(f"the tests of {module} fail without a mutant: cannot confirm")
+    kills = []
+    for name in diffs:
+        applied = _mutmut(dest, "apply", name)
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                cwd=dest,
-                env=dict(os.environ, PYTHONPATH=str(dest)),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            if applied.returncode != 0 or source.read_text() == original:
+                raise RuntimeError(
+                    f"could not apply {name} to {module}:\n{applied.stdout}\n{applied.stderr}"
+                )
+            done = _fresh_pytest(dest, tests)
         finally:
             source.write_text(original)
         if done.returncode != 0:
             kills.append(name)
     return kills
+
+
+def _fresh_pytest(dest: Path, tests: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=dest,
+        env=dict(os.environ, PYTHONPATH=str(dest)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def report(results: list[dict[str, object]]) -> str:

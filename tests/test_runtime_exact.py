@@ -14,11 +14,12 @@ import anyio
 import pytest
 
 from mce import (
-    BudgetExceeded,
     Budget,
+    BudgetExceeded,
     EffectFailed,
     Err,
     Journal,
+    MissingHandler,
     Ok,
     Step,
     defer,
@@ -27,7 +28,6 @@ from mce import (
     get,
     gets,
     lift,
-    MissingHandler,
     modify,
     par,
     pure,
@@ -168,7 +168,9 @@ async def test_a_finished_shared_step_is_served_without_awaiting() -> None:
     # uses it fails inline, before the sibling that must await, and an
     # inline failure is the first of all.
     prog = once.then(
-        lambda _: par(sleeper(0).then(lambda _: fail("awaited")), once.then(lambda _: fail("inline")))
+        lambda _: par(
+            sleeper(0).then(lambda _: fail("awaited")), once.then(lambda _: fail("inline"))
+        )
     )
     assert await run(prog, None) == Err("inline")
 
@@ -205,9 +207,11 @@ async def test_live_effects_are_traced_with_position_branch_and_outcome() -> Non
 
 async def test_served_effects_are_traced_as_replayed() -> None:
     j = Journal()
-    prog = effect("a", 1, handler=str).then(
-        lambda _: par(pure(0), effect("b", 2, handler=refuse))
-    ).recover(lambda e: pure(e))
+    prog = (
+        effect("a", 1, handler=str)
+        .then(lambda _: par(pure(0), effect("b", 2, handler=refuse)))
+        .recover(lambda e: pure(e))
+    )
     live = await run(prog, None, journal=j)
     trace: list[TraceEvent] = []
     assert await run(prog, None, journal=j, mode="replay", trace=trace.append) == live
@@ -251,7 +255,9 @@ async def test_a_coroutine_from_a_sync_thunk_is_awaited_and_its_bug_named() -> N
 async def test_awaited_scopes_blocks_and_shares_hand_on_their_state() -> None:
     bump = modify(lambda s: s + 1)
     # a timeout and a budget keep the state their step ended in
-    assert await run(sleeper(0).then(lambda _: bump).timeout(5).then(lambda _: get()), 0) == Ok(1, 1)
+    assert await run(sleeper(0).then(lambda _: bump).timeout(5).then(lambda _: get()), 0) == Ok(
+        1, 1
+    )
     budgeted = within_budget(sleeper(0).then(lambda _: bump), Budget(max_calls=5))
     assert await run(budgeted.then(lambda _: get()), 0) == Ok(1, 1)
     # ... and roll it back when they fail
@@ -311,8 +317,8 @@ async def test_replay_serves_values_and_errors_without_handlers() -> None:
 
     def prog() -> Step[Any, Any, Any]:
         return effect("k", "a", handler=handler).then(
-            lambda a: effect("k", "bad", handler=handler).recover(lambda e: pure(e)).map(
-                lambda b: (a, b)
+            lambda a: (
+                effect("k", "bad", handler=handler).recover(lambda e: pure(e)).map(lambda b: (a, b))
             )
         )
 
@@ -341,9 +347,13 @@ async def test_replayed_model_replies_count_their_tokens_and_against_budgets() -
     handlers = {"llm.chat": scripted_handler(model)}
     asks = chat(["q0"]).then(lambda _: chat(["q1"]))
     j = Journal()
-    live = await run(within_budget(asks, Budget(max_tokens=10_000)), None, handlers=handlers, journal=j)
+    live = await run(
+        within_budget(asks, Budget(max_tokens=10_000)), None, handlers=handlers, journal=j
+    )
     assert live.report is not None and live.report.prompt_tokens > 0
-    replayed = await run(within_budget(asks, Budget(max_tokens=10_000)), None, journal=j, mode="replay")
+    replayed = await run(
+        within_budget(asks, Budget(max_tokens=10_000)), None, journal=j, mode="replay"
+    )
     assert replayed == live and replayed.report is not None
     assert (replayed.report.prompt_tokens, replayed.report.completion_tokens) == (
         live.report.prompt_tokens,

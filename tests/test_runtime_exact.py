@@ -18,10 +18,13 @@ from mce import (
     BudgetExceeded,
     EffectFailed,
     Err,
+    Failures,
     Journal,
     MissingHandler,
     Ok,
     Step,
+    StepTimeout,
+    collect,
     defer,
     effect,
     fail,
@@ -34,6 +37,7 @@ from mce import (
     put,
     run,
     share,
+    traverse,
     within_budget,
 )
 from mce.events import TraceEvent
@@ -382,3 +386,187 @@ async def test_an_object_with_a_foreign_tag_is_not_a_step() -> None:
 
     with pytest.raises(TypeError, match=r"^the .then callback .* at 'n' returned <.*Tagged"):
         await run(pure(1).then(lambda _: Tagged()).named("n"), None)  # type: ignore[arg-type, return-value]
+
+
+# ---------------------------------------------------------------- parallel blocks
+
+
+def _failing_after_await(error: str) -> Step[Any, Any, Any]:
+    return sleeper(0).then(lambda _: fail(error))
+
+
+async def test_the_first_failure_of_an_awaiting_block_is_journaled_and_replayed() -> None:
+    started: list[int] = []
+
+    def branch(i: int) -> Step[Any, Any, Any]:
+        body = _failing_after_await("first") if i == 1 else lift(anyio.sleep_forever)
+        return lift(lambda: started.append(i)).then(lambda _: body)
+
+    prog = traverse([0, 1, 2], branch)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err("first")
+    assert sorted(started) == [0, 1, 2]
+    assert ("0", "mce.par") in _positions(j)
+    assert [e["ok"] for e in j.load()[1] if e["kind"] == "mce.par"] == [{"branch": 1}]
+    started.clear()
+    # on replay only the branch that failed first runs
+    assert await run(prog, None, journal=j, mode="replay") == Err("first")
+    assert started == [1]
+    # a program whose recorded first failure now succeeds has diverged
+    healed = traverse([0, 1, 2], lambda i: sleeper(i))
+    with pytest.raises(ReplayDivergence) as info:
+        await run(healed, None, journal=j, mode="replay")
+    assert (info.value.position, info.value.kind) == ("0", "mce.par")
+    assert info.value.reason == (
+        "the journal records that branch 1 failed first, but on replay it succeeded"
+    )
+
+
+async def test_no_decision_is_journaled_when_timing_cannot_matter() -> None:
+    j = Journal()
+    # the failure happens inline, before any branch awaits
+    assert await run(par(fail("inline"), sleeper(1)), None, journal=j) == Err("inline")
+    j2 = Journal()
+    # collect waits for every branch: nothing depends on which failed first
+    out = await run(collect([_failing_after_await("a"), sleeper(1)]), None, journal=j2)
+    assert out == Err(Failures(("a",), (0,)))
+    assert _positions(j) == _positions(j2) == []
+
+
+async def test_a_failing_collect_keeps_the_state_it_started_from() -> None:
+    prog = collect([put(1).then(lambda _: fail("a")), put(2), sleeper(0).then(lambda _: fail("b"))])
+    assert await run(prog, 0) == Err(Failures(("a", "b"), (0, 2)), 0)
+
+
+async def test_bugs_in_building_or_starting_a_branch_name_the_branch() -> None:
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(traverse([1, 2], lambda i: pure(i) if i == 1 else boom()).named("t"), None)
+    assert info.value.__notes__[0].startswith("mce: raised by the traverse() function ")
+    assert info.value.__notes__[0].endswith(" at 't' > branch 1")
+    with pytest.raises(
+        TypeError, match=r"^the traverse\(\) function .* at 't' > branch 0 returned 1"
+    ):
+        await run(traverse([1], lambda i: i).named("t"), None)  # type: ignore[arg-type, return-value]
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(par(pure(0), lift(boom)).named("p"), None)
+    assert info.value.__notes__ == [
+        f"mce: raised by the lifted callable {boom.__qualname__} at 'p' > branch 1"
+    ]
+
+
+async def test_a_sync_lifted_branch_gives_its_value() -> None:
+    assert await run(par(lift(lambda: 1), lift(lambda: 2), sleeper(3)), None) == Ok((1, 2, 3), None)
+
+
+async def test_a_coroutine_of_a_branch_that_never_runs_is_closed_unstarted() -> None:
+    import gc
+    import warnings
+
+    ran: list[int] = []
+
+    async def never() -> int:
+        ran.append(1)
+        return 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert await run(par(lift(lambda: never()), fail("x")), None) == Err("x")
+        gc.collect()
+    assert ran == []
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+async def test_a_limit_starts_branches_in_order_and_only_as_slots_free() -> None:
+    log: list[str] = []
+
+    def branch(i: int) -> Step[Any, Any, int]:
+        async def work() -> int:
+            log.append(f"start {i}")
+            await anyio.sleep(0)
+            await anyio.sleep(0)
+            log.append(f"end {i}")
+            return i
+
+        return lift(work)
+
+    assert await run(traverse(range(4), branch, limit=1), None) == Ok((0, 1, 2, 3), None)
+    assert log == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
+
+
+# ---------------------------------------------------------------- scopes
+
+
+async def _empty_run() -> Journal:
+    j = Journal()
+    await run(pure(0), None, journal=j)
+    return j
+
+
+async def test_a_timeout_is_journaled_and_replayed_without_waiting() -> None:
+    slow = lift(anyio.sleep_forever).named("slow").timeout(0.01)
+    j = Journal()
+    live = await run(slow, None, journal=j)
+    assert live == Err(StepTimeout(0.01, "slow"))
+    assert [e["ok"] for e in j.load()[1]] == [{"fired": True}]
+    with anyio.fail_after(5):
+        assert await run(slow, None, journal=j, mode="replay") == live
+    quick = effect("k", 1, handler=str).timeout(5)
+    j2 = Journal()
+    assert await run(quick, None, journal=j2) == Ok("1", None)
+    assert await run(quick, None, journal=j2, mode="replay") == Ok("1", None)
+    with pytest.raises(ReplayDivergence, match="the journal has no record of this timeout"):
+        await run(quick, None, journal=await _empty_run(), mode="replay")
+
+
+async def test_a_timeout_names_the_innermost_label_around_it() -> None:
+    inner = lift(anyio.sleep_forever).timeout(0.01)
+    assert await run(inner.named("outer"), None) == Err(StepTimeout(0.01, "outer"))
+    assert await run(inner, None) == Err(StepTimeout(0.01, None))
+
+
+async def test_running_out_of_time_is_journaled_and_replayed() -> None:
+    prog = within_budget(lift(anyio.sleep_forever), Budget(max_seconds=0.01))
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(BudgetExceeded("seconds", 0.01))
+    assert [e["ok"] for e in j.load()[1]] == [{"out_of_time": True}]
+    with anyio.fail_after(5):
+        assert await run(prog, None, journal=j, mode="replay") == Err(
+            BudgetExceeded("seconds", 0.01)
+        )
+    quick = within_budget(effect("k", 1, handler=str), Budget(max_seconds=5))
+    j2 = Journal()
+    assert await run(quick, None, journal=j2) == Ok("1", None)
+    assert [e["ok"] for e in j2.load()[1] if e["kind"] == "mce.budget"] == [{"out_of_time": False}]
+    assert await run(quick, None, journal=j2, mode="replay") == Ok("1", None)
+    with pytest.raises(ReplayDivergence, match="the journal has no record of this budget"):
+        await run(quick, None, journal=await _empty_run(), mode="replay")
+
+
+async def test_shared_steps_position_their_effects_under_their_key() -> None:
+    one = effect("k", 1, handler=str)
+    keyed, labelled, plain, plain2 = (
+        share(one, key="cfg"),
+        share(one.named("lab")),
+        share(one),
+        share(one),
+    )
+    same_key = share(one.map(str), key="cfg")
+    prog = keyed.then(lambda _: labelled).then(lambda _: plain)
+    prog = prog.then(lambda _: plain2).then(lambda _: same_key)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Ok("1", None)
+    assert _positions(j) == [
+        ("s:#3/0", "k"),
+        ("s:#4/0", "k"),
+        ("s:cfg#2/0", "k"),
+        ("s:cfg/0", "k"),
+        ("s:lab/0", "k"),
+    ]
+
+
+async def test_a_shared_bug_is_raised_in_every_consumer() -> None:
+    s = share(sleeper(0).map(boom))
+    with pytest.raises(ZeroDivisionError):
+        await run(s, None)
+    with pytest.raises(ZeroDivisionError):
+        await run(par(s.recover(lambda e: pure(0)), sleeper(0).then(lambda _: s)), None)

@@ -8,6 +8,7 @@ Mutation testing of `mce/_runtime/` showed these details were held by nothing.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Never
 
 import anyio
@@ -57,6 +58,12 @@ def sleeper(value: Any) -> Step[Any, Any, Any]:
         return value
 
     return lift(go)
+
+
+def err_and_state(out: Ok[Any, Any] | Err[Any, Any]) -> tuple[Any, Any]:
+    """An Err's error and state (its equality ignores the state)."""
+    assert isinstance(out, Err), out
+    return out.error, out.state
 
 
 def events_of(trace: list[TraceEvent]) -> list[tuple[str, str, str, str, bool | None, bool]]:
@@ -435,7 +442,7 @@ async def test_no_decision_is_journaled_when_timing_cannot_matter() -> None:
 
 async def test_a_failing_collect_keeps_the_state_it_started_from() -> None:
     prog = collect([put(1).then(lambda _: fail("a")), put(2), sleeper(0).then(lambda _: fail("b"))])
-    assert await run(prog, 0) == Err(Failures(("a", "b"), (0, 2)), 0)
+    assert err_and_state(await run(prog, 0)) == (Failures(("a", "b"), (0, 2)), 0)
 
 
 async def test_bugs_in_building_or_starting_a_branch_name_the_branch() -> None:
@@ -570,3 +577,76 @@ async def test_a_shared_bug_is_raised_in_every_consumer() -> None:
         await run(s, None)
     with pytest.raises(ZeroDivisionError):
         await run(par(s.recover(lambda e: pure(0)), sleeper(0).then(lambda _: s)), None)
+
+
+# ---------------------------------------------------------------- the driver, in detail
+
+
+class ThreadJournal(Journal):
+    """An in-memory journal written like a file one: in a worker thread, maybe in the background."""
+
+    needs_thread = True
+
+
+async def test_an_awaited_failure_keeps_the_state_it_reached() -> None:
+    prog = sleeper(0).then(lambda _: put(3)).then(lambda _: fail("e"))
+    assert err_and_state(await run(prog, 0)) == ("e", 3)
+
+
+async def test_live_effect_events_carry_the_time_and_records_their_branch() -> None:
+    trace: list[TraceEvent] = []
+    j = Journal()
+    start = time.time()
+    prog = par(pure(0), sleeper(0).then(lambda _: effect("b", 2, handler=str)))
+    await run(prog, None, journal=j, trace=trace.append)
+    assert len(trace) == 2 and all(start <= e.time <= time.time() for e in trace)
+    assert [(e["pos"], e["branch"]) for e in j.load()[1]] == [("0/1/0", "0/1")]
+
+
+async def test_a_value_is_used_only_once_its_record_is_durable() -> None:
+    j = ThreadJournal()
+
+    def recorded() -> Step[Any, Any, list[str]]:
+        return lift(lambda: [e["pos"] for e in j.load()[1]])
+
+    one = effect("k", 1, handler=str)
+    # the last effect of an unbounded branch may be written in the background,
+    # but an effect followed by more work in its branch is durable before it
+    branch = sleeper(0).then(lambda _: one).then(lambda _: recorded())
+    timed = one.timeout(5).then(lambda _: recorded())
+    out = await run(
+        par(branch, sleeper(0).then(lambda _: one)).then(lambda v: timed.map(lambda t: (v[0], t))),
+        None,
+        journal=j,
+    )
+    assert isinstance(out, Ok)
+    in_branch, after_timeout = out.value
+    assert "0/0/0" in in_branch
+    assert "1/0" in after_timeout
+
+
+async def test_a_reply_over_the_token_budget_is_not_used() -> None:
+    model = ScriptedModel().when("q", "one two three four five")
+    seen: list[Any] = []
+    prog = within_budget(chat(["q"]).map(seen.append), Budget(max_tokens=1))
+    out = await run(prog, None, handlers={"llm.chat": scripted_handler(model)})
+    assert out == Err(BudgetExceeded("tokens", 1))
+    assert seen == []
+
+
+async def test_bugs_inside_scopes_name_the_labels_outside_them() -> None:
+    async def broken() -> int:
+        await anyio.sleep(0)
+        raise KeyError("k")
+
+    def starts_broken() -> Any:
+        return broken()
+
+    timed = pure(0).then(lambda _: lift(starts_broken)).timeout(5)
+    with pytest.raises(KeyError) as info:
+        await run(timed.named("outer"), None)
+    assert info.value.__notes__[0].endswith(" at 'outer'")
+    budgeted = within_budget(sleeper(0).map(boom), Budget(max_calls=3))
+    with pytest.raises(ZeroDivisionError) as info2:
+        await run(budgeted.named("outer"), None)
+    assert info2.value.__notes__[0].endswith(" at 'outer'")

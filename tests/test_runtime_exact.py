@@ -650,3 +650,20 @@ async def test_bugs_inside_scopes_name_the_labels_outside_them() -> None:
     with pytest.raises(ZeroDivisionError) as info2:
         await run(budgeted.named("outer"), None)
     assert info2.value.__notes__[0].endswith(" at 'outer'")
+
+
+async def test_scopes_and_shares_hand_on_inline_state_and_name_outer_labels() -> None:
+    async def broken() -> Never:
+        await anyio.sleep(0)
+        raise ZeroDivisionError("boom")
+
+    assert await run(put(3).timeout(5).then(lambda _: get()), 0) == Ok(3, 3)
+    failing = put(3).then(lambda _: fail("e")).timeout(5)
+    assert err_and_state(await run(failing, 0)) == ("e", 3)
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(sleeper(0).then(lambda _: lift(broken)).timeout(5).named("outer"), None)
+    assert info.value.__notes__[0].endswith(" at 'outer'")
+    shared = share(sleeper(0).map(boom))
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(sleeper(0).then(lambda _: shared).timeout(5).named("outer"), None)
+    assert info.value.__notes__[0].endswith(" at 'outer'")

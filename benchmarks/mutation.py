@@ -70,6 +70,13 @@ EQUIVALENT: dict[str, str] = {
     "mce.merge.x__fields_of__mutmut_25": _CACHE_ONLY,
     "mce.merge.x__merge_mapping__mutmut_78": "a plain dict result is rebuilt by dict(...): an equal copy",
 }
+_NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
+EQUIVALENT.update(
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (181, 182, 184)}
+)
+EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_1"] = (
+    "advance is entered only with a Step, and every node that can raise sets `cur` first"
+)
 _FAST_PATH_ONLY = (
     "is_async only picks the fast path: a coroutine that a thunk taken as sync returns "
     "is awaited the same way"

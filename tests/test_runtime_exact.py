@@ -349,6 +349,7 @@ async def test_replay_divergence_names_the_position_and_both_requests() -> None:
         await run(effect("k", "b", handler=str), None, journal=j, mode="replay")
     assert (info.value.position, info.value.kind, info.value.requested) == ("0", "k", "b")
     assert info.value.reason == "the request differs from the recorded one"
+    assert info.value.__notes__ == ["mce: raised by the effect 'k' at the top level"]
     with pytest.raises(ReplayDivergence, match="recorded a 'k' effect here"):
         await run(effect("other", "a", handler=str), None, journal=j, mode="replay")
 

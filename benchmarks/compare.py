@@ -14,6 +14,10 @@ Workloads (µs per unit unless stated; median of the repeats, min-max):
 * replay: µs per effect (mce only);
 * memory: bytes per pending branch with 10,000 branches waiting.
 
+Durable execution next to LangGraph and DBOS (both on SQLite: sequential
+and parallel, trivial and 1 ms steps, bytes on disk per step, recovery after
+a SIGKILL) is `benchmarks/bench_durable.py`, in its own section of the page.
+
 Absolute times drift on shared machines; the ratios within this one run are
 what to read. Results go to docs/benchmarks.md and docs/img/*.png.
 """
@@ -451,6 +455,8 @@ def report(results: dict[str, Any], repeats: int) -> str:
         "* Memory per pending branch (10,000 branches waiting on one event): "
         + ", ".join(f"{k} {v:,.0f} bytes" for k, v in results["memory"].items())
         + ".",
+        "* Durable steps next to LangGraph and DBOS on SQLite, and recovery after a SIGKILL: "
+        "see *Durability* below (`benchmarks/bench_durable.py`).",
         "",
     ]
     for name, key, label in (

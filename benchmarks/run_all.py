@@ -14,8 +14,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
+    "bench_startup.py",
     "bench_core.py",
     "bench_replay.py",
+    "bench_journal_size.py",
     "bench_dag.py",
     "bench_live.py",
     "compare.py",

@@ -6,17 +6,17 @@ a typed `Report`. Every model and tool call is journaled; the script then
 replays the journal and checks that the replay is identical with zero live
 calls.
 
-Offline by default, on a scripted model. With `OPENAI_BASE_URL` (and
-`OPENAI_API_KEY`, `MCE_MODEL`) set, the same workflow runs on that endpoint.
+Offline by default, on a scripted model it names explicitly. With `--live`,
+the same workflow runs on the endpoint that `OPENAI_API_KEY` (and
+`OPENAI_BASE_URL`, `MCE_MODEL`) configure.
 
-Run it:  python examples/02_research_agent.py [--journal PATH] [--question TEXT]
+Run it:  python examples/02_research_agent.py [--journal PATH] [--question TEXT] [--live]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -141,12 +141,14 @@ def main() -> None:
     parser.add_argument(
         "--question", default="How do agents run tools in parallel and replay runs?"
     )
+    parser.add_argument(
+        "--live", action="store_true", help="use the endpoint OPENAI_API_KEY/OPENAI_BASE_URL name"
+    )
     args = parser.parse_args()
     journal = Path(args.journal or Path(tempfile.mkdtemp()) / "research.jsonl")
     if journal.exists():
         journal.unlink()
-    live_endpoint = bool(os.environ.get("OPENAI_BASE_URL"))
-    handlers = {} if live_endpoint else {"llm.chat": scripted_handler(research_model())}
+    handlers = {} if args.live else {"llm.chat": scripted_handler(research_model())}
     prog = research(args.question)
 
     out = run_sync(prog, None, handlers=handlers, journal=journal)

@@ -8,6 +8,8 @@ program - built from the constructors below and run by `run`/`run_sync`.
 Ok(value=(1, 2), state=None)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mce._runtime.writer import JournalWriteError as JournalWriteError
 from mce.budget import Budget as Budget
 from mce.budget import BudgetExceeded as BudgetExceeded
@@ -18,6 +20,7 @@ from mce.effects import EffectFailed as EffectFailed
 from mce.effects import Handler as Handler
 from mce.effects import MissingHandler as MissingHandler
 from mce.effects import Secret as Secret
+from mce.effects import UnusedHandler as UnusedHandler
 from mce.effects import effect as effect
 from mce.effects import now as now
 from mce.effects import random as random
@@ -59,9 +62,11 @@ from mce.step import pure as pure
 from mce.step import put as put
 from mce.step import share as share
 from mce.step import traverse as traverse
-from mce.tools import Tool as Tool
-from mce.tools import ToolError as ToolError
-from mce.tools import tool as tool
+
+if TYPE_CHECKING:
+    from mce.tools import Tool as Tool
+    from mce.tools import ToolError as ToolError
+    from mce.tools import tool as tool
 
 try:
     from importlib.metadata import version as _version
@@ -88,6 +93,7 @@ __all__ = [
     "JournalWriteError",
     "MissingHandler",
     "Mode",
+    "UnusedHandler",
     "Ok",
     "Outcome",
     "Question",
@@ -127,3 +133,20 @@ __all__ = [
     "uuid",
     "within_budget",
 ]
+
+# `mce.tools` builds parameter schemas with pydantic, a slow import: it is
+# loaded when one of its names is first used, so `import mce` stays fast.
+_FROM_TOOLS = ("Tool", "ToolError", "tool")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_TOOLS:
+        import mce.tools
+
+        value = globals()[name] = getattr(mce.tools, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_TOOLS})

@@ -2,6 +2,7 @@
 
     mce demo [--out DIR]                       run the meta-agent demo offline
     mce run MODULE:ATTR [--state JSON] [--journal PATH] [--mode live|replay|resume] [--timeline HTML]
+                        [--resume] [--retry-failed]
                         [--answer ID=JSON ...]
     mce replay MODULE:ATTR JOURNAL [--state JSON]
     mce trace JOURNAL [-o run.html] [--format html|perfetto]
@@ -46,6 +47,7 @@ from typing import Any, NoReturn, TextIO
 import anyio
 
 from mce import JournalWriteError, __version__
+from mce.effects import MissingHandler
 from mce.events import TraceEvent
 from mce.graph import mermaid, mermaid_run
 from mce.interpret import run
@@ -403,6 +405,8 @@ def _tee(*callbacks: Callable[[TraceEvent], None]) -> Callable[[TraceEvent], Non
 def cmd_run(args: argparse.Namespace) -> int:
     step, handlers = load_target(args.target)
     state = _state(args.state)
+    if args.resume:
+        args.mode = "resume"
     if args.mode != "live" and not args.journal:
         raise UsageError(f"--mode {args.mode} needs --journal")
     if args.timeline and not args.journal:
@@ -419,6 +423,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_writable(Path(args.timeline), "the timeline")
     if args.timeline and Path(args.timeline).resolve() == Path(args.journal).resolve():
         raise UsageError(f"refusing to overwrite the journal {args.journal} with the timeline")
+    if args.retry_failed and args.mode != "resume":
+        raise UsageError("--retry-failed needs --resume (or --mode resume)")
     answers = _answers(args.answer, args.mode)
     progress = Progress(sys.stderr, sys.stderr.isatty())
     events: list[TraceEvent] = []
@@ -432,6 +438,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 mode=args.mode,
                 trace=_tee(progress, events.append),
                 answers=answers,
+                retry_failed=args.retry_failed,
             )
         )
     finally:
@@ -633,6 +640,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         metavar="ID=JSON",
         help="answer the question with this id or position (repeat for several)",
     )
+    run_p.add_argument("--resume", action="store_true", help="the same as --mode resume")
+    run_p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run effects recorded as failed again instead of serving their errors",
+    )
     run_p.set_defaults(fn=cmd_run)
     replay = sub.add_parser(
         "replay",
@@ -703,9 +716,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
-    except (JournalCorrupt, JournalInUse) as exc:
-        # Only bad input is exit 2: an exception from the workflow itself is a
-        # bug and keeps its traceback.
+    except (JournalCorrupt, JournalInUse, MissingHandler) as exc:
+        # Only bad input is exit 2 (a damaged or busy journal, an effect - a
+        # model call - nothing is configured to handle): an exception from the
+        # workflow itself is a bug and keeps its traceback.
         sys.stderr.write(f"mce {args.command}: {exc}\n")
         return 2
     except JournalWriteError as exc:

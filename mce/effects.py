@@ -18,11 +18,16 @@ Ok(value=42, state=None)
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, Never, TypeVar, final, get_origin, overload
 
+import attrs
 from attrs import frozen
 
 from mce._runtime.nodes import EFFECT as EFFECT
@@ -114,6 +119,119 @@ def reveal(request: Any) -> Any:
     return _walk(request, lambda s: s.value) if _has_secret(request) else request
 
 
+def secret_values(request: Any) -> list[str]:
+    """The text of every `Secret` in a request (what `scrub` must remove from error text).
+
+    >>> secret_values({"key": Secret("sk-123"), "n": [Secret(42)], "q": "x"})
+    ['sk-123', '42']
+    """
+    found: list[str] = []
+    if _has_secret(request):
+        _walk(request, lambda s: found.append(str(s.value)))
+    return found
+
+
+SCRUBBED: Final = "<secret>"
+_MIN_SECRET = 4  # shorter values would blank out ordinary words
+
+
+def scrub(text: str, secrets: Iterable[Any]) -> str:
+    """`text` with every occurrence of each secret replaced by `"<secret>"`.
+
+    For error messages that may echo a credential (a 401 body repeating the
+    API key, an exception quoting a header). Secrets are the text of the
+    values given (a `Secret` is unwrapped); values shorter than 4 characters
+    are left alone, as they would blank out ordinary words.
+
+    >>> scrub("bad key sk-123 (Bearer sk-123)", ["sk-123"])
+    'bad key <secret> (Bearer <secret>)'
+    >>> scrub("token abcd1234", [Secret("abcd1234"), None, ""])
+    'token <secret>'
+    """
+    values = {str(v.value if type(v) is Secret else v) for v in secrets if v is not None}
+    for value in sorted((v for v in values if len(v) >= _MIN_SECRET), key=len, reverse=True):
+        text = text.replace(value, SCRUBBED)
+    return text
+
+
+def scrub_error(error: Any, secrets: Iterable[Any]) -> Any:
+    """An error value with `scrub` applied to its text: strings, and the str fields of
+    attrs classes (such as `EffectError`, `LLMError`, `ToolError`), dicts, lists and tuples.
+
+    >>> scrub_error(EffectError("api", "0", "denied for sk-123", "PermissionError"), ["sk-123"])
+    EffectError(kind='api', position='0', message='denied for <secret>', exception_type='PermissionError')
+    """
+    values = [v for v in secrets if v is not None]
+    if not values:
+        return error
+    return _scrub_value(error, values, 0)
+
+
+def _scrub_value(value: Any, secrets: list[Any], depth: int) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if depth > 20:
+        return value
+    if attrs.has(type(value)):
+        changes = {}
+        for a in attrs.fields(type(value)):
+            if not a.init:
+                continue
+            old = getattr(value, a.name)
+            new = _scrub_value(old, secrets, depth + 1)
+            if new is not old:
+                changes[a.name.lstrip("_") if a.alias is None else a.alias] = new
+        return attrs.evolve(value, **changes) if changes else value
+    if type(value) is dict:
+        return {k: _scrub_value(v, secrets, depth + 1) for k, v in value.items()}
+    if type(value) is list:
+        return [_scrub_value(v, secrets, depth + 1) for v in value]
+    if type(value) is tuple:
+        return tuple(_scrub_value(v, secrets, depth + 1) for v in value)
+    return value
+
+
+_retry_reporter: contextvars.ContextVar[Callable[[int, str], None] | None] = contextvars.ContextVar(
+    "mce_retry_reporter", default=None
+)
+
+
+def report_retry(attempt: int, reason: str) -> None:
+    """Tell the run that the running handler is about to retry (attempt `attempt` failed).
+
+    A handler that retries calls this before each new attempt; the run turns
+    it into an `"effect.retry"` trace event for the effect being handled.
+    Outside a run (or from a run without tracing) it does nothing.
+
+    >>> report_retry(1, "HTTP 503")  # no run here: nothing to report to
+    """
+    logging.getLogger("mce").info("retrying: attempt %d failed (%s)", attempt, reason)
+    reporter = _retry_reporter.get()
+    if reporter is not None:
+        reporter(attempt, reason)
+
+
+def retry_reporting(reporter: Callable[[int, str], None] | None) -> contextvars.Token[Any]:
+    """Make `report_retry` call `reporter` in this context (the runtime sets it per effect);
+    returns the token to reset it with `stop_retry_reporting`.
+
+    >>> seen = []
+    >>> token = retry_reporting(lambda n, why: seen.append((n, why)))
+    >>> report_retry(1, "HTTP 429")
+    >>> stop_retry_reporting(token); report_retry(2, "again"); seen
+    [(1, 'HTTP 429')]
+    """
+    return _retry_reporter.set(reporter)
+
+
+def stop_retry_reporting(token: contextvars.Token[Any]) -> None:
+    """Undo `retry_reporting` (see its example).
+
+    >>> stop_retry_reporting(retry_reporting(None))
+    """
+    _retry_reporter.reset(token)
+
+
 def canonical(request: Any) -> str:
     """The canonical JSON text of a (redacted) request: sorted keys, no spaces.
 
@@ -155,7 +273,8 @@ def fingerprint(request: Any) -> str:
         )
     except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
         text = canonical(request)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @final
@@ -209,9 +328,123 @@ class MissingHandler(LookupError):
         self.position = position
 
 
+class UnusedHandler(UserWarning):
+    """A handler given to `run` for an effect kind the run never asked for (a misspelling?).
+
+    A warning, not an error, because a run may legitimately skip an effect
+    (a tool the model chose not to call); pytest's `-W error` (or
+    `filterwarnings = error`) makes it fail a test.
+
+    >>> import warnings
+    >>> from mce import run_sync
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = run_sync(effect("kind.a", 1), None, handlers={"kind.a": str, "kind.b": str})
+    >>> caught[0].category.__name__, str(caught[0].message)
+    ('UnusedHandler', "handlers={'kind.b': ...} was never used: no effect of that kind exists (did you mean 'kind.a'?)")
+    """
+
+
+@final
+class HandlerTable(dict[str, Any]):
+    """The `handlers=` of one run, noting which kinds the run asks for.
+
+    When the run asks for a kind that has no handler here but closely
+    resembles one that has never been used (`tool.serach` for
+    `tool.search`), it warns `UnusedHandler` at once - before the effect's
+    own (real) handler runs. `report_unused()`, at the end of a successful
+    live run, warns about every handler never asked for whose kind does not
+    exist at all, naming the nearest kind that does.
+
+    >>> import warnings
+    >>> table = HandlerTable({"tool.serach": print})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     table.get("tool.search") is None
+    True
+    >>> print(caught[0].message)
+    handlers={'tool.serach': ...} is never used by this run, which asks for 'tool.search' - a misspelling? (the effect runs with its own handler)
+    """
+
+    def __init__(self, handlers: Any = ()) -> None:
+        super().__init__(handlers)
+        self.asked: set[str] = set()
+        self._reported: set[str] = set()
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        if kind not in self.asked:
+            self.asked.add(kind)
+            if kind not in self:
+                self._near_miss(kind)
+        return super().get(kind, default)
+
+    def _near_miss(self, kind: str) -> None:
+        unused = [k for k in self if k not in self.asked and k not in self._reported]
+        for near in difflib.get_close_matches(kind, unused, n=1, cutoff=0.8):
+            self._reported.add(near)
+            warnings.warn(
+                f"handlers={{{near!r}: ...}} is never used by this run, which asks for "
+                f"{kind!r} - a misspelling? (the effect runs with its own handler)",
+                UnusedHandler,
+                stacklevel=2,
+            )
+
+    def report_unused(self) -> None:
+        """Warn `UnusedHandler` for each handler the run never asked for whose kind no
+        effect in this process has (no tool, no `effect(...)` of that kind: see
+        `declare_kind`), naming the nearest kind that exists.
+
+        A handler for a real kind this run happened not to use (a table shared
+        by several workflows, a tool the model did not call) is not reported.
+
+        >>> import warnings
+        >>> declare_kind("tool.forecast_weather")
+        >>> table = HandlerTable({"tool.forecast_weathr": print, "llm.chat": print})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     table.report_unused()
+        >>> for w in caught: print(w.message)
+        handlers={'tool.forecast_weathr': ...} was never used: no effect of that kind exists (did you mean 'tool.forecast_weather'?)
+        """
+        for kind in self:
+            if kind in self.asked or kind in self._reported or kind in _KNOWN_KINDS:
+                continue
+            self._reported.add(kind)
+            near = difflib.get_close_matches(kind, sorted(_KNOWN_KINDS), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            warnings.warn(
+                f"handlers={{{kind!r}: ...}} was never used: no effect of that kind exists{hint}",
+                UnusedHandler,
+                stacklevel=2,
+            )
+
+
+_KNOWN_KINDS: set[str] = {NOW, RANDOM, UUID, SLEEP, "llm.chat"}  # built in, and mce.llm's
+
+
+def declare_kind(kind: str) -> None:
+    """Record that effects of `kind` exist (tools and `effect(...)` do it), so that a
+    handler for it is not reported as unknown when a run does not use it.
+
+    >>> declare_kind("search")
+    >>> "search" in known_kinds()
+    True
+    """
+    _KNOWN_KINDS.add(kind)
+
+
+def known_kinds() -> frozenset[str]:
+    """Every effect kind declared so far in this process (see `declare_kind`).
+
+    >>> "mce.now" in known_kinds()
+    True
+    """
+    return frozenset(_KNOWN_KINDS)
+
+
 @final
 class _Effect(Step[Any, Any, Any]):
-    __slots__ = ("fp", "handler", "into", "kind", "remote", "request")
+    __slots__ = ("error", "fp", "handler", "into", "kind", "remote", "request")
     _tag = EFFECT
 
     def __init__(
@@ -221,12 +454,14 @@ class _Effect(Step[Any, Any, Any]):
         handler: Handler | None,
         remote: bool = False,
         into: type[Any] | None = None,
+        error: type[Any] | None = None,
     ) -> None:
         self.kind = kind
         self.request = request
         self.handler = handler
         self.remote = remote
-        self.into = into
+        self.into = into  # the declared value type: what a replay decodes the value as
+        self.error = error  # the declared error type (besides EffectError), likewise
         # Computed once, when the step is built: it also proves the request
         # can be journaled, so a bad request fails here rather than mid-run.
         self.fp = fingerprint(request)
@@ -319,7 +554,8 @@ def effect(
             isinstance(declared, type) or get_origin(declared) is not None
         ):
             raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
-    return _Effect(kind, request, handler, remote, into)
+    _KNOWN_KINDS.add(kind)
+    return _Effect(kind, request, handler, remote, into, error)
 
 
 def now() -> Step[object, Never, float]:
@@ -384,23 +620,34 @@ def token_usage(value: Any) -> tuple[int, int] | None:
 
 
 __all__ = [
+    "SCRUBBED",
     "EffectError",
     "EffectFailed",
     "Handler",
+    "HandlerTable",
     "MissingHandler",
     "NOW",
     "RANDOM",
     "SLEEP",
     "Secret",
     "UUID",
+    "UnusedHandler",
     "canonical",
+    "declare_kind",
     "effect",
     "fingerprint",
+    "known_kinds",
     "now",
     "random",
     "redact",
+    "report_retry",
+    "retry_reporting",
     "reveal",
+    "scrub",
+    "scrub_error",
+    "secret_values",
     "sleep",
+    "stop_retry_reporting",
     "token_usage",
     "uuid",
 ]

@@ -24,13 +24,15 @@ __all__ = ["TraceEvent", "Tracer"]
 @final
 @frozen
 class TraceEvent:
-    """Something happened in a run: an effect or a named step started or ended.
+    """Something happened in a run: an effect or a named step started or ended,
+    or an effect's handler is retrying (`"effect.retry"`, `ok=False`: the
+    attempt before it failed; see `mce.effects.report_retry`).
 
     >>> TraceEvent("step.start", 0.0, "0", "fetch").name
     'fetch'
     """
 
-    event: str  # "effect.start" | "effect.end" | "step.start" | "step.end"
+    event: str  # "effect.start" | "effect.end" | "effect.retry" | "step.start" | "step.end"
     time: float
     position: str
     name: str  # the effect's kind or the step's label
@@ -38,7 +40,7 @@ class TraceEvent:
     ok: bool | None = None  # for ends: whether it succeeded (None: a question left open)
     replayed: bool = False  # served from the journal
     request: Any = None  # for effects: the request, `Secret`s redacted
-    result: Any = None  # for effect ends: the value, or the error (as journaled when replayed)
+    result: Any = None  # for effect ends: the value or the error; for a retry: why
 
 
 Tracer = Callable[[TraceEvent], None]

@@ -33,15 +33,18 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mce._runtime import nodes as _n
 from mce._runtime.replay import DECISIONS
 from mce.budget import BUDGET
 from mce.effects import EFFECT, redact
 from mce.journal import Journal, open_journal
-from mce.tools import Registry, Tool
+
+if TYPE_CHECKING:
+    from mce.tools import Tool
 
 __all__ = ["mermaid", "mermaid_run"]
 
@@ -68,10 +71,23 @@ def _closure(f: Any) -> list[Any]:
     return out
 
 
+def _tool_classes() -> tuple[Any, Any]:
+    """`(Tool, Registry)`, or `((), ())` when `mce.tools` is not loaded.
+
+    A program can hold a tool only if `mce.tools` was imported, so drawing a
+    graph never imports it (nor pydantic, which it loads).
+    """
+    tools = sys.modules.get("mce.tools")
+    if tools is None:
+        return (), ()
+    return tools.Tool, tools.Registry
+
+
 def _tool_of(f: Any) -> tuple[Tool, Any] | None:
     """The tool (and its arguments) a deferred tool call will run, if `f` is one."""
+    tool_class, _registry = _tool_classes()
     values = _closure(f)
-    tools = [v for v in values if isinstance(v, Tool)]
+    tools = [v for v in values if isinstance(v, tool_class)]
     if len(tools) != 1:
         return None
     arguments = next((v for v in values if isinstance(v, dict)), None)
@@ -86,6 +102,7 @@ def _choices(f: Any) -> list[str]:
     holds the tools); a mapping of names to functions counts as sub-agents
     only near the top.
     """
+    tool_class, registry = _tool_classes()
     names: list[str] = []
     seen: set[int] = set()
     level = [(f, 0)]
@@ -95,9 +112,9 @@ def _choices(f: Any) -> list[str]:
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            if isinstance(value, Registry):
+            if isinstance(value, registry):
                 names += [f"tool {n}" for n in value.names]
-            elif isinstance(value, Tool):
+            elif isinstance(value, tool_class):
                 names.append(f"tool {value.name}")
             elif (
                 depth == 0
@@ -109,7 +126,7 @@ def _choices(f: Any) -> list[str]:
             elif (
                 isinstance(value, list | tuple)
                 and value
-                and all(isinstance(v, Tool) for v in value)
+                and all(isinstance(v, tool_class) for v in value)
             ):
                 names += [f"tool {v.name}" for v in value]
             elif depth < 2 and getattr(value, "__closure__", None) and len(seen) < 200:

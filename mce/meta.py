@@ -36,14 +36,14 @@ from typing import Any, Literal, final
 
 from attrs import frozen
 
+from mce._runtime.subrun import run_child
 from mce.budget import Budget, within_budget
-from mce.effects import EffectFailed, effect
-from mce.interpret import run as run_step
-from mce.llm import LLMError, chat, structured
-from mce.outcome import Err, Ok
+from mce.effects import effect
+from mce.llm import LLMError, Usage, chat, structured
 from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
-from mce.plan.ir import load_json
+from mce.plan.ir import load_json, refs_in
 from mce.plan.run import Observations, observe
+from mce.plan.validate import topological_order
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
@@ -167,7 +167,8 @@ def compile_and_join(
     nothing). A replan is asked for with the previous plan and the
     observations so far - each task's result or error - and keeps its work:
     a task that finished is not run again when the new plan keeps it (same
-    id, tool and arguments) or refers to it by id without redefining it.
+    id, tool and arguments) or refers to it by id without redefining it -
+    unless a task it was computed from is redefined: then it runs again.
 
     >>> from mce import run_sync
     >>> from mce.llm import ScriptedModel, say, scripted_handler
@@ -219,12 +220,31 @@ def compile_and_join(
             note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
             return attempt(round_ + 1, [*feedback, note], plans, finished)
         plan = Plan.from_json(full)
-        reuse = {
-            t.id: finished[t.id][1]
-            for t in plan.tasks
-            if t.id in finished and finished[t.id][0] == t
-        }
-        tried = (*plans, Plan.from_json(raw).to_json())
+        # A finished task is reused when the new plan keeps it as it was and
+        # everything it was computed from is reused too: one built on a task
+        # the new plan redefines runs again, on the new value.
+        by_id = {t.id: t for t in plan.tasks}
+        reuse: dict[str, Any] = {}
+        for name in topological_order(by_id):
+            t = by_id[name]
+            if name in finished and finished[name][0] == t and all(n in reuse for n in t.needs()):
+                reuse[name] = finished[name][1]
+        # Earlier work the new plan does not use and cannot reuse is left out
+        # (not run again for nothing).
+        own = Plan.from_json(raw)
+        used: set[str] = set()
+        todo = [r.task for r in refs_in(own.output)] + [n for t in own.tasks for n in t.needs()]
+        while todo:
+            name = todo.pop()
+            if name not in used and name in by_id:
+                used.add(name)
+                todo.extend(by_id[name].needs())
+        mine = {t.id for t in own.tasks}
+        plan = Plan(
+            tuple(t for t in plan.tasks if t.id in mine or t.id in reuse or t.id in used),
+            plan.output,
+        )
+        tried = (*plans, own.to_json())
         return observe(plan, registry, limit=limit, reuse=reuse).then(
             lambda seen: judge(seen, plan, round_, feedback, tried, finished)
         )
@@ -363,13 +383,43 @@ def meta_agent(
     return result
 
 
+@final
+@frozen
+class SubAgentRun:
+    """What a sub-agent wrapped by `remote_agent` did: the journaled value of its effect.
+
+    `ok` and `result` (its value or its error); `effects`, the journal
+    records of every effect it made (positions relative to the sub-agent);
+    `calls` and `usage`, what it used - charged to every budget around it;
+    `exhausted`, which part of that budget's allowance ran out, if any.
+
+    >>> SubAgentRun(True, 42, (), 0, Usage(0, 0)).result
+    42
+    """
+
+    ok: bool
+    result: Any
+    effects: tuple[dict[str, Any], ...]
+    calls: int
+    usage: Usage
+    exhausted: str | None = None
+
+    @property
+    def __mce_subrun__(self) -> tuple[int, str | None]:
+        """What `mce.budget` charges to the enclosing budgets, beyond the tokens in `usage`."""
+        return self.calls, self.exhausted
+
+
 def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None = None) -> SubAgent:
     """A sub-agent that runs as one effect (kind `"agent.<name>"`), remotely on a cluster executor.
 
     The sub-agent's whole run happens inside the effect's handler - on a Ray
-    worker under `RayExecutor`, here otherwise - with `handlers`; its value
-    is journaled on the driver like any effect's, so the parent replays
-    without re-running it.
+    worker under `RayExecutor`, here otherwise - with `handlers`. It runs
+    under what every enclosing budget still allows, and the calls and tokens
+    it uses count against each of them. Its effects are recorded in the
+    parent's journal inside the effect's value (a `SubAgentRun`), and its
+    trace events reach the parent's tracer (in this process) with positions
+    under the effect's; the parent replays without re-running it.
 
     >>> from mce import pure, run_sync
     >>> shout = remote_agent("shout", lambda text: pure(text.upper()))
@@ -378,17 +428,28 @@ def remote_agent(name: str, agent: SubAgent, handlers: Mapping[str, Any] | None 
     """
     table = dict(handlers or {})
 
-    async def handler(request: dict[str, Any]) -> Any:
-        out = await run_step(agent(request["instruction"]), None, handlers=table)
-        if isinstance(out, Err):
-            raise EffectFailed(out.error)
-        if not isinstance(out, Ok):  # a sub-agent's run has no journal to resume
-            asked = ", ".join(q.text for q in out.questions)
-            raise RuntimeError(f"sub-agent {name!r} cannot wait for a person (it asked: {asked})")
-        return out.value
+    async def handler(request: dict[str, Any]) -> SubAgentRun:
+        done = await run_child(agent(request["instruction"]), table)
+        return SubAgentRun(
+            done.ok,
+            done.result,
+            done.records,
+            done.calls,
+            Usage(done.prompt_tokens, done.completion_tokens),
+            done.exhausted,
+        )
+
+    def unwrap(done: SubAgentRun) -> Step[object, Any, Any]:
+        return pure(done.result) if done.ok else fail(done.result)
 
     def start(instruction: str) -> Step[object, Any, Any]:
-        return effect(f"agent.{name}", {"instruction": instruction}, handler=handler, remote=True)
+        return effect(
+            f"agent.{name}",
+            {"instruction": instruction},
+            handler=handler,
+            remote=True,
+            into=SubAgentRun,  # replayed as what it is: the journal names no class
+        ).then(unwrap)
 
     return start
 
@@ -404,6 +465,7 @@ __all__ = [
     "PlanInvalid",
     "Planner",
     "SubAgent",
+    "SubAgentRun",
     "Subtask",
     "compile_and_join",
     "default_joiner",

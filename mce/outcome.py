@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Generic, Never, TypeVar, final
 
 from attrs import field, frozen
-from returns.result import Failure, Result, Success
+
+if TYPE_CHECKING:  # imported when converting: `import mce` stays fast without it
+    from returns.result import Result
 
 if TYPE_CHECKING:
     from mce.questions import AnswerInvalid, Question
@@ -34,6 +36,7 @@ _A = TypeVar("_A")
 class Outcome(Generic[_S_co, _E_co, _A_co]):
     """Base of `Ok`, `Err` and `Waiting`; converts to and from `returns.result.Result`.
 
+    >>> from returns.result import Failure, Success
     >>> Ok(2, "s").to_result()
     <Success: (2, 's')>
     >>> Outcome.from_result(Success((2, "s")))
@@ -62,6 +65,8 @@ class Outcome(Generic[_S_co, _E_co, _A_co]):
         >>> Err("e", None).to_result()
         <Failure: e>
         """
+        from returns.result import Failure, Success
+
         if isinstance(self, Ok):
             return Success((self.value, self.state))
         if isinstance(self, Waiting):
@@ -81,9 +86,12 @@ class Outcome(Generic[_S_co, _E_co, _A_co]):
         A `Failure` carries no state, so `state` (default None) becomes the
         `Err`'s diagnostic state.
 
+        >>> from returns.result import Success
         >>> Outcome.from_result(Success(("v", 0)))
         Ok(value='v', state=0)
         """
+        from returns.result import Success
+
         if isinstance(result, Success):
             value, new_state = result.unwrap()
             return Ok(value, new_state)

@@ -21,14 +21,17 @@ Each attempt starts from the state the step started from.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, final
 
 from attrs import field, frozen
 
 from mce.effects import random, sleep
 from mce.step import Step, fail, pure
+
+_log = logging.getLogger("mce")
 
 _S = TypeVar("_S")
 _E = TypeVar("_E")
@@ -74,8 +77,10 @@ class RetryPolicy:
     (doubled after each failed try, capped at `max_delay`); with `jitter` the
     delay is drawn uniformly from `[0, delay]` ("full jitter", journaled). `retry_on`
     picks the errors that are retried: None (every error), a class or a
-    tuple of classes (`isinstance`), or a predicate on the error; any other
-    error fails at once.
+    tuple of classes (`isinstance`; an exception class also matches the
+    `EffectError` or `ToolError` of a handler or tool that raised it or a
+    subclass, by its `exception_type`), or a predicate on the error; any
+    other error fails at once.
 
     >>> RetryPolicy(attempts=4, backoff=0.5, jitter=False).delays()
     (0.5, 1.0, 2.0)
@@ -95,14 +100,45 @@ class RetryPolicy:
         if rule is None:
             return True
         if isinstance(rule, type | tuple):
-            return isinstance(error, rule)
+            return isinstance(error, rule) or _raised(error, rule)
         return bool(rule(error))
 
     def delays(self) -> tuple[float, ...]:
         """The delay before each retry, without jitter (one fewer than `attempts`)."""
+        # The exponent is bounded so that many attempts cap at max_delay
+        # instead of overflowing (2.0 ** 1024 raises OverflowError).
         return tuple(
-            min(self.backoff * 2.0 ** (n - 1), self.max_delay) for n in range(1, self.attempts)
+            min(self.backoff * 2.0 ** min(n - 1, 1000), self.max_delay)
+            for n in range(1, self.attempts)
         )
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    yield cls
+    try:
+        below: list[type] = cls.__subclasses__()
+    except TypeError:  # `type` itself
+        return
+    for sub in below:
+        yield from _subclasses(sub)
+
+
+def _raised(error: object, rule: type | tuple[type, ...]) -> bool:
+    """Whether `error` records a raised exception (`EffectError`, `ToolError`) of a class in `rule`.
+
+    A handler's or a tool's exception reaches the error channel as a typed
+    error naming the exception's type (`exception_type`); `retry_on=TimeoutError`
+    is meant for it too.
+    """
+    name = getattr(error, "exception_type", None)
+    if not isinstance(name, str):
+        return False
+    for cls in rule if isinstance(rule, tuple) else (rule,):
+        if issubclass(cls, BaseException) and any(
+            sub.__qualname__ == name for sub in _subclasses(cls)
+        ):
+            return True
+    return False
 
 
 def _wait(delay: float, jitter: bool) -> Step[Any, Any, None]:
@@ -140,6 +176,9 @@ def retry(step: Step[_S, _E, _A], policy: RetryPolicy) -> Step[_S, _E, _A]:
         def again(error: _E) -> Step[_S, _E, _A]:
             if not policy.retries(error):
                 return fail(error)
+            _log.info(
+                "%s failed (%r); retrying, attempt %d of %d", name, error, n + 1, policy.attempts
+            )
             return _wait(delays[n - 1], policy.jitter).then(lambda _: attempt(n + 1))
 
         return tried.recover(again)

@@ -111,3 +111,33 @@ async def test_within_budget_is_transparent_when_not_exceeded() -> None:
     assert await run(
         within_budget(prog, Budget(max_calls=1, max_tokens=5, max_seconds=5)), None
     ) == Ok(4, None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"max_calls": "5"}, TypeError),
+        ({"max_calls": 2.5}, TypeError),
+        ({"max_tokens": True}, TypeError),
+        ({"max_seconds": "1"}, TypeError),
+        ({"max_calls": 0}, ValueError),
+        ({"max_seconds": float("nan")}, ValueError),
+        ({"max_seconds": -1.0}, ValueError),
+    ],
+)
+def test_a_bad_budget_is_refused_where_it_is_made(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    (name,) = kwargs
+    with pytest.raises(error, match=rf"Budget\({name}=\.\.\.\)") as info:
+        Budget(**kwargs)
+    assert type(info.value) is error and repr(kwargs[name]) in str(info.value)
+
+
+def test_within_budget_refuses_what_is_not_a_step() -> None:
+    with pytest.raises(
+        TypeError, match=r"within_budget\(step, budget\) needs a Step as step, got 5"
+    ):
+        within_budget(5, Budget(max_calls=1))  # type: ignore[type-var]
+    with pytest.raises(TypeError, match=r"needs a Budget as budget, got 3"):
+        within_budget(effect("k", 1), 3)  # type: ignore[arg-type]

@@ -56,6 +56,56 @@ def test_run_with_plain_progress_then_replay(
     assert "DIVERGED" in out and "position 0/0/0" in out
 
 
+FLAKY = """
+from pathlib import Path
+from mce import effect
+
+MARK = Path(__file__).with_name("{mark}")
+
+def pay(req):
+    if not MARK.exists():
+        MARK.write_text("failed once")
+        raise ConnectionError("gateway down")
+    return "paid"
+
+def workflow():
+    return effect("pay", 1, handler=pay)
+"""
+
+
+def test_resume_with_retry_failed_reruns_what_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "pay_flow.py"
+    flow.write_text(FLAKY.format(mark="pay-failed-once"))
+    journal = str(tmp_path / "run.jsonl")
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 1
+    assert "gateway down" in capsys.readouterr().out
+    assert main(["run", f"{flow}:workflow", "--journal", journal, "--resume"]) == 1
+    assert "gateway down" in capsys.readouterr().out  # the recorded failure is served
+    args = ["run", f"{flow}:workflow", "--journal", journal, "--resume", "--retry-failed"]
+    assert main(args) == 0
+    assert "ok: 'paid'" in capsys.readouterr().out
+    assert main(["replay", f"{flow}:workflow", journal]) == 0
+
+
+def test_replay_of_a_program_that_drops_recorded_work_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write_flow(tmp_path)
+    journal = str(tmp_path / "run.jsonl")
+    assert main(["run", f"{flow}:workflow", "--journal", journal]) == 0
+    shorter = tmp_path / "shorter.py"
+    shorter.write_text(
+        "from mce import effect, par\n"
+        "def workflow():\n"
+        "    return par(effect('fetch', 'a')).named('both')\n"
+    )
+    assert main(["replay", f"{shorter}:workflow", journal]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGED" in out and "position 0/1/0" in out and "recorded, never requested" in out
+
+
 def test_trace_and_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow = write_flow(tmp_path)
     journal = str(tmp_path / "run.jsonl")
@@ -77,6 +127,7 @@ def test_trace_and_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["run", "mce.demo:TASK"], "is a str, not a Step"),
         (["run", "mce.demo:workflow", "--state", "{oops"], "--state is not valid JSON"),
         (["run", "mce.demo:workflow", "--mode", "replay"], "needs --journal"),
+        (["run", "mce.demo:workflow", "--retry-failed"], "--retry-failed needs --resume"),
         (["trace", "/no/such/journal.jsonl"], "no such journal"),
         (["replay", "mce.demo:workflow", "/no/such.jsonl"], "no such journal"),
     ],
@@ -90,7 +141,9 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(
 
 def test_corrupt_journal_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "bad.jsonl"
-    journal.write_text('{"mce_journal": 1}\nnot json\n{"pos": "0", "kind": "k", "fp": ""}\n')
+    journal.write_text(
+        '{"mce_journal": 1, "run": "r", "seed": 0}\nnot json\n{"pos": "0", "kind": "k", "fp": ""}\n'
+    )
     assert main(["trace", str(journal)]) == 2
     assert "corrupt at line 2" in capsys.readouterr().err
 
@@ -403,3 +456,19 @@ def test_a_journal_failing_mid_run_stops_it_without_a_traceback(
     assert main(["run", f"{flow}:workflow", "--journal", str(tmp_path / "j.jsonl")]) == 1
     err = capsys.readouterr().err
     assert "could not be written" in err and "No space left on device" in err
+
+
+def test_run_with_no_model_configured_is_exit_2_saying_how_to_configure_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    flow = tmp_path / "asks_a_model.py"
+    flow.write_text(
+        "from mce.llm import chat\nworkflow = chat([{'role': 'user', 'content': 'hi'}])\n"
+    )
+    assert main(["run", f"{flow}:workflow"]) == 2
+    err = capsys.readouterr().err
+    assert "no model is configured" in err
+    assert "OPENAI_API_KEY" in err
+    assert "Traceback" not in err

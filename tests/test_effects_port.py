@@ -1,14 +1,21 @@
-"""Opening a run's effects: the journal is read (and repaired) off the event loop."""
+"""Opening a run's effects: the journal is read (and repaired) off the event loop.
+
+Records are written off the event loop too, except the record of a step in
+the run's top-level sequence while no other run writes a journal: nothing
+else of the run can go on while it waits for that write, so it is written
+right there (see docs/replay.md).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from mce import FileJournal, JournalWarning, effect, run
+from mce import FileJournal, JournalWarning, effect, par, run
+from mce.journal import Header, Record
 
 pytestmark = pytest.mark.anyio
 
@@ -23,17 +30,17 @@ class Watched(FileJournal):
     def _note(self, what: str) -> None:
         self.threads.setdefault(what, set()).add(threading.current_thread().name)
 
-    def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        self._note("load")
-        return super().load()
+    def read(self) -> tuple[Header | None, tuple[Record, ...]]:
+        self._note("read")
+        return super().read()
 
-    def prepare_resume(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        self._note("prepare_resume")
-        return super().prepare_resume()
+    def repair(self) -> tuple[Header | None, tuple[Record, ...]]:
+        self._note("repair")
+        return super().repair()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self._note("write")
-        super().write(records)
+    def append(self, records: Sequence[Header | Record]) -> None:
+        self._note("append")
+        super().append(records)
 
 
 async def _loop_thread() -> str:
@@ -45,7 +52,8 @@ async def test_the_journal_is_read_and_written_off_the_event_loop(
     tmp_path: Path, mode: str
 ) -> None:
     path = tmp_path / "run.jsonl"
-    prog = effect("k", 1, handler=str)
+    # Effects in parallel branches: their records go to the writer thread.
+    prog = par(effect("k", 1, handler=str), effect("k", 2, handler=str))
     if mode != "live":
         await run(prog, None, journal=path)
         with path.open("ab") as f:
@@ -61,5 +69,17 @@ async def test_the_journal_is_read_and_written_off_the_event_loop(
     assert journal.threads, "the journal was used"
     for what, threads in journal.threads.items():
         assert loop not in threads, f"{what} ran on the event loop's thread"
-    read = "prepare_resume" if mode == "resume" else "load"
+    read = "repair" if mode == "resume" else "read"
     assert read in journal.threads
+
+
+async def test_a_lone_top_level_step_is_written_on_the_event_loop(tmp_path: Path) -> None:
+    journal = Watched(tmp_path / "run.jsonl")
+    out = await run(
+        effect("k", 1, handler=str).then(lambda _: effect("k", 2)),
+        None,
+        journal=journal,
+        handlers={"k": str},
+    )
+    assert out.ok
+    assert journal.threads["append"] == {await _loop_thread()}

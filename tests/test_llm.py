@@ -10,9 +10,11 @@ import pytest
 from attrs import frozen
 
 from mce import Err, Journal, Ok, run, run_sync
+from mce.effects import MissingHandler
 from mce.llm import (
     AssistantMessage,
     LLMError,
+    ModelNotConfigured,
     ScriptedModel,
     call,
     calls,
@@ -87,10 +89,25 @@ def test_structured_output_repairs_then_fails_with_raw_text() -> None:
     assert repair.startswith("That reply was not valid")
 
 
-def test_default_model_answers_structured_requests_offline() -> None:
-    out = run_sync(structured(["anything"], Forecast), None)
+def test_scripted_model_answers_structured_requests_by_default() -> None:
+    out = run_sync(structured(["anything"], Forecast), None, handlers=handlers(ScriptedModel()))
     # the request is strict, so the example value fills every property
     assert out == Ok(Forecast("example", 0, "example"), None)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_no_model_configured_is_a_typed_error_not_a_fake_answer(
+    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelNotConfigured, match="OPENAI_API_KEY") as caught:
+        run_sync(chat(["hi"]), None, backend=anyio_backend)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "scripted_handler(ScriptedModel" in message and "openai_handler" in message
+    assert isinstance(caught.value, MissingHandler) and caught.value.kind == "llm.chat"
+    with pytest.raises(ModelNotConfigured):
+        run_sync(react(["hi"], []), None)
 
 
 def test_react_runs_one_turns_tool_calls_concurrently() -> None:
@@ -184,3 +201,48 @@ async def test_scripted_model_with_a_function_of_messages() -> None:
     )
     out = await run(chat(["a", "b"]), None, handlers=handlers(model))
     assert out.value.content == "2 messages"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+def test_deeply_nested_structured_reply_is_an_llm_error(depth: int) -> None:
+    hostile = "[" * depth + "]" * depth
+    model = ScriptedModel().queue(hostile, '{"city": ' + hostile + "}")
+    out = run_sync(structured(["?"], Forecast, repairs=1), None, handlers=handlers(model))
+    assert isinstance(out, Err) and isinstance(out.error, LLMError)
+    assert out.error.kind == "invalid_output"
+    assert any(w in out.error.message for w in ("nested too deeply", "recursion limit"))
+    repair = model.requests[1]["messages"][-1]["content"]
+    assert any(w in repair for w in ("nested too deeply", "recursion limit"))
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+def test_hostile_tool_arguments_are_fed_back_not_raised(anyio_backend: str, tmp_path: Any) -> None:
+    seen: list[str] = []
+
+    @tool
+    def search(q: str) -> str:
+        seen.append(q)
+        return f"results for {q}"
+
+    deep = "[" * 100_000 + "]" * 100_000
+    model = ScriptedModel().queue(
+        call("search", '{"q": "\\ud800"}'),  # a lone surrogate: not encodable text
+        call("search", '{"q": ' + deep + "}"),
+        call("search", q="fine"),
+        say("done"),
+    )
+    path = tmp_path / "agent.jsonl"
+    out = run_sync(
+        react(["find"], [search]),
+        None,
+        handlers=handlers(model),
+        journal=path,
+        backend=anyio_backend,  # type: ignore[arg-type]
+    )
+    assert isinstance(out, Ok) and out.value.answer == "done"
+    results = [m["content"] for m in out.value.messages if m["role"] == "tool"]
+    assert results[0].startswith("ERROR:") and "surrogate" in results[0]
+    assert results[1].startswith("ERROR:") and "nested too deeply" in results[1]
+    assert results[2] == "results for fine" and seen == ["fine"]
+    replayed = run_sync(react(["find"], [search]), None, journal=path, mode="replay")
+    assert replayed == out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import anyio
 import pytest
 from attrs import frozen
 
-from mce import Err, Ok, gather, run
+from mce import Err, Ok, gather, run, run_sync
 from mce.llm import (
     LLMError,
     ScriptedModel,
@@ -258,3 +259,151 @@ async def test_streamed_replies_through_the_real_client(
         mode="replay",
     )
     assert replayed == out
+
+
+BACKENDS = ["asyncio", "trio", "asyncio", "trio", "asyncio", "trio"]
+
+
+def test_environment_handler_works_across_repeated_runs_and_backends(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    prog = chat(["capital?"]).then(lambda a: chat(["capital again?"]).map(lambda b: (a, b)))
+    for i, backend in enumerate(BACKENDS):
+        out = run_sync(prog, None, backend=backend)  # type: ignore[arg-type]
+        assert isinstance(out, Ok), f"run {i + 1} on {backend}: {out}"
+        assert out.value[1].content.startswith("Lisbon")
+    assert server.hits == 2 * len(BACKENDS)
+    assert server.wait_connections_closed() == 0  # closed when each loop ended
+
+
+def test_own_handler_reused_across_repeated_runs_and_backends(server: OpenAIServer) -> None:
+    llm = handler(server, max_concurrency=2)
+    prog = gather([chat([f"capital {i}?"]) for i in range(3)])
+    for i, backend in enumerate(BACKENDS):
+        out = run_sync(prog, None, backend=backend, handlers={"llm.chat": llm})  # type: ignore[arg-type]
+        assert isinstance(out, Ok), f"run {i + 1} on {backend}: {out}"
+    assert server.hits == 3 * len(BACKENDS) and server.max_in_flight <= 2
+    assert server.wait_connections_closed() == 0
+
+
+async def test_429_with_an_unparsable_retry_after_is_retried(server: OpenAIServer) -> None:
+    server.fail_next(429, retry_after="soon")
+    out = await ask(server, chat(["capital?"]))
+    assert isinstance(out, Ok) and server.hits == 2 and out.value.attempts == 2
+    server.fail_next(429, retry_after="soon")
+    out = await ask(server, chat(["capital?"]), options={"retries": 0})
+    assert isinstance(out, Err) and isinstance(out.error, LLMError)
+    assert (out.error.kind, out.error.status) == ("rate_limited", 429)
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (
+            '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}',
+            "no choices",
+        ),
+        ("this is not JSON", "not a chat completion"),
+        ('{"id": "x", "choices": [{"index": 0}]}', "no message"),
+        ("[1, 2]", "not a chat completion"),
+    ],
+)
+async def test_unusable_200_replies_are_llm_errors(
+    server: OpenAIServer, raw: str, what: str
+) -> None:
+    server.fail_next(200, raw=raw)
+    out = await ask(server, chat(["capital?"]))
+    assert isinstance(out, Err) and isinstance(out.error, LLMError), out
+    assert out.error.kind == "invalid_response" and what in out.error.message
+    assert server.hits == 1  # not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retried", "kind"),
+    [
+        (408, {}, True, "timeout"),
+        (409, {}, True, "conflict"),
+        (429, {}, True, "rate_limited"),
+        (500, {}, True, "server_error"),
+        (502, {}, True, "server_error"),
+        (400, {}, False, "bad_request"),
+        (401, {}, False, "auth"),
+        (404, {}, False, "not_found"),
+        (500, {"x-should-retry": "false"}, False, "server_error"),
+        (400, {"x-should-retry": "true"}, True, "bad_request"),
+    ],
+)
+async def test_which_statuses_are_retried(
+    server: OpenAIServer, status: int, headers: dict[str, str], retried: bool, kind: str
+) -> None:
+    server.fail_next(status, headers=headers)
+    out = await ask(server, chat(["capital?"]))
+    if retried:
+        assert isinstance(out, Ok) and out.value.attempts == 2 and server.hits == 2
+    else:
+        assert isinstance(out, Err) and isinstance(out.error, LLMError)
+        assert (out.error.kind, out.error.status, out.error.attempts) == (kind, status, 1)
+        assert server.hits == 1
+    server.fail_next(status, headers=headers, times=3)
+    out = await ask(server, chat(["capital?"]), options={"retries": 1})
+    assert isinstance(out, Err) and out.error.kind == kind
+    assert out.error.attempts == (2 if retried else 1)
+
+
+async def test_each_retry_is_a_trace_event_and_attempts_are_journaled(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    events: list[Any] = []
+    path = tmp_path / "retries.jsonl"
+    server.fail_next(503, times=2)
+    out = await ask(server, chat(["capital?"]), journal=path, trace=events.append)
+    assert isinstance(out, Ok) and out.value.attempts == 3
+    retries = [e for e in events if e.event == "effect.retry"]
+    assert [(e.name, e.position, e.ok) for e in retries] == [("llm.chat", "0", False)] * 2
+    assert '"attempts":3' in path.read_text().replace(" ", "")  # in the journaled reply
+    server.fail_next(503, times=3)
+    path2 = tmp_path / "failed.jsonl"
+    out = await ask(server, chat(["capital?"]), options={"retries": 2}, journal=path2)
+    assert isinstance(out, Err) and out.error.attempts == 3
+    assert '"attempts":3' in path2.read_text().replace(" ", "")  # in the journaled error
+
+
+async def test_error_bodies_echoing_the_api_key_are_scrubbed(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "errors.jsonl"
+    server.fail_next(401, body=f"invalid api key {API_KEY} (Authorization: Bearer {API_KEY})")
+    server.fail_next(500, body=f"upstream saw key={API_KEY}", times=2)
+    prog = chat(["capital?"]).recover(lambda e: chat(["capital?"]))
+    events: list[Any] = []
+    out = await ask(server, prog, options={"retries": 1}, journal=path, trace=events.append)
+    assert isinstance(out, Err) and out.error.kind == "server_error"
+    assert API_KEY not in str(out.error) and "<secret>" in out.error.message
+    text = path.read_text()
+    assert API_KEY not in text and "invalid api key <secret>" in text
+    assert API_KEY not in repr(events)
+
+
+async def test_a_reply_with_a_lone_surrogate_is_journaled_as_valid_text(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    completion = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "bad \ud800 text"},
+            }
+        ],
+    }
+    server.fail_next(200, raw=json.dumps(completion))
+    path = tmp_path / "surrogate.jsonl"
+    out = await ask(server, chat(["capital?"]), journal=path)
+    assert isinstance(out, Ok) and out.value.content == "bad \ufffd text"
+    assert await run(chat(["capital?"]), None, journal=path, mode="replay") == out

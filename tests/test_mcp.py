@@ -476,3 +476,31 @@ async def test_a_handler_can_answer_an_mcp_call_instead_of_the_server() -> None:
         handlers={"mcp:calc/add": lambda r: r["a"] + r["b"]},
     )
     assert out == Ok(3, None)  # no connection needed: the server never starts
+
+
+async def test_a_server_whose_tool_pages_never_end_is_an_effect_error(anyio_backend: str) -> None:
+    # A hostile or broken server answers every tools/list page with the same
+    # cursor: listing stops with an error instead of asking forever.
+    import mcp_types
+    from mcp.server import Server, ServerRequestContext
+
+    pages: list[str | None] = []
+
+    async def list_tools(
+        _ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListToolsResult:
+        pages.append(params.cursor if params else None)
+        tool = mcp_types.Tool(name=f"t{len(pages)}", input_schema={"type": "object"})
+        return mcp_types.ListToolsResult(tools=[tool], next_cursor="again")
+
+    remote = Connection("loop", Server("loop", on_list_tools=list_tools))
+    async with remote:
+        out = await run(remote.tools(), None)
+    assert isinstance(out.error, EffectError)  # type: ignore[union-attr]
+    assert "cursor 'again'" in out.error.message  # type: ignore[union-attr]
+    assert pages == [None, "again"]
+
+
+def test_a_server_name_ending_in_a_newline_is_refused() -> None:
+    with pytest.raises(ValueError, match="an MCP server's name"):
+        stdio("fs\n", "fs-server")

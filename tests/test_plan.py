@@ -657,9 +657,9 @@ async def after_failure(name: str) -> str:
 
 
 @tool
-def fails(x: int) -> int:
+async def fails(x: int) -> int:
     "Fail, letting `after_failure` go on."
-    gate["failed"].set()
+    gate["failed"].set()  # an event-loop object: set on the loop, so the tool is async
     raise RuntimeError(f"boom {x}")
 
 

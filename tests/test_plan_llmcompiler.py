@@ -122,3 +122,35 @@ def test_fragments_of_calls_are_a_plan_or_plan_invalid(parts: list[str]) -> None
         parse_llmcompiler("".join(parts), TOOLS)
     except PlanInvalid as invalid:
         assert invalid.problems
+
+
+def test_brackets_inside_a_string_argument_are_text_not_nesting() -> None:
+    # 40 "(" inside a quoted query are characters of the query, not 40
+    # levels of nesting: the line is read, and the query kept as written.
+    query = "(" * 40 + "x" + ")" * 3
+    plan = parse_llmcompiler(f'1. search("{query}")\n2. join()', TOOLS)
+    assert plan.tasks[0].args == {"query": query}
+    nested = "[" * 40 + "]" * 40
+    with pytest.raises(PlanInvalid, match="nest deeper"):
+        parse_llmcompiler(f"1. math('p', {nested})", TOOLS)
+
+
+def test_lines_are_split_at_newlines_only_as_the_streaming_reader_does() -> None:
+    # str.splitlines would also split at U+2028, U+0085, form feeds...
+    # inside a quoted argument; a streamed plan splits at "\n" only.
+    query = "Barack\u2028Obama\x85\x0c\x1c"
+    plan = parse_llmcompiler(f'1. search("{query}")\r\n2. join()\r\n', TOOLS)
+    assert plan.tasks[0].args == {"query": query}
+    with pytest.raises(PlanInvalid, match="line 3: cannot read"):
+        parse_llmcompiler('1. search("a")\n\n3. search(\u20282)', TOOLS)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['1. search("x"), search("y")', '1. search("x") + search("y")', '1. search("x")("y")'],
+)
+def test_a_line_that_is_more_than_one_call_is_a_problem_not_a_crash(line: str) -> None:
+    # The arguments' closing parenthesis is not the line's last one: the
+    # line is reported, never a crash and never a call read half-way.
+    with pytest.raises(PlanInvalid, match="line 1: expected one call"):
+        parse_llmcompiler(line, TOOLS)

@@ -190,3 +190,33 @@ def test_a_plan_streamed_by_an_openai_compatible_endpoint(backend: Any) -> None:
     assert (
         run_sync(stream_plan(_never, TOOLS), None, journal=j, mode="replay", backend=backend) == out
     )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_resumed_stream_that_rewrites_a_recorded_line_is_a_divergence(backend: Any) -> None:
+    # The run crashed after line 1 was handled but before the reply ended, so
+    # the resumed run asks the planner again. A reply whose line 1 differs
+    # from the journal's must not be mixed into the recorded plan.
+    from mce import ReplayDivergence
+
+    first = chunks('1. search("a")\n', '2. join_text(["$1"])\n3. join()')
+    j = Journal()
+    assert run_sync(stream_plan(first, TOOLS), None, journal=j, backend=backend).ok
+    header, entries = j.load()
+    keep = next(i for i, e in enumerate(entries) if e["kind"] == "plan.next") + 1
+    kept = [e for e in entries[:keep] if e["kind"] != "plan.stream"]  # the reply had not ended
+    crashed = Journal()
+    crashed.write([header, *kept] if header else kept)
+    assert [e["ok"].get("text") for e in crashed.load()[1]] == ['1. search("a")']
+    rewritten = chunks('1. search("z")\n', '2. join_text(["$1", "z"])\n3. join()')
+    with pytest.raises(ReplayDivergence, match="line 1") as raised:
+        run_sync(
+            stream_plan(rewritten, TOOLS), None, journal=crashed, mode="resume", backend=backend
+        )
+    assert raised.value.recorded == '1. search("a")'
+    assert raised.value.requested == '1. search("z")'
+    # The same reply resumes as before.
+    again = Journal()
+    again.write([header, *kept] if header else kept)
+    out = run_sync(stream_plan(first, TOOLS), None, journal=again, mode="resume", backend=backend)
+    assert out == Ok({"1": "<a>", "2": "<a>"}, None)

@@ -38,6 +38,12 @@ def calls(pytester: pytest.Pytester) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
+@pytest.fixture(autouse=True)
+def not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests record journals, which CI forbids: run them as if outside CI."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 def test_records_then_replays_then_reports_divergence(pytester: pytest.Pytester) -> None:
     write_test(pytester, "mce", "live")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
@@ -73,3 +79,67 @@ def test_it(mce_journal):
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert (Path(pytester.path) / "cassettes" / "one-2.jsonl").exists()
+
+
+PARAMETRIZED = """
+import pytest
+from pathlib import Path
+from mce import effect
+
+CALLS = Path(__file__).parent / "calls.txt"
+
+
+def search(req):
+    with CALLS.open("a") as f:
+        f.write(req + "\\n")
+    return "results for " + req
+
+
+@pytest.mark.parametrize("query", ["a/b", "a:b", "a b"])
+def test_search(mce_journal, query):
+    out = mce_journal.run_sync(effect("search", query), None, handlers={"search": search})
+    assert out.value == "results for " + query
+"""
+
+
+def test_ids_differing_only_in_punctuation_get_their_own_journals(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_param=PARAMETRIZED)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    journals = sorted((Path(pytester.path) / "journals" / "test_param").iterdir())
+    assert len(journals) == 3, journals
+    assert calls(pytester) == ["a/b", "a:b", "a", "b"]  # each recorded live: "a b" splits in two
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)  # each replays its own
+    assert len(calls(pytester)) == 4
+
+
+@pytest.mark.parametrize("how", ["CI", "--mce-replay-only"])
+def test_a_missing_journal_fails_in_ci_instead_of_calling_live(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    write_test(pytester, "mce", "live")
+    args = ["-p", "no:cacheprovider"]
+    if how == "CI":
+        monkeypatch.setenv("CI", "true")
+    else:
+        args.append(how)
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no mce journal*test_agent.jsonl*--mce-record*"])
+    assert calls(pytester) == []  # nothing ran live
+    monkeypatch.delenv("CI", raising=False)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)  # recorded outside CI
+    write_test(pytester, "mce", "replay")
+    monkeypatch.setenv("CI", "1")
+    pytester.runpytest(*args).assert_outcomes(passed=1)  # present: replays in CI too
+    assert calls(pytester) == ["mce"]
+
+
+def test_ci_set_to_false_still_records(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "false")
+    write_test(pytester, "mce", "live")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert calls(pytester) == ["mce"]

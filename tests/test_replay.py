@@ -169,3 +169,169 @@ async def test_resume_without_a_journal_file_runs_live(tmp_path: Path) -> None:
     out = await run(effect("k", 2, handler=lambda r: r * 2), None, journal=path, mode="resume")
     assert out == Ok(4, None)
     assert len(FileJournal(path).load()[1]) == 1
+
+
+# ------------------------------------------------------------- completeness on replay
+
+
+async def _recorded(prog: Any, **handlers: Any) -> Journal:
+    j = Journal()
+    out = await run(prog, None, journal=j, handlers=handlers)
+    assert out.ok, out
+    return j
+
+
+def _echo(name: str, *then: Any) -> Any:
+    return effect("echo", name, handler=lambda r: r)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "replayed", "first_unused"),
+    [
+        # the last effect dropped
+        (_echo("a").then(lambda _: _echo("b")), _echo("a"), "1"),
+        # the last parallel branch dropped
+        (gather([_echo("a"), _echo("b"), _echo("c")]), gather([_echo("a"), _echo("b")]), "0/2/0"),
+        # the tail of a branch dropped
+        (
+            par(_echo("a").then(lambda _: _echo("b")), _echo("c")),
+            par(_echo("a"), _echo("c")),
+            "0/0/1",
+        ),
+        # stopping early on a condition
+        (
+            _echo("a").then(lambda v: _echo("b") if v == "a" else pure(v)),
+            _echo("a").then(lambda v: pure(v) if v == "a" else _echo("b")),
+            "1",
+        ),
+    ],
+    ids=["last-effect", "last-branch", "branch-tail", "early-stop"],
+)
+async def test_recorded_effects_never_requested_are_a_divergence(
+    recorded: Any, replayed: Any, first_unused: str
+) -> None:
+    j = await _recorded(recorded)
+    with pytest.raises(ReplayDivergence, match="recorded, never requested") as caught:
+        await run(replayed, None, journal=j, mode="replay")
+    assert caught.value.position == first_unused
+    assert await run(recorded, None, journal=j, mode="replay") == await run(recorded, None)
+
+
+async def test_a_failed_block_s_unrun_branches_are_not_a_divergence() -> None:
+    a_done = anyio.Event()
+
+    async def a(req: Any) -> Any:  # async: it sets an event of the event loop
+        a_done.set()
+        return req
+
+    async def b(req: Any) -> Any:
+        await a_done.wait()  # a's record is written before b fails
+        raise RuntimeError("b failed")
+
+    async def forever(req: Any) -> Any:
+        await anyio.Event().wait()  # cancelled when b fails
+
+    prog = par(
+        effect("a", 1, handler=a).then(lambda _: effect("never", 2, handler=forever)),
+        effect("b", 3, handler=b),
+    )
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert isinstance(live, Err) and live.error.message == "b failed"
+    assert {r["kind"] for r in j.load()[1]} >= {"a", "b"}
+    assert await run(prog, None, journal=j, mode="replay") == live  # a is recorded, not requested
+
+
+async def test_a_timed_out_step_s_recorded_effects_are_not_a_divergence() -> None:
+    async def forever(req: Any) -> Any:
+        await anyio.Event().wait()
+
+    timed = effect("a", 1, handler=lambda r: r).then(lambda _: effect("slow", 2, handler=forever))
+    prog = timed.timeout(0.05).recover(lambda e: pure("timed out"))
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert live == Ok("timed out", None)
+    assert await run(prog, None, journal=j, mode="replay") == live
+
+
+async def test_an_unused_decision_is_a_divergence() -> None:
+    async def fails(req: Any) -> Any:
+        raise RuntimeError("x")
+
+    recorded = par(effect("x", 1, handler=fails), pure(2)).recover(lambda e: pure("r"))
+    j = await _recorded(recorded)
+    with pytest.raises(ReplayDivergence, match="recorded, never requested"):
+        await run(pure("r"), None, journal=j, mode="replay")
+
+
+# ------------------------------------------------------------- retry_failed
+
+
+async def test_resume_can_retry_what_failed(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    attempts: list[int] = []
+
+    def pay(req: Any) -> Any:
+        attempts.append(req)
+        if attempts.count(req) == 1:
+            raise ConnectionError("gateway down")
+        return "paid"
+
+    def ship(req: Any) -> Any:
+        attempts.append(req)
+        return "shipped"
+
+    prog = effect("ship", 0, handler=ship).then(
+        lambda _: effect("pay", 1, handler=pay).then(lambda p: effect("ship", 2, handler=ship))
+    )
+    first = await run(prog, None, journal=path)
+    assert isinstance(first, Err) and first.error.message == "gateway down"
+    again = await run(prog, None, journal=path, mode="resume")
+    assert again == Err(first.error, None) and attempts == [0, 1]  # the failure is served
+    retried = await run(prog, None, journal=path, mode="resume", retry_failed=True)
+    assert retried == Ok("shipped", None)
+    assert attempts == [0, 1, 1, 2]  # only what failed (and what follows) ran again
+    assert await run(prog, None, journal=path, mode="replay") == retried
+    assert await run(prog, None, journal=path, mode="resume", retry_failed=True) == retried
+
+
+async def test_retry_failed_needs_resume() -> None:
+    with pytest.raises(ValueError, match="retry_failed"):
+        await run(pure(1), None, journal=Journal(), mode="replay", retry_failed=True)
+
+
+# ------------------------------------------------------------- seed
+
+
+@pytest.mark.parametrize("seed", [1.5, True, "abc", 2.0])
+async def test_seed_must_be_an_int(tmp_path: Path, seed: Any) -> None:
+    path = tmp_path / "run.jsonl"
+    with pytest.raises(TypeError, match=r"seed=\.\.\.\) must be an int"):
+        await run(random(), None, journal=path, seed=seed)
+    assert not path.exists()
+
+
+# ------------------------------------------------------------- budgets under concurrency
+
+
+async def test_a_budget_around_a_parallel_block_replays() -> None:
+    from mce import Budget, within_budget
+
+    async def work(req: Any) -> Any:
+        for _ in range(req % 3):
+            await anyio.sleep(0)
+        return req
+
+    for limit in (None, 2):
+        for n in range(4, 8):
+            inner = gather(
+                [
+                    effect("w", i, handler=work).then(lambda v: effect("w", v + 10, handler=work))
+                    for i in range(n)
+                ],
+                limit=limit,
+            )
+            prog = within_budget(inner, Budget(max_calls=3))
+            j = Journal()
+            live = await run(prog, None, journal=j)
+            assert await run(prog, None, journal=j, mode="replay") == live, (limit, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -148,3 +149,71 @@ def test_bad_policies_are_rejected_when_made(kwargs: dict[str, Any], message: st
         RetryPolicy(**kwargs)
     with pytest.raises(TypeError, match="needs a RetryPolicy"):
         fail(1).retry(3)  # type: ignore[arg-type]
+
+
+def test_each_retry_is_logged_on_the_mce_logger(caplog: pytest.LogCaptureFixture) -> None:
+    from mce import RetryPolicy, effect, run_sync
+    from mce.effects import report_retry
+
+    calls = 0
+
+    def flaky(_: object) -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 2:
+            raise RuntimeError("try again")
+        return calls
+
+    with caplog.at_level(logging.INFO, logger="mce"):
+        out = run_sync(
+            effect("flaky", None, handler=flaky).retry(
+                RetryPolicy(attempts=3, backoff=0.0, jitter=False)
+            ),
+            None,
+        )
+        report_retry(1, "HTTP 503")
+    assert out.value == 2
+    messages = [r.getMessage() for r in caplog.records if r.name == "mce"]
+    assert any("retrying, attempt 2 of 3" in m for m in messages), messages
+    assert "retrying: attempt 1 failed (HTTP 503)" in messages
+
+
+def test_many_attempts_cap_the_delay_instead_of_overflowing() -> None:
+    # 2.0 ** 1100 overflows a float: the delay is capped at max_delay first.
+    policy = RetryPolicy(attempts=2000, backoff=0.5, max_delay=30.0, jitter=False)
+    delays = policy.delays()
+    assert len(delays) == 1999
+    assert delays[:3] == (0.5, 1.0, 2.0) and delays[-1] == 30.0
+    step = fail("no").retry(RetryPolicy(attempts=1500, backoff=0.0))
+    assert run_sync(step, None) == Err("no", None)
+
+
+def test_retry_on_an_exception_class_matches_what_a_handler_or_tool_raised() -> None:
+    # An effect's handler or a tool raising TimeoutError puts an EffectError /
+    # ToolError on the error channel, naming the exception type: a policy
+    # asking for TimeoutError (or OSError, a base class) retries it.
+    from mce.tools import tool
+
+    slow = Flaky(2, TimeoutError("slow"))
+    policy = RetryPolicy(attempts=3, backoff=0, retry_on=TimeoutError)
+    assert run_sync(effect("f", 1, handler=slow).retry(policy), None) == Ok("1!", None)
+    assert slow.calls == 3
+    reset = Flaky(1, ConnectionResetError("reset"))
+    by_base = RetryPolicy(attempts=2, backoff=0, retry_on=(ValueError, OSError))
+    assert run_sync(effect("f", 1, handler=reset).retry(by_base), None) == Ok("1!", None)
+    wrong = Flaky(1, KeyError("k"))
+    assert not run_sync(effect("f", 1, handler=wrong).retry(by_base), None).ok
+    assert wrong.calls == 1
+
+    calls: list[int] = []
+
+    @tool
+    def fetch(x: int) -> int:
+        "Fetch, timing out once."
+        calls.append(x)
+        if len(calls) < 2:
+            raise TimeoutError("upstream timed out")
+        return x
+
+    assert run_sync(fetch(7).retry(policy), None) == Ok(7, None)
+    assert calls == [7, 7]

@@ -11,7 +11,7 @@ from attrs import frozen
 
 from mce import Err, Journal, Ok, gather, run_sync
 from mce.schema import SchemaError, convert, schema_of
-from mce.tools import Registry, ToolError, tool
+from mce.tools import Registry, Tool, ToolError, tool
 
 
 @frozen
@@ -186,3 +186,33 @@ def test_schema_and_convert_cover_the_supported_types() -> None:
 
     with pytest.raises(TypeError, match="cannot derive"):
         schema_of(Opaque)
+
+
+def test_a_timeout_error_raised_by_the_function_is_a_failure_not_the_tools_timeout() -> None:
+    # Only the tool's own deadline is kind "timeout"; a TimeoutError the
+    # function raises (a client library's, say) is a failure naming its type.
+    @tool
+    def fetch(url: str) -> str:
+        "Fetch."
+        raise TimeoutError(f"read from {url} timed out")
+
+    @tool(timeout=30)
+    def fetch_bounded(url: str) -> str:
+        "Fetch, within 30 s."
+        raise TimeoutError(f"read from {url} timed out")
+
+    expected = "read from x timed out"
+    assert run_sync(fetch("x"), None) == Err(
+        ToolError("fetch", "failed", expected, exception_type="TimeoutError")
+    )
+    assert run_sync(fetch_bounded("x"), None) == Err(
+        ToolError("fetch_bounded", "failed", expected, exception_type="TimeoutError")
+    )
+
+
+def test_a_name_ending_in_a_newline_is_refused() -> None:
+    # `$` in a regex also matches before a final newline.
+    with pytest.raises(ValueError, match="tool name"):
+        tool(name="add\n")(lambda a: a)
+    with pytest.raises(ValueError, match="tool name"):
+        Tool.from_schema("add\n", {"type": "object"}, lambda arguments: None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -12,6 +13,7 @@ import pytest
 
 import mce
 from mce import FileJournal, Journal, effect, gather, par, run
+from mce.journal import Header, Record
 
 pytestmark = pytest.mark.anyio
 
@@ -22,8 +24,8 @@ class FullDisk(FileJournal):
     def __init__(self) -> None:
         super().__init__("/dev/full")
 
-    def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        return None, []  # reading /dev/full never ends: the journal starts empty
+    def read(self) -> tuple[Header | None, tuple[Record, ...]]:
+        return None, ()  # reading /dev/full never ends: the journal starts empty
 
 
 class FailsOnWrite(Journal):
@@ -36,12 +38,12 @@ class FailsOnWrite(Journal):
         self.needs_thread = needs_thread  # type: ignore[misc]
         self.failed = threading.Event()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[Header | Record]) -> None:
         self.calls += 1
         if self.calls == self.n:
             self.failed.set()
             raise OSError(errno.ENOSPC, "No space left on device")
-        super().write(records)
+        super().append(records)
 
 
 async def _echo(x: Any) -> Any:

@@ -7,11 +7,14 @@
 * `runners` (with `runner_asyncio`, `runner_trio`) - starting, cancelling
   and awaiting branch tasks on each async library;
 * `scopes` - timeouts, budgets and shared steps;
+* `subrun` - a workflow run inside one effect of a parent run (a
+  `remote_agent` sub-agent): its allowance from the parent's budgets, its
+  trace under the parent's;
 * `context` - what a run and a sequential context share;
 * `diagnostics` - the notes that say where a bug was raised;
 * `effects_port` - the interface the interpreter uses for effects, built on
-  `replay` (journal lookup), `writer` (batched, durable journal writes) and
-  `report` (a run's totals);
+  `replay` (journal lookup), `writer` (batched, durable journal writes, with
+  `write_thread`, the run's writer thread) and `report` (a run's totals);
 * `asking` - the answers given to a run and the questions it waits for;
 * `entry` - `run` and `run_sync`.
 

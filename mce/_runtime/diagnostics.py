@@ -20,6 +20,7 @@ from typing import Any
 from mce._runtime.context import Seq
 from mce._runtime.nodes import CALLBACK_KIND, EFFECT, NAMED, RECOVER
 from mce.events import TraceEvent, Tracer
+from mce.journal import Record
 
 
 def labels(stack: list[Any]) -> list[str]:
@@ -91,12 +92,11 @@ def trace_step(tracer: Tracer, event: str, name: str, where: Seq, ok: bool | Non
     tracer(TraceEvent(event, time.time(), where.prefix, name, where.prefix[:-1], ok))
 
 
-def trace_served(tracer: Tracer, entry: Any, kind: str, branch: str) -> None:
+def trace_served(tracer: Tracer, entry: Record, kind: str, branch: str) -> None:
     """Report an effect served from the journal (it starts and ends at once)."""
     now = time.time()
-    position = entry["pos"]
-    request = entry.get("req")
-    result = entry["ok"] if "ok" in entry else entry.get("err")
+    position = entry.pos
+    request = entry.req
+    result = entry.value
     tracer(TraceEvent("effect.start", now, position, kind, branch, None, True, request))
-    ok = "ok" in entry
-    tracer(TraceEvent("effect.end", now, position, kind, branch, ok, True, request, result))
+    tracer(TraceEvent("effect.end", now, position, kind, branch, entry.ok, True, request, result))

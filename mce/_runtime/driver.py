@@ -35,10 +35,24 @@ from mce._runtime.nodes import (
     RUNNING_BLOCK,
     TIMEOUT_SCOPE,
 )
-from mce.effects import redact
+from mce._runtime.subrun import PARENT, Parent, allowance_of
+from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent
 from mce.outcome import Err, Ok
 from mce.step import _Fail, _Pure
+
+
+def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
+    """What a handler's `report_retry` calls: an `effect.retry` trace event."""
+
+    def retried(attempt: int, reason: str) -> None:
+        tracer(
+            TraceEvent(
+                "effect.retry", time.time(), position, kind, where.prefix[:-1], False, result=reason
+            )
+        )
+
+    return retried
 
 
 async def resume(
@@ -64,6 +78,16 @@ async def resume(
                         request=redact(effect.request),
                     )
                 )
+            # A remote effect may host a sub-run (a sub-agent): tell it what
+            # the enclosing budgets still allow, and where to trace.
+            parent = (
+                PARENT.set(Parent(allowance_of(where.budget), position, tracer))
+                if effect.remote
+                else None
+            )
+            retries = retry_reporting(
+                None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
+            )
             try:
                 ok, value = await run.effects.perform(
                     effect, position, where.prefix[:-1], defer=where.defer and not stack
@@ -80,6 +104,25 @@ async def resume(
             except Exception as exc:
                 annotate(exc, effect, stack, where)
                 raise
+            except BaseException:
+                # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
+                # ended without a result, and nothing was journaled for it.
+                if tracer is not None:
+                    tracer(
+                        TraceEvent(
+                            "effect.end",
+                            time.time(),
+                            position,
+                            effect.kind,
+                            where.prefix[:-1],
+                            False,
+                        )
+                    )
+                raise
+            finally:
+                stop_retry_reporting(retries)
+                if parent is not None:
+                    PARENT.reset(parent)
             if tracer is not None:
                 tracer(
                     TraceEvent(
@@ -94,7 +137,7 @@ async def resume(
                     )
                 )
             if ok and where.budget is not None:
-                exceeded = where.budget.charge_value(value)
+                exceeded = run.effects.charge_value(where.budget, position, value)
                 if exceeded is not None:
                     ok, value = False, exceeded
             node: Any = _Pure(value) if ok else _Fail(value)

@@ -34,9 +34,19 @@ import anyio
 import anyio.to_thread
 
 from mce._runtime.asking import Answers, Unanswered
-from mce._runtime.replay import MODES, Mode, ReplayLookup
+from mce._runtime.replay import (
+    BUDGET_DECISION,
+    MODES,
+    REFUSED,
+    Mode,
+    ReplayLookup,
+)
+from mce._runtime.replay import (
+    exceeded as _exceeded,
+)
 from mce._runtime.report import RunStats
 from mce._runtime.writer import JournalWriter
+from mce.budget import BudgetExceeded, Tracker
 from mce.codec import encode
 from mce.effects import (
     NOW,
@@ -49,13 +59,34 @@ from mce.effects import (
     MissingHandler,
     redact,
     reveal,
+    scrub,
+    scrub_error,
+    secret_values,
 )
 from mce.executors import LOCAL, Executor
-from mce.journal import HEADER_KEY, VERSION, Journal, JournalInUse
+from mce.journal import Header, Journal, Record, check_seed
 from mce.outcome import RunReport
 from mce.questions import ASK
 
 _log = logging.getLogger("mce")
+
+
+def check_run_options(
+    mode: object, journal: object, seed: object, retry_failed: object
+) -> int | None:
+    """Check `run`'s journal options at call time; the seed (None: a fresh one per run)."""
+    if mode not in MODES:
+        raise ValueError(f"run(mode=...) must be one of {MODES}, got {mode!r}")
+    if mode != "live" and journal is None:
+        raise ValueError(f"run(mode={mode!r}) needs a journal= to read from")
+    if type(retry_failed) is not bool:
+        raise TypeError(f"run(retry_failed=...) must be True or False, got {retry_failed!r}")
+    if retry_failed and mode != "resume":
+        raise ValueError(
+            f"run(retry_failed=True) re-runs failed effects of a resumed run; it needs "
+            f"mode='resume', not {mode!r}"
+        )
+    return check_seed(seed)
 
 
 async def open_effects(
@@ -64,32 +95,34 @@ async def open_effects(
     handlers: dict[str, Handler],
     seed: int | None,
     executor: Executor | None = None,
+    *,
+    retry_failed: bool = False,
 ) -> Effects:
-    """The effects of a new run, with `journal` loaded (in a worker thread if it does I/O)."""
-    if mode not in MODES:
-        raise ValueError(f"run(mode=...) must be one of {MODES}, got {mode!r}")
-    if mode != "live" and journal is None:
-        raise ValueError(f"run(mode={mode!r}) needs a journal= to read from")
-    header: dict[str, Any] | None = None
-    entries: list[dict[str, Any]] = []
+    """The effects of a new run, with `journal` opened (in a worker thread if it does I/O).
+
+    A live or resumed run takes the journal's lock first: a journal in use
+    by another run is `JournalInUse` before anything runs.
+    """
+    seed = check_run_options(mode, journal, seed, retry_failed)
+    header: Header | None = None
+    entries: tuple[Record, ...] = ()
     if journal is not None:
-        read = journal.prepare_resume if mode == "resume" else journal.load
         if journal.needs_thread:
-            header, entries = await anyio.to_thread.run_sync(read)
+            header, entries = await anyio.to_thread.run_sync(journal.begin, mode)
         else:
-            header, entries = read()
+            header, entries = journal.begin(mode)
         if mode == "resume":
             _log.info(
                 "resuming journal %s: %d recorded effects are served from it, the rest runs live",
                 journal.name,
                 len(entries),
             )
-        if mode == "live" and (header is not None or entries):
-            raise JournalInUse(
-                f"journal {journal.name} already holds a run; replay it "
-                "(mode='replay'), continue it (mode='resume'), or record to a new journal"
-            )
-    return Effects(mode, journal, header, entries, handlers, seed, executor)
+    try:
+        return Effects(mode, journal, header, entries, handlers, seed, executor, retry_failed)
+    except BaseException:
+        if journal is not None:
+            journal.close()
+        raise
 
 
 class Effects:
@@ -114,17 +147,20 @@ class Effects:
         "run_id",
         "seed",
         "serving",
+        "skip",
+        "value",
     )
 
     def __init__(
         self,
         mode: Mode,
         journal: Journal | None,
-        header: dict[str, Any] | None,
-        entries: list[dict[str, Any]],
+        header: Header | None,
+        entries: tuple[Record, ...],
         handlers: dict[str, Handler],
         seed: int | None,
         executor: Executor | None,
+        retry_failed: bool = False,
     ) -> None:
         self.mode = mode
         self.serving = mode != "live"
@@ -132,25 +168,29 @@ class Effects:
         self._journal = journal
         self._handlers = handlers
         self._executor: Executor = executor if executor is not None else LOCAL
-        self._replay = ReplayLookup(mode, entries if self.serving else ())
+        self._replay = ReplayLookup(
+            mode,
+            entries if self.serving else (),
+            retry_failed=retry_failed,
+            journal=journal.name if journal is not None else "<memory>",
+        )
         self._stats = RunStats()
         self._writer = JournalWriter(journal) if journal is not None else None
         self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.
         self.lookup = self._replay.lookup
         self.decision = self._replay.decision
+        self.value = self._replay.value
+        self.skip = self._replay.skip
         self.account = self._stats.account
         if header is not None:
-            self.run_id: str = str(header.get("run", ""))
-            recorded_seed = header.get("seed")
-            self.seed: int = int(recorded_seed) if recorded_seed is not None else 0
+            self.run_id: str = header.run
+            self.seed: int = header.seed
         else:
             self.run_id = _uuid.uuid4().hex
             self.seed = seed if seed is not None else secrets.randbits(64)
             if self.recording and self._writer is not None:
-                self._writer.append(
-                    {HEADER_KEY: VERSION, "run": self.run_id, "seed": self.seed, "t0": time.time()}
-                )
+                self._writer.append(Header(self.run_id, self.seed, time.time()))
 
     def run_in_background(self, spawn: Callable[..., Any]) -> None:
         """Let deferred journal writes run as background tasks started by `spawn`."""
@@ -181,37 +221,39 @@ class Effects:
                 result = await self._builtin(kind, request, position)
             ok, value = True, result
         except EffectFailed as failed:
-            ok, value = False, failed.error
+            ok, value = False, scrub_error(failed.error, secret_values(request))
         except Unanswered:
             self._stats.live_calls -= 1  # nobody was asked anything yet
             raise
         except MissingHandler:
             raise
         except Exception as exc:
-            ok, value = False, EffectError(kind, position, str(exc), type(exc).__qualname__)
+            message = scrub(str(exc), secret_values(request))  # never journal a revealed secret
+            ok, value = False, EffectError(kind, position, message, type(exc).__qualname__)
         t1 = time.time()
         self._stats.effect_seconds += t1 - t0
         if ok:
             self._stats.account(value)
         if self.recording:
             assert self._writer is not None
-            record = {
-                "run": self.run_id,
-                "pos": position,
-                "kind": kind,
-                "fp": node.fp,
-                "req": encode(redact(request), "request"),
-                "t0": t0,
-                "t1": t1,
-                "branch": branch,
-            }
             try:
-                record["ok" if ok else "err"] = encode(value, f"effect {kind!r} at {position}")
+                encoded = encode(value, f"effect {kind!r} at {position}")
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
+            record = Record(
+                position,
+                kind,
+                node.fp,
+                ok,
+                encoded,
+                encode(redact(request), "request"),
+                t0,
+                t1,
+                branch,
+            )
             if not (defer and self._writer.defer(record)):
-                await self._writer.commit(record)
+                await self._writer.commit(record, alone=branch == "")
         return ok, value
 
     async def _builtin(self, kind: str, request: Any, position: str) -> Any:
@@ -232,17 +274,8 @@ class Effects:
         if self.recording:
             assert self._writer is not None
             now = time.time()
-            await self._writer.commit(
-                {
-                    "run": self.run_id,
-                    "pos": position,
-                    "kind": kind,
-                    "fp": "",
-                    "ok": encode(data),
-                    "t0": now,
-                    "t1": now,
-                }
-            )
+            record = Record(position, kind, "", True, encode(data), None, now, now, None)
+            await self._writer.commit(record)
 
     async def durable(self) -> None:
         """Return once every record so far is durable (raises `JournalWriteError` if not)."""
@@ -254,11 +287,75 @@ class Effects:
         if self.recording and self._writer is not None:
             await self._writer.finish()
 
+    def charge_call(self, tracker: Tracker, position: str) -> BudgetExceeded | None:
+        """Charge a budget for the effect at `position`; the exceeded budget if it may not run.
+
+        Which effect a budget refuses under concurrency depends on timing,
+        so a refusal is journaled (at `<position>/budget`) and served back:
+        a replayed or resumed run refuses the effects the recorded run
+        refused, and never one that ran.
+        """
+        if self.serving:
+            refused = self._replay.refusal(position)
+            if refused is not None:
+                return tracker.refuse(_exceeded(refused, position))
+            if self._replay.ran(position):
+                tracker.charge_call(force=True)
+                return None
+            if self.mode == "replay":
+                return None  # the lookup names the divergence
+        exceeded = tracker.charge_call()
+        if exceeded is not None:
+            self._record_refusal(position, exceeded)
+        return exceeded
+
+    def charge_served(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:
+        """Charge a budget for a served value's tokens, refusing only as the recorded run did."""
+        refused = self._replay.refusal(position)
+        if refused is not None:
+            return tracker.refuse(_exceeded(refused, position))
+        tracker.charge_value(value, force=True)
+        return None
+
+    def charge_value(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:
+        """Charge a budget for a live value's tokens; a refusal is journaled."""
+        exceeded = tracker.charge_value(value)
+        if exceeded is not None:
+            self._record_refusal(position, exceeded)
+        return exceeded
+
+    def _record_refusal(self, position: str, exceeded: BudgetExceeded) -> None:
+        # Buffered, not awaited: any later record - the block's or the budget's
+        # decision, the next effect - is written after it, in the same order.
+        if self.recording and self._writer is not None:
+            now = time.time()
+            refused = {"refused": {"resource": exceeded.resource, "limit": exceeded.limit}}
+            self._writer.append(
+                Record(
+                    f"{position}/{REFUSED}",
+                    BUDGET_DECISION,
+                    "",
+                    True,
+                    refused,
+                    None,
+                    now,
+                    now,
+                    None,
+                )
+            )
+
+    def check_complete(self) -> None:
+        """After a replay: `ReplayDivergence` if the journal holds work nobody asked for."""
+        if self.mode == "replay":
+            self._replay.check_complete()
+
     def report(self, wall_seconds: float) -> RunReport:
         """The run's totals."""
         return self._stats.report(wall_seconds, served=self._replay.served)
 
     def close(self) -> None:
         """Release the journal's file, if it holds one."""
+        if self._writer is not None:
+            self._writer.close()
         if self._journal is not None:
             self._journal.close()

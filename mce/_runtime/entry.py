@@ -12,7 +12,6 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -26,11 +25,13 @@ import anyio
 from mce._runtime.asking import Answers, Unanswered, position_order
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.driver import resume
-from mce._runtime.effects_port import open_effects
+from mce._runtime.effects_port import check_run_options, open_effects
 from mce._runtime.nodes import ERR, OK
 from mce._runtime.replay import Mode
+from mce._runtime.runners import ungroup
 from mce._runtime.trampoline import advance
-from mce.effects import Handler
+from mce.budget import Tracker
+from mce.effects import Handler, HandlerTable
 from mce.events import Tracer
 from mce.executors import Executor
 from mce.journal import Journal, ReplayDivergence, open_journal
@@ -49,12 +50,16 @@ _A = TypeVar("_A")
 
 def _backend() -> str:
     """The async library running us: 'asyncio', 'trio', or another one anyio knows."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    # Running on asyncio means asyncio is imported: looked up, not imported,
+    # so `import mce` does not pay for asyncio.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     try:
         import trio
     except ImportError:  # pragma: no cover - trio is only needed to run on trio
@@ -77,6 +82,7 @@ async def run(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
+    retry_failed: bool = False,
     answers: Mapping[str, Any] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
     """Run a workflow from `state`; the result is `Ok(value, state)` or `Err(error, state)`.
@@ -95,12 +101,18 @@ async def run(
       `"live"` (run and record), `"replay"` (serve every effect from the
       journal, call no handler) or `"resume"` (serve what the journal has,
       run the rest live and append). A program and a journal that do not
-      belong together raise `ReplayDivergence`.
-    * `seed` fixes `random()` and `uuid()` (by default a fresh seed per run,
-      kept in the journal).
+      belong together raise `ReplayDivergence` - including, after a replay,
+      recorded work the program never asked for. A live or resumed run
+      locks its journal file (`JournalInUse` for a second writer).
+    * `retry_failed` (with `mode="resume"`) runs effects recorded as failed
+      again instead of serving their errors.
+    * `seed` (an int) fixes `random()` and `uuid()` (by default a fresh seed
+      per run, kept in the journal).
     * `merge` replaces the default three-way merge of parallel branches' states.
     * `trace` is called with a `TraceEvent` when effects and named steps start and end.
-    * `executor` decides where handlers run (`mce.executors`; default: here).
+    * `executor` decides where handlers run (`mce.executors`; default:
+      `LocalExecutor()` - async handlers on the event loop, sync ones in
+      worker threads; `LocalExecutor(threads=n)` bounds the threads).
     * `answers` answers questions (live or resumed runs; a replay reads
       them from the journal).
 
@@ -111,7 +123,7 @@ async def run(
     """
     if not isinstance(step, Step):
         raise TypeError(f"run() needs a Step, got {step!r}")
-    table = dict(handlers or {})
+    table = HandlerTable(handlers or {})
     for kind, handler in table.items():
         if not isinstance(kind, str) or not callable(handler):
             raise TypeError(
@@ -119,9 +131,48 @@ async def run(
             )
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"run(executor=...) needs an executor (mce.executors), got {executor!r}")
+    check_run_options(mode, journal, seed, retry_failed)  # before the journal is touched
     asked = _answers(answers, mode)
+    return await _run(
+        step, state, table, journal, mode, seed, merge, trace, executor, None, retry_failed, asked
+    )
+
+
+async def run_under(
+    step: Step[Any, Any, Any],
+    *,
+    handlers: dict[str, Handler],
+    journal: Journal,
+    trace: Tracer | None,
+    budget: Tracker | None,
+) -> Ok[Any, Any] | Err[Any, Any] | Waiting[Any]:
+    """A sub-run (`mce._runtime.subrun`): `run` from None, every effect charged to `budget`."""
+    return await _run(
+        step, None, handlers, journal, "live", None, None, trace, None, budget, False, None
+    )
+
+
+async def _run(
+    step: Step[Any, Any, Any],
+    state: Any,
+    table: dict[str, Handler],
+    journal: Journal | str | os.PathLike[str] | None,
+    mode: Mode,
+    seed: int | None,
+    merge: Callable[[Any, Any, Any], Any] | None,
+    trace: Tracer | None,
+    executor: Executor | None,
+    budget: Tracker | None,
+    retry_failed: bool,
+    asked: Answers | None,
+) -> Ok[Any, Any] | Err[Any, Any] | Waiting[Any]:
     effects = await open_effects(
-        mode, open_journal(journal) if journal is not None else None, table, seed, executor
+        mode,
+        open_journal(journal) if journal is not None else None,
+        table,
+        seed,
+        executor,
+        retry_failed=retry_failed,
     )
     if asked is not None:
         effects.answers = asked
@@ -129,8 +180,9 @@ async def run(
     try:
         ctx = RunContext(merge or default_merge, _backend(), effects, trace)
         try:
-            outcome = await _execute(step, state, ctx)
+            outcome = await _execute(step, state, ctx, budget)
             await effects.finish()
+            effects.check_complete()
         except ReplayDivergence as exc:
             _log.warning("%s", exc)
             raise
@@ -142,6 +194,8 @@ async def run(
                 report.live_calls,
             )
         if type(outcome) is Ok:
+            if mode == "live" and isinstance(table, HandlerTable):  # a sub-run's is the parent's
+                table.report_unused()
             return Ok(outcome.value, outcome.state, report)
         if type(outcome) is Waiting:
             return _waiting(effects.answers, outcome.state, report)
@@ -176,10 +230,11 @@ def _waiting(answers: Answers, state: Any, report: Any) -> Waiting[Any]:
 
 
 async def _execute(
-    step: Any, state: Any, ctx: RunContext
+    step: Any, state: Any, ctx: RunContext, budget: Tracker | None
 ) -> Ok[Any, Any] | Err[Any, Any] | Waiting[Any]:
     """Run the program at the top level; bugs propagate as themselves."""
     root = Seq(None, None, None, "")
+    root.budget = budget
     stack: list[Any] = []
     # Whatever needs no awaiting runs right here; a program that never
     # awaits finishes without an event-loop round trip or a task group.
@@ -190,17 +245,26 @@ async def _execute(
         return Err(payload, state)
     outcome: Ok[Any, Any] | Err[Any, Any] | Waiting[Any] | None = None
     bug: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        ctx.tg = tg  # where shared steps (and background journal writes) run
-        ctx.effects.run_in_background(tg.start_soon)
-        try:
-            outcome = await resume(code, payload, stack, state, ctx, root)
-        except Unanswered as stop:  # the questions are in ctx.effects.answers
-            outcome = Waiting((), stop.state)
-        except Exception as exc:
-            bug = exc  # raised as itself below, not wrapped in an ExceptionGroup
-        # Shared steps nobody waits for any more (their consumers failed) stop here.
-        tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            ctx.tg = tg  # where shared steps (and background journal writes) run
+            ctx.effects.run_in_background(tg.start_soon)
+            try:
+                outcome = await resume(code, payload, stack, state, ctx, root)
+            except anyio.get_cancelled_exc_class():
+                raise  # the run itself is cancelled: the task group handles it
+            except Unanswered as stop:  # the questions are in ctx.effects.answers
+                outcome = Waiting((), stop.state)
+            except BaseException as exc:
+                # A bug, KeyboardInterrupt, SystemExit...: raised as itself below,
+                # never wrapped in a (Base)ExceptionGroup by the task group.
+                bug = exc
+            # Shared steps nobody waits for any more (their consumers failed) stop here.
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Only what is delivered to this task while it waits for the group
+        # (trio's Ctrl-C) or a background task's failure gets here: as itself.
+        raise ungroup(group) from None
     if bug is not None:
         raise bug
     assert outcome is not None
@@ -209,12 +273,14 @@ async def _execute(
 
 def _running_event_loop() -> str | None:
     """The async library running in this thread, if any (a notebook runs asyncio)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return "asyncio"
+    asyncio = sys.modules.get("asyncio")  # only a program that imported asyncio can be running it
+    if asyncio is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return "asyncio"
     trio = sys.modules.get("trio")  # only a program that imported trio can be running it
     if trio is not None:
         try:
@@ -237,6 +303,7 @@ def run_sync(
     merge: Callable[[_S, _S, _S], _S] | None = None,
     trace: Tracer | None = None,
     executor: Executor | None = None,
+    retry_failed: bool = False,
     answers: Mapping[str, Any] | None = None,
 ) -> Ok[_S, _A] | Err[_S, _E] | Waiting[_S]:
     """Run a workflow to completion from synchronous code (`anyio.run`); see `run`.
@@ -267,6 +334,7 @@ def run_sync(
         merge=merge,
         trace=trace,
         executor=executor,
+        retry_failed=retry_failed,
         answers=answers,
     )
     return anyio.run(go, backend=backend)

@@ -17,8 +17,9 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+
+import anyio
 
 from mce._runtime import driver as _driver
 from mce._runtime import trampoline as _trampoline
@@ -235,7 +236,7 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
             except Exception as exc:
                 _record_bug(b, exc)
                 return
-    except asyncio.CancelledError:
+    except anyio.get_cancelled_exc_class():  # evaluated only when something is raised
         if b.cancelled or b.run.backend != "asyncio":
             raise
         # Nobody in mce cancelled this bare task: lifted code cancelled it.
@@ -246,6 +247,13 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
                 "was cancelled by something other than mce (task.cancel() on a branch's task)"
             ),
         )
+    except BaseException as exc:
+        if b.run.backend != "asyncio" and isinstance(exc, anyio.get_cancelled_exc_class()):
+            raise
+        # KeyboardInterrupt, SystemExit, a test's failure, a user's own
+        # BaseException: the block re-raises it as itself once no branch runs
+        # (left in a bare task it would be lost; in a nursery, grouped).
+        _record_bug(b, exc)
     finally:
         runner.finished()
 
@@ -307,6 +315,9 @@ def start_block(
         if recorded is not None:
             b.only = recorded["branch"]
             b.next = b.only
+            for i in range(b.n):  # the other branches' records are not asked for
+                if i != b.only:
+                    effects.skip(f"{b.position}/{i}/")
     limit = node.limit
     pending = b.pending
     while b.next < b.n and not b.cancelled and (limit is None or len(pending) < limit):

@@ -63,14 +63,40 @@ class TaskGroupRunner(BranchRunner):
     async def run(self, work: Work, block: Any, pending: Sequence[tuple[int, Any]]) -> None:
         self.started = [False] * len(pending)
         self.live = len(pending)
-        async with self._open_group() as group:
-            self._scope = group.cancel_scope
-            for k, (i, first) in enumerate(pending):
-                group.start_soon(work, block, k, i, first)
+        try:
+            async with self._open_group() as group:
+                self._scope = group.cancel_scope
+                for k, (i, first) in enumerate(pending):
+                    group.start_soon(work, block, k, i, first)
+        except BaseExceptionGroup as group:
+            # Branch tasks keep what they raise; what still reaches the group is
+            # delivered to this task itself (trio raises Ctrl-C's KeyboardInterrupt
+            # where the main task waits): it leaves as itself, not grouped.
+            raise ungroup(group) from None
 
     def cancel(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
+
+
+def ungroup(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The one exception a group stands for: an interrupt or exit first, else the first.
+
+    >>> ungroup(BaseExceptionGroup("", [ValueError(1), BaseExceptionGroup("", [KeyboardInterrupt()])]))
+    KeyboardInterrupt()
+    """
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    for leaf in leaves:
+        if isinstance(leaf, (KeyboardInterrupt, SystemExit)):
+            return leaf
+    return leaves[0]
 
 
 def runner_for(backend: str) -> BranchRunner:

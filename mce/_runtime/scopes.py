@@ -23,6 +23,7 @@ from mce._runtime import driver as _driver
 from mce._runtime.context import RunContext, Seq, ShareCell
 from mce._runtime.diagnostics import labels
 from mce._runtime.replay import BUDGET_DECISION, TIMEOUT_DECISION
+from mce._runtime.replay import exceeded as _exceeded
 from mce.budget import BudgetExceeded, Tracker
 from mce.errors import StepTimeout
 from mce.journal import ReplayDivergence
@@ -45,6 +46,8 @@ async def run_timeout(
     if recorded is not None:
         if not recorded["fired"]:
             out = await _driver.drive(node.step, state, run, inner)
+        else:
+            effects.skip(inner.prefix)  # what ran before the timer fired is not asked for
     else:
         with anyio.move_on_after(node.seconds):
             out = await _driver.drive(node.step, state, run, inner)
@@ -63,8 +66,12 @@ async def run_budget(
 ) -> Ok[Any, Any] | Err[Any, Any]:
     """Run a step under a budget: charge its effects; cancel it all when one runs out.
 
-    Running out of calls or tokens is decided by journaled values, so a
-    replay agrees; running out of time is journaled like a timeout.
+    Which effect a budget refuses under concurrency depends on timing, and
+    so does running out of time: when a budget runs out, that is journaled
+    as a decision at the budget's position, and a replay or a resume that
+    finds it does not run the step again - it fails the same way, like a
+    timed-out timeout. A budget that did not run out ran every effect, so
+    replaying them charges the same totals and refuses none.
     """
     position = f"{where.prefix}{k}"
     budget = node.budget
@@ -72,29 +79,42 @@ async def run_budget(
     tracker = Tracker(budget, where.budget)
     inner.budget = tracker
     effects = run.effects
-    out: Ok[Any, Any] | Err[Any, Any] | None = None
-    fired = None
-    if budget.max_seconds is not None and effects.serving:
+    if effects.serving:
         recorded = effects.decision(position, BUDGET_DECISION)
-        if recorded is None and effects.mode == "replay":
+        if recorded is None and budget.max_seconds is not None and effects.mode == "replay":
             raise ReplayDivergence(
                 position, BUDGET_DECISION, "the journal has no record of this budget"
             )
-        fired = None if recorded is None else bool(recorded["out_of_time"])
-    seconds = budget.max_seconds if fired is None else None
+        if recorded is not None and recorded.get("exceeded") is not None:
+            effects.skip(inner.prefix)
+            return Err(_exceeded(recorded["exceeded"], position), state)
+        if recorded is not None and recorded["out_of_time"]:
+            effects.skip(inner.prefix)
+            return Err(BudgetExceeded("seconds", budget.max_seconds), state)
+        decided = recorded is not None
+    else:
+        decided = False
+    out: Ok[Any, Any] | Err[Any, Any] | None = None
     with anyio.CancelScope() as scope:
-        if seconds is not None:
-            scope.deadline = anyio.current_time() + seconds
+        if budget.max_seconds is not None and not decided:
+            scope.deadline = anyio.current_time() + budget.max_seconds
         tracker.scope = scope
-        if fired:
-            out = None
-        else:
-            out = await _driver.drive(node.step, state, run, inner)
-    out_of_time = out is None and tracker.exceeded is None
-    if budget.max_seconds is not None and fired is None:
-        await effects.record_decision(position, BUDGET_DECISION, {"out_of_time": out_of_time})
-    if tracker.exceeded is not None:
-        return Err(tracker.exceeded, state)
+        out = await _driver.drive(node.step, state, run, inner)
+    exceeded = tracker.exceeded
+    out_of_time = out is None and exceeded is None
+    if not decided and (budget.max_seconds is not None or exceeded is not None):
+        await effects.record_decision(
+            position,
+            BUDGET_DECISION,
+            {
+                "out_of_time": out_of_time,
+                "exceeded": None
+                if exceeded is None
+                else {"resource": exceeded.resource, "limit": exceeded.limit},
+            },
+        )
+    if exceeded is not None:
+        return Err(exceeded, state)
     if out is None:
         return Err(BudgetExceeded("seconds", budget.max_seconds), state)
     return out
@@ -105,7 +125,9 @@ async def _compute_share(
 ) -> None:
     try:
         cell.outcome = await _driver.drive(node.step, state, run, where)
-    except Exception as exc:  # a bug: every consumer re-raises it
+    except anyio.get_cancelled_exc_class():
+        raise
+    except BaseException as exc:  # a bug (or an interrupt): every consumer re-raises it
         cell.bug = exc
     finally:
         cell.done.set()

@@ -23,7 +23,7 @@ from mce._runtime import parallel as _parallel
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.diagnostics import annotate, not_a_step, trace_served, trace_step
 from mce._runtime.nodes import AWAIT, BUDGET_SCOPE, EFFECT_LIVE, ERR, NODE, OK, TIMEOUT_SCOPE
-from mce.codec import decode
+from mce._runtime.replay import error_type
 from mce.outcome import Err
 from mce.step import _Fail
 
@@ -133,7 +133,7 @@ def advance(
                 effects = run.effects
                 position = f"{where.prefix}{k}"
                 if where.budget is not None:
-                    exceeded = where.budget.charge_call()
+                    exceeded = effects.charge_call(where.budget, position)
                     if exceeded is not None:
                         node = _Fail(exceeded)
                         continue
@@ -143,17 +143,19 @@ def advance(
                     if entry is not None and run.tracer is not None:
                         trace_served(run.tracer, entry, node.kind, where.prefix[:-1])
                     if entry is not None:
-                        if "ok" in entry:
-                            value = decode(entry["ok"])
+                        if entry.ok:
+                            value = entry.value
+                            if type(value) is dict or type(value) is list:
+                                value = effects.value(entry, node.into)
                             if type(value) is not int and type(value) is not str:
                                 effects.account(value)
                                 if where.budget is not None:
-                                    exceeded = where.budget.charge_value(value)
+                                    exceeded = effects.charge_served(where.budget, position, value)
                                     if exceeded is not None:
                                         node = _Fail(exceeded)
                                         continue
                         else:
-                            node = _Fail(decode(entry["err"]))
+                            node = _Fail(effects.value(entry, error_type(node)))
                             continue
                     else:
                         return (EFFECT_LIVE, (node, position), state)

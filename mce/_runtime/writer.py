@@ -1,12 +1,16 @@
 """The journal writer: records written in batches, durable before they are used.
 
-Records of completed effects are written in batches, in a worker thread
-(for journals that do file I/O), and every record is durable - flushed and
-fsynced by the journal - before its effect's value is used. Usually an
-effect waits for its batch (`commit`); the last effect of a branch of an
-unbounded parallel block does not (`defer`): the block waits once, for all
-of its branches, in `durable()`. Effects that complete together share one
-write and one fsync.
+Records of completed effects are written in batches, in the run's writer
+thread (`mce._runtime.write_thread`, for journals that do file I/O), and
+every record is durable - flushed and fsynced by the journal - before its
+effect's value is used. Usually an effect waits for its batch (`commit`);
+the last effect of a branch of an unbounded parallel block does not
+(`defer`): the block waits once, for all of its branches, in `durable()`.
+Effects that complete together share one write and one fsync. A step of the
+run's top-level sequence, with no write under way and no other run writing
+a journal in the process, writes its record on the event loop: nothing
+else of the run can go on meanwhile, and the hand-off to a thread and back
+would cost more than the write.
 
 A write that fails fails the run: every effect waiting for that batch, and
 every later `commit`, `durable()` or `finish()`, raises `JournalWriteError`
@@ -15,24 +19,27 @@ kept, not dropped, and raised by whoever next needs the journal durable -
 before any value whose record is missing is used.
 
 >>> import anyio
->>> from mce.journal import Journal
+>>> from mce.journal import Header, Journal, Record
 >>> j = Journal()
 >>> w = JournalWriter(j)
->>> anyio.run(w.commit, {"pos": "0", "kind": "k", "fp": "", "ok": 1})
->>> j.load()[1]
-[{'pos': '0', 'kind': 'k', 'fp': '', 'ok': 1}]
+>>> from mce.journal import Record
+>>> anyio.run(w.commit, Record("0", "k", "", True, 1))
+>>> [r.value for r in j.read()[1]]
+[1]
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
-from mce.journal import Journal
+from mce._runtime.context import new_event
+from mce._runtime.write_thread import WriteThread
+from mce.journal import Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
 
@@ -64,44 +71,69 @@ class _Batch:
     __slots__ = ("done", "error")
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
+        self.done = new_event()
         self.error: Exception | None = None
+
+
+_LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+"""Writers that have appended to a file journal and are not closed: the runs writing now."""
 
 
 class JournalWriter:
     """Appends one run's records to its journal (see the module docstring)."""
 
-    __slots__ = ("_batch", "_buffer", "_failed", "_flushing", "_spawn", "_writing", "journal")
+    __slots__ = (
+        "__weakref__",
+        "_batch",
+        "_buffer",
+        "_failed",
+        "_flushing",
+        "_spawn",
+        "_thread",
+        "_writing",
+        "journal",
+    )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._buffer: list[dict[str, Any]] = []  # records not yet written
+        self._buffer: list[Header | Record] = []  # records not yet written
         self._batch: _Batch | None = None  # created lazily, inside the event loop
         self._flushing = False
         self._writing: _Batch | None = None  # the batch being written now
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._spawn: Callable[..., Any] | None = None
+        self._thread = WriteThread()  # started on the first write that needs it
 
     def run_in_background(self, spawn: Callable[..., Any]) -> None:
         """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
         self._spawn = spawn
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Header | Record) -> None:
         """Buffer a record; it is written by the next commit, `durable()` or `finish()`."""
         self._buffer.append(record)
+        if self.journal.needs_thread:
+            _LIVE.add(self)  # a replay, which never appends, does not count
         if self._batch is None:  # an anyio Event needs the running event loop
             self._batch = _Batch()
 
-    async def commit(self, record: dict[str, Any]) -> None:
-        """Append `record`; return once it is durable. Concurrent commits share a write."""
+    async def commit(self, record: Header | Record, *, alone: bool = False) -> None:
+        """Append `record`; return once it is durable. Concurrent commits share a write.
+
+        `alone` says that no other part of the run can go on meanwhile (the
+        effect is in the run's top-level sequence): then, if no write is
+        under way and no other run in this process writes a journal, the
+        record is written and fsynced right here, on the event loop - the
+        run would only wait for the thread doing it - sparing two thread
+        hand-offs, which cost more than the write itself on a fast disk.
+        """
         self._check()
         self.append(record)
-        if not self.journal.needs_thread:
+        if not self.journal.needs_thread or (alone and not self._flushing and len(_LIVE) == 1):
             self._write_here()
             return
         await self._flush_or_wait()
 
-    def defer(self, record: dict[str, Any]) -> bool:
+    def defer(self, record: Header | Record) -> bool:
         """Append `record` and write it in the background; False if that is not possible.
 
         The caller promises that nothing uses the record's value before
@@ -133,6 +165,11 @@ class JournalWriter:
             if self._buffer:
                 self._write_here()
 
+    def close(self) -> None:
+        """Stop the writer's thread; the run writes no more."""
+        self._thread.close()
+        _LIVE.discard(self)
+
     # ------------------------------------------------------------ internals
 
     def _failure(self, exc: Exception) -> JournalWriteError:
@@ -154,7 +191,7 @@ class JournalWriter:
         """Write the buffer now, on this thread (a journal that does no file I/O)."""
         records, self._buffer = self._buffer, []
         try:
-            self.journal.write(records)
+            self.journal.append(records)
         except Exception as exc:
             self._failed = exc
             raise self._failure(exc) from exc
@@ -192,7 +229,7 @@ class JournalWriter:
                     assert batch is not None
                     self._writing = batch
                     try:
-                        await anyio.to_thread.run_sync(journal.write, records)
+                        await self._thread.run(journal.append, records)
                     except Exception as exc:
                         self._failed = batch.error = exc
                         raise self._failure(exc) from exc

@@ -1,7 +1,8 @@
 """Run remote effects on a Ray cluster: `run(..., executor=RayExecutor())`.
 
 The handlers of effects marked `remote=True` - `@tool(remote=True)`,
-`remote_agent(...)` - run as Ray tasks; everything else runs on the driver.
+`remote_agent(...)` - run as Ray tasks; everything else runs on the driver,
+as under `LocalExecutor(threads=threads)`.
 Results come back to the driver, which journals them exactly as a local run
 would, so a run recorded on Ray replays locally and the reverse.
 
@@ -9,7 +10,10 @@ would, so a run recorded on Ray replays locally and the reverse.
   `ToolError`, or an `EffectError` naming the original exception type.
 * A worker that dies is an `EffectError` (`WorkerCrashedError`).
 * Cancelling the step that awaits a remote task (a fail-fast sibling, a
-  timeout, a budget) cancels the Ray task.
+  timeout, a budget) force-cancels the Ray task: a running one has its
+  worker process killed, so a sync tool stops mid-way too.
+* A `remote_agent` sub-agent runs under what the driver's enclosing budgets
+  still allow; what it used is charged to them when it returns.
 
 Ray is optional (`pip install -e ".[ray]"`).
 
@@ -31,19 +35,29 @@ from typing import Any, final
 import anyio
 import anyio.to_thread
 
+from mce._runtime.subrun import PARENT, Parent
 from mce.effects import EffectFailed
+from mce.executors import LocalExecutor
 
 
-def _run_on_worker(handler: Callable[[Any], Any], request: Any) -> Any:
-    """Inside a Ray worker: call the handler, running it to completion if async."""
-    result = handler(request)
-    if hasattr(result, "__await__"):
+def _run_on_worker(handler: Callable[[Any], Any], request: Any, parent: Parent | None) -> Any:
+    """Inside a Ray worker: call the handler, running it to completion if async.
 
-        async def wait() -> Any:
-            return await result
+    `parent` is what the driver's enclosing budgets still allow, for a
+    sub-agent's run (`mce.meta.remote_agent`) inside the handler.
+    """
+    token = PARENT.set(parent)
+    try:
+        result = handler(request)
+        if hasattr(result, "__await__"):
 
-        result = anyio.run(wait)
-    return result
+            async def wait() -> Any:
+                return await result
+
+            result = anyio.run(wait)
+        return result
+    finally:
+        PARENT.reset(token)
 
 
 _remote_fn: Any = None
@@ -72,9 +86,11 @@ class RayExecutor:
         *,
         num_cpus: int | None = None,
         task_options: dict[str, Any] | None = None,
+        threads: int | None = None,
         **init_options: Any,
     ) -> None:
         self.address = address
+        self.local = LocalExecutor(threads=threads)  # effects not marked remote
         self.init_options: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
@@ -102,16 +118,16 @@ class RayExecutor:
 
     async def call(self, handler: Callable[[Any], Any], request: Any, remote: bool) -> Any:
         if not remote:
-            result = handler(request)
-            if hasattr(result, "__await__"):
-                result = await result
-            return result
+            return await self.local.call(handler, request, remote)
         import ray
         from ray.exceptions import RayTaskError
 
         self.start()
         fn = _remote().options(**self.task_options) if self.task_options else _remote()
-        ref = fn.remote(handler, request)
+        parent = PARENT.get()
+        if parent is not None:  # the allowance crosses the wire; the tracer stays here
+            parent = Parent(parent.allowance, parent.position)
+        ref = fn.remote(handler, request, parent)
         self.remote_calls += 1
         try:
             return await _wait(ref)
@@ -123,12 +139,28 @@ class RayExecutor:
                 raise cause from None
             raise RemoteTaskError(str(failed)) from None
         except BaseException:
-            # Cancelled here (or the driver is stopping): stop the remote work too.
-            # force=True ends the worker process: a gentle cancel only raises
-            # KeyboardInterrupt in it, which a tool blocking the worker's event
-            # loop never sees, so the task would run on to its end.
+            # Cancelled here (a timeout, a budget, a failed sibling) or the driver
+            # is stopping: stop the remote work too. Only killing the worker
+            # process stops a sync function for sure - a KeyboardInterrupt
+            # (force=False) does not reach one running in a thread, nor code
+            # that catches it - so the worker running the task is killed; Ray
+            # starts a fresh one. A task not started yet is simply dropped.
             ray.cancel(ref, force=True)
+            # Cancelling is asynchronous in Ray: wait (shielded) until Ray reports
+            # the task ended, so that once the step is cancelled the work has stopped.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_wait_ended, ref)
             raise
+
+
+_CANCEL_WAIT = 30.0
+"""How long a cancelled step waits for Ray to report its task ended."""
+
+
+def _wait_ended(ref: Any) -> None:
+    import ray
+
+    ray.wait([ref], timeout=_CANCEL_WAIT, fetch_local=False)
 
 
 async def _wait(ref: Any) -> Any:

@@ -5,8 +5,9 @@
 the `"llm.chat"` handler given to `run` - `openai_handler(...)` for any
 OpenAI-compatible endpoint, `scripted_handler(ScriptedModel(...))` for
 deterministic offline runs - or, when none is given, the endpoint named by
-`OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` if set, else the embedded
-scripted model, so that everything runs offline by default.
+`OPENAI_BASE_URL`/`OPENAI_API_KEY` (model: `MCE_MODEL`). With neither, a
+model call raises `ModelNotConfigured`, saying how to configure one: there
+is no silent fallback to a fake model.
 
 >>> from mce import run_sync
 >>> model = ScriptedModel().when("capital", say("Lisbon."))
@@ -21,27 +22,33 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any, Never, TypeVar, final
+from typing import TYPE_CHECKING, Any, Never, TypeVar, final
 
 from attrs import frozen
 
-from mce.effects import effect
-from mce.llm.endpoint import OpenAIHandler, openai_handler
+from mce.effects import MissingHandler, effect
+from mce.executors import nonblocking
 from mce.llm.scripted import (
     Reply,
     ScriptedModel,
     call,
     calls,
     example_from_schema,
+    from_rules,
     json_reply,
     say,
     scripted_handler,
+    turn_number,
 )
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 from mce.schema import Schema, to_json
 from mce.schema import response_format as schema_response_format
 from mce.step import Step, fail, gather, pure
-from mce.tools import Registry, Tool
+from mce.tools import Registry, Tool, ToolError
+
+if TYPE_CHECKING:
+    from mce.llm.endpoint import OpenAIHandler as OpenAIHandler
+    from mce.llm.endpoint import openai_handler as openai_handler
 
 _T = TypeVar("_T")
 
@@ -74,29 +81,59 @@ def _tool_schemas(tools: Registry | Iterable[Tool | dict[str, Any]]) -> list[dic
     return [t.schema() if isinstance(t, Tool) else t for t in tools]
 
 
-_DEFAULT_MODEL = ScriptedModel(name="mce-scripted", keep_requests=False)
 _env_handlers: dict[tuple[str | None, str | None, str | None], OpenAIHandler] = {}
 
 
+class ModelNotConfigured(MissingHandler):
+    """A model call with no model configured: a configuration bug, raised out of `run`.
+
+    >>> print(ModelNotConfigured())  # doctest: +ELLIPSIS
+    no model is configured for 'llm.chat' effects: set OPENAI_API_KEY (and OPENAI_BASE_URL ...
+    """
+
+    def __init__(self, position: str = "") -> None:
+        LookupError.__init__(
+            self,
+            f"no model is configured for {CHAT!r} effects"
+            + (f" (at position {position})" if position else "")
+            + ": set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible endpoint, "
+            "MCE_MODEL for the model name), or pass run(..., handlers={'llm.chat': "
+            "openai_handler(...)}) (with `mce run`: a module-level `mce_handlers` dict); for "
+            "offline runs and tests name the scripted model: "
+            "handlers={'llm.chat': scripted_handler(ScriptedModel(...))}",
+        )
+        self.kind = CHAT
+        self.position = position
+
+
+@nonblocking  # builds a client or raises: never blocks
 def default_chat_handler(request: dict[str, Any]) -> Any:
     """The handler `chat` uses when `run` is given none for `"llm.chat"`.
 
-    The endpoint from `OPENAI_BASE_URL`/`OPENAI_API_KEY`/`MCE_MODEL` when one
-    of the first two is set; otherwise the embedded scripted model.
+    The endpoint named by the `openai` client's environment variables
+    (`OPENAI_BASE_URL`, `OPENAI_API_KEY`; model from `MCE_MODEL`) when one of
+    them is set; otherwise it raises `ModelNotConfigured` - never a fake answer.
+    One handler is kept per configuration; it opens connections per event
+    loop and closes them when that loop ends (see `openai_handler`).
 
     >>> import os
-    >>> offline = not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
-    >>> not offline or default_chat_handler({"messages": [{"role": "user", "content": "hi"}]}).content
-    '(scripted reply to: hi)'
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}):
+    ...     default_chat_handler({"messages": [{"role": "user", "content": "hi"}]})
+    Traceback (most recent call last):
+    ...
+    mce.llm.ModelNotConfigured: no model is configured for 'llm.chat' effects: set OPENAI_API_KEY ...
     """
     base_url, api_key = os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")
-    if base_url or api_key:
-        key = (base_url, api_key, os.environ.get("MCE_MODEL"))
-        handler = _env_handlers.get(key)
-        if handler is None:
-            handler = _env_handlers[key] = openai_handler()
-        return handler(request)
-    return _DEFAULT_MODEL.respond(request)
+    if not (base_url or api_key):
+        raise ModelNotConfigured()
+    key = (base_url, api_key, os.environ.get("MCE_MODEL"))
+    handler = _env_handlers.get(key)
+    if handler is None:
+        from mce.llm.endpoint import openai_handler
+
+        handler = _env_handlers[key] = openai_handler()
+    return handler(request)
 
 
 def chat(
@@ -114,7 +151,8 @@ def chat(
     arguments (temperature, max_tokens, seed, ...) go to the endpoint.
 
     >>> from mce import run_sync
-    >>> run_sync(chat(["hi"]), None).value.content  # the embedded scripted model
+    >>> model = ScriptedModel()  # offline: name the scripted model explicitly
+    >>> run_sync(chat(["hi"]), None, handlers={"llm.chat": scripted_handler(model)}).value.content
     '(scripted reply to: hi)'
     """
     request: dict[str, Any] = {"messages": _messages(messages)}
@@ -126,7 +164,12 @@ def chat(
     if response_format is not None:
         request["response_format"] = response_format
     request.update({k: v for k, v in params.items() if v is not None})
-    return effect(CHAT, request, handler=default_chat_handler)
+    # into= and error= are what a replay decodes the recorded reply or LLMError as; the
+    # declared error type stays LLMError as before (a handler bug is an EffectError too)
+    asked: Step[object, Any, AssistantMessage] = effect(
+        CHAT, request, handler=default_chat_handler, into=AssistantMessage, error=LLMError
+    )
+    return asked
 
 
 def structured(
@@ -167,18 +210,48 @@ def structured(
         raw = reply.content or ""
         try:
             value = output.validate_json(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            problem = _NESTED if isinstance(exc, RecursionError) else str(exc)
             if left > 0:
                 correction = {
                     "role": "user",
-                    "content": f"That reply was not valid: {exc}. Reply again with only a JSON "
-                    "value that matches the schema.",
+                    "content": f"That reply was not valid: {problem}. Reply again with only a "
+                    "JSON value that matches the schema.",
                 }
                 return attempt([*history, reply.to_dict(), correction], left - 1)
-            return fail(LLMError("invalid_output", str(exc), raw_text=raw, attempts=repairs + 1))
+            return fail(LLMError("invalid_output", problem, raw_text=raw, attempts=repairs + 1))
         return pure(value)
 
     return attempt(_messages(messages), repairs)
+
+
+_NESTED = "the JSON is nested too deeply"
+
+
+def _loads(text: str) -> Any:
+    """JSON from a model: `ValueError` for malformed or unencodable text, `RecursionError` for
+    nesting deeper than Python's recursion limit."""
+    value = json.loads(text)
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate is not text
+        raise ValueError(f"the JSON holds a lone surrogate ({exc.reason})") from None
+    return value
+
+
+def _tool_arguments(call_: ToolCall) -> dict[str, Any] | str:
+    """The call's arguments as JSON, or what is wrong with them (to tell the model)."""
+    if not call_.arguments.strip():
+        return {}
+    try:
+        value = _loads(call_.arguments)
+    except RecursionError:
+        return f"arguments are not usable: {_NESTED}"
+    except ValueError as exc:
+        return f"arguments are not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return f"arguments must be a JSON object, got {type(value).__name__}"
+    return value
 
 
 @final
@@ -247,9 +320,11 @@ def react(
             return pure(AgentResult(reply.content or "", tuple(history), n, usage))
 
         def run_call(c: ToolCall) -> Step[object, Never, dict[str, Any]]:
-            ran = registry.call(c.name, c.arguments).map(
-                lambda v: _tool_message(c, _result_text(v))
-            )
+            arguments = _tool_arguments(c)
+            if isinstance(arguments, str):
+                error = ToolError(c.name, "invalid_arguments", arguments)
+                return pure(_tool_message(c, f"ERROR: {error}"))
+            ran = registry.call(c.name, arguments).map(lambda v: _tool_message(c, _result_text(v)))
             return ran.recover(lambda e: pure(_tool_message(c, f"ERROR: {e}")))
 
         results = gather([run_call(c) for c in reply.tool_calls], limit=limit)
@@ -259,6 +334,24 @@ def react(
     return agent
 
 
+_LAZY = ("OpenAIHandler", "openai_handler")
+
+
+def __getattr__(name: str) -> Any:
+    # The endpoint needs the `openai` client, a slow import: only a program
+    # that names it pays for it (`mce graph`, a scripted run, a replay do not).
+    if name in _LAZY:
+        from mce.llm import endpoint
+
+        value = globals()[name] = getattr(endpoint, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "CHAT",
     "AgentResult",
@@ -266,6 +359,7 @@ __all__ = [
     "LLMError",
     "LLMErrorKind",
     "Message",
+    "ModelNotConfigured",
     "OpenAIHandler",
     "Reply",
     "ScriptedModel",
@@ -276,10 +370,12 @@ __all__ = [
     "chat",
     "default_chat_handler",
     "example_from_schema",
+    "from_rules",
     "json_reply",
     "openai_handler",
     "react",
     "say",
     "scripted_handler",
     "structured",
+    "turn_number",
 ]

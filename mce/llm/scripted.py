@@ -1,10 +1,14 @@
 """`ScriptedModel`: a deterministic in-process model for offline runs and tests.
 
-Replies come from a queue (first in, first out), then from rules matched on
-the last user message (or on any function of the messages), then from a
-default: for structured output, a JSON value built from the requested
-schema; after tool results, a summary of them; otherwise an echo. Replies
-can be text, tool calls (including malformed ones, for testing) or JSON.
+Replies come from a queue (first in, first out), then from rules (matched on
+the last user message, on the last message of any role, on the turn number,
+or on any function of the messages), then from a default: with
+`call_tools=True`, a first reply that calls every offered tool with
+schema-valid arguments (like pydantic-ai's `TestModel`); for structured
+output, a JSON value built from the requested schema; after tool results, a
+summary of them; otherwise an echo. Replies can be text, tool calls
+(several in one reply, malformed ones too, for testing) or JSON. Rules can
+also be read from JSON data (`from_rules`), as the loopback server does.
 
 >>> model = ScriptedModel().when("weather", say("Sunny, 21 C."))
 >>> model.respond({"messages": [{"role": "user", "content": "What's the weather?"}]}).content
@@ -15,13 +19,16 @@ can be text, tool calls (including malformed ones, for testing) or JSON.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, final
 
 from attrs import frozen
 
+from mce.executors import nonblocking
 from mce.llm.types import AssistantMessage, ToolCall, Usage
 
 Messages = Sequence[dict[str, Any]]
@@ -107,36 +114,197 @@ def last_user_message(messages: Messages) -> str:
     return ""
 
 
+def turn_number(messages: Messages) -> int:
+    """Which model call of the conversation this is: 1 + the assistant messages so far.
+
+    >>> turn_number([{"role": "user", "content": "hi"}])
+    1
+    >>> turn_number([{"role": "user"}, {"role": "assistant"}, {"role": "tool"}])
+    2
+    """
+    return 1 + sum(1 for m in messages if m.get("role") == "assistant")
+
+
+def _trailing(messages: Messages, role: str) -> list[dict[str, Any]]:
+    """The messages of `role` that end the conversation (none if it ends with another role)."""
+    out: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if message.get("role") != role:
+            break
+        out.append(message)
+    return out
+
+
+def _tools_answered(messages: Messages) -> bool:
+    """Whether tool results came back since the last user message."""
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "tool":
+            return True
+        if role == "user":
+            return False
+    return False
+
+
 def example_from_schema(schema: dict[str, Any]) -> Any:
     """A small value valid against a JSON schema (what the default model answers).
 
+    It follows `$ref`s into `$defs`, and honours `enum`/`const`, the first
+    usable branch of `anyOf`/`oneOf`, `allOf`, numeric bounds and
+    `multipleOf`, string lengths and common formats (date, date-time, time,
+    uuid, email, uri), `minItems`/`uniqueItems`, and required properties.
+
     >>> example_from_schema({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
     {'n': 0}
+    >>> example_from_schema({"type": "integer", "exclusiveMinimum": 3, "multipleOf": 2})
+    4
+    >>> example_from_schema({"type": "string", "format": "date", "minLength": 1})
+    '2024-01-01'
     """
+    return _example(schema, schema, 0)
+
+
+_FORMATS = {
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "time": "00:00:00Z",
+    "duration": "P1D",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "url": "https://example.com/",
+    "hostname": "example.com",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+}
+
+
+def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    if not ref.startswith("#"):
+        raise ValueError(f"cannot follow the external $ref {ref!r}")
+    node: Any = root
+    for part in ref.lstrip("#").strip("/").split("/") if ref != "#" else ():
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    if not isinstance(node, dict):
+        raise ValueError(f"$ref {ref!r} does not name a schema")
+    return node
+
+
+def _example(schema: Any, root: dict[str, Any], depth: int, index: int = 0) -> Any:
+    if schema is True or schema == {}:
+        return None if index == 0 else index
+    if not isinstance(schema, dict) or depth > 64:
+        return None
+    if "$ref" in schema:
+        return _example(_resolve(schema["$ref"], root), root, depth + 1, index)
+    if "const" in schema:
+        return schema["const"]
     if "enum" in schema:
-        return schema["enum"][0]
-    if "anyOf" in schema:
-        return example_from_schema(schema["anyOf"][0])
+        options = schema["enum"]
+        return options[index % len(options)]
+    if "default" in schema and index == 0:
+        return schema["default"]
+    if "allOf" in schema:
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in schema["allOf"]:
+            part = _resolve(part["$ref"], root) if "$ref" in part else part
+            merged.update(part)
+        return _example(merged, root, depth + 1, index)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            branches = schema[key]
+            usable = [b for b in branches if b.get("type") != "null"] or branches
+            return _example(usable[index % len(usable)], root, depth + 1, index)
     kind = schema.get("type")
-    if kind == "object":
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"] or kind
+        return _example({**schema, "type": kinds[0]}, root, depth + 1, index)
+    if kind == "object" or (kind is None and "properties" in schema):
         props = schema.get("properties", {})
-        return {name: example_from_schema(props[name]) for name in schema.get("required", props)}
+        value = {
+            name: _example(props.get(name, {}), root, depth + 1)
+            for name in schema.get("required", ())
+        }
+        missing = schema.get("minProperties", 0) - len(value)
+        for name in props:
+            if missing <= 0:
+                break
+            if name not in value:
+                value[name] = _example(props[name], root, depth + 1)
+                missing -= 1
+        return value
     if kind == "array":
-        if "prefixItems" in schema:
-            return [example_from_schema(s) for s in schema["prefixItems"]]
-        return []
-    return {"string": "example", "integer": 0, "number": 0.0, "boolean": False, "null": None}.get(
-        str(kind)
-    )
+        prefix = schema.get("prefixItems")
+        if prefix is not None:
+            return [_example(s, root, depth + 1) for s in prefix]
+        count = schema.get("minItems", 0)
+        items = schema.get("items", {})
+        distinct = schema.get("uniqueItems", False)
+        return [_example(items, root, depth + 1, i if distinct else 0) for i in range(count)]
+    if kind == "string":
+        return _string_example(schema, index)
+    if kind in ("integer", "number"):
+        return _number_example(schema, kind == "integer", index)
+    if kind == "boolean":
+        return bool(index % 2)
+    if kind == "null":
+        return None
+    return None
+
+
+def _string_example(schema: dict[str, Any], index: int) -> str:
+    text = _FORMATS.get(schema.get("format", ""), "example")
+    if index and schema.get("format") not in _FORMATS:
+        text = f"example{index}"
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    if len(text) < low:
+        text += "x" * (low - len(text))
+    if high is not None and len(text) > high:
+        text = text[:high]
+    return text
+
+
+def _number_example(schema: dict[str, Any], integer: bool, index: int) -> int | float:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    xlow, xhigh = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    step = schema.get("multipleOf")
+    value: float = 0
+    if low is not None and value < low:
+        value = low
+    if xlow is not None and value <= xlow:
+        value = math.floor(xlow) + 1 if integer else xlow + 1
+        if xhigh is not None and value >= xhigh:
+            value = (xlow + xhigh) / 2
+    if high is not None and value > high:
+        value = high
+    if xhigh is not None and value >= xhigh:
+        value = math.ceil(xhigh) - 1 if integer else xhigh - 1
+    value += index * (step or 1)
+    if step:
+        value = math.ceil(value / step) * step
+        if xlow is not None and value <= xlow:
+            value += step
+    return math.ceil(value) if integer else float(value)
 
 
 @final
 class ScriptedModel:
     """A deterministic model: queued replies, then rules, then a default (see module)."""
 
-    def __init__(self, *, name: str = "scripted", keep_requests: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "scripted",
+        keep_requests: bool = True,
+        call_tools: bool | Iterable[str] = False,
+    ) -> None:
         self.name = name
         self.keep_requests = keep_requests
+        if isinstance(call_tools, str):
+            raise TypeError("call_tools= takes True or a list of tool names, not a str")
+        self.call_tools: bool | frozenset[str] = (
+            call_tools if isinstance(call_tools, bool) else frozenset(call_tools)
+        )
         self._queue: deque[ReplySource] = deque()
         self._rules: list[tuple[Callable[[Messages], bool], ReplySource]] = []
         self.requests: list[dict[str, Any]] = []
@@ -146,26 +314,58 @@ class ScriptedModel:
         contains: str | None = None,
         reply: ReplySource | None = None,
         *,
+        role: str | None = None,
+        turn: int | None = None,
         matches: Callable[[Messages], bool] | None = None,
     ) -> ScriptedModel:
-        """Add a rule: reply with `reply` when the last user message contains `contains`
-        (case-insensitively) or when `matches(messages)` is true. Rules are tried in order.
+        """Add a rule; rules are tried in order, and all of a rule's conditions must hold.
 
-        >>> ScriptedModel().when(matches=lambda ms: len(ms) > 2, reply="long").respond(
-        ...     {"messages": [{"role": "user", "content": "x"}] * 3}).content
-        'long'
+        * `contains`: the last user message contains this text (case-insensitively);
+          with `role`, the conversation's *last message* has that role
+          ("user", "tool", "assistant", "system") and contains it - or, when
+          the conversation ends with several messages of that role (the
+          results of parallel tool calls), one of them does;
+        * `turn`: this is the conversation's n-th model call (1 + the
+          assistant messages so far), for scripting a multi-turn agent;
+        * `matches(messages)`: any condition of your own.
+
+        >>> m = ScriptedModel()
+        >>> m = m.when(turn=1, reply=call("forecast", city="Porto"))
+        >>> m = m.when("sunny", role="tool", reply="Sunny in Porto.")
+        >>> m.respond({"messages": [{"role": "user", "content": "weather?"}]}).tool_calls[0].name
+        'forecast'
+        >>> m.respond({"messages": [{"role": "user", "content": "weather?"},
+        ...     {"role": "assistant", "content": None}, {"role": "tool", "content": "sunny"}]}).content
+        'Sunny in Porto.'
         """
         if reply is None:
             raise ValueError("when() needs a reply")
-        if contains is None and matches is None:
-            raise ValueError("when() needs contains= or matches=")
-        if matches is None:
-            needle = str(contains).lower()
+        if contains is None and matches is None and turn is None and role is None:
+            raise ValueError("when() needs contains=, role=, turn= or matches=")
+        if turn is not None and (isinstance(turn, bool) or not isinstance(turn, int) or turn < 1):
+            raise ValueError(f"when(turn=...) must be an int >= 1, got {turn!r}")
+        conditions: list[Callable[[Messages], bool]] = []
+        if contains is not None or role is not None:
+            needle = "" if contains is None else str(contains).lower()
+            if role is None:
+                conditions.append(lambda ms: needle in last_user_message(ms).lower())
+            else:
+                wanted = role
 
-            def matches(messages: Messages) -> bool:
-                return needle in last_user_message(messages).lower()
+                def last_is(ms: Messages) -> bool:
+                    return any(needle in _text(m).lower() for m in _trailing(ms, wanted))
 
-        self._rules.append((matches, reply))
+                conditions.append(last_is)
+        if turn is not None:
+            n = turn
+            conditions.append(lambda ms: turn_number(ms) == n)
+        if matches is not None:
+            conditions.append(matches)
+
+        def all_hold(messages: Messages) -> bool:
+            return all(condition(messages) for condition in conditions)
+
+        self._rules.append((all_hold, reply))
         return self
 
     def queue(self, *replies: ReplySource) -> ScriptedModel:
@@ -189,6 +389,21 @@ class ScriptedModel:
 
     def _default(self, request: dict[str, Any]) -> Reply:
         messages: Messages = request.get("messages", [])
+        if self.call_tools and request.get("tools") and not _tools_answered(messages):
+            offered = [t.get("function", t) for t in request["tools"]]
+            chosen = [
+                t
+                for t in offered
+                if self.call_tools is True
+                or (isinstance(self.call_tools, frozenset) and t.get("name") in self.call_tools)
+            ]
+            if chosen:
+                return calls(
+                    *(
+                        (str(t["name"]), example_from_schema(t.get("parameters") or {}))
+                        for t in chosen
+                    )
+                )
         response_format = request.get("response_format") or {}
         if response_format.get("type") == "json_schema":
             return json_reply(example_from_schema(response_format["json_schema"]["schema"]))
@@ -227,6 +442,76 @@ class ScriptedModel:
         )
 
 
+_RULE_KEYS = ("contains", "role", "turn", "reply", "json", "tool", "arguments", "tool_calls")
+_REPLY_KEYS = ("reply", "json", "tool", "tool_calls")
+
+
+def from_rules(data: Any, *, call_tools: bool | Iterable[str] = False) -> ScriptedModel:
+    """A model from JSON rules, tried in order (the loopback server's `--rules` format).
+
+    Each rule is an object. Conditions (all must hold; at least one):
+    `"contains"` (text in the last user message - or, with `"role"`, in the
+    messages of that role that end the conversation), `"role"`, and `"turn"` (the n-th model call of the conversation). Reply (exactly one):
+    `"reply"` (text), `"json"` (a JSON value as text), `"tool"` with
+    `"arguments"` (one call), or `"tool_calls"`: a list of `{"name": ...,
+    "arguments": {...}}` made in one reply (they run in parallel).
+
+    >>> model = from_rules([
+    ...     {"turn": 1, "tool_calls": [{"name": "forecast", "arguments": {"city": "Porto"}},
+    ...                                {"name": "forecast", "arguments": {"city": "Lisbon"}}]},
+    ...     {"role": "tool", "contains": "sunny", "reply": "Sunny somewhere."},
+    ... ])
+    >>> [c.arguments for c in model.respond({"messages": [{"role": "user", "content": "?"}]}).tool_calls]
+    ['{"city": "Porto"}', '{"city": "Lisbon"}']
+    >>> from_rules([{"contians": "x", "reply": "y"}])
+    Traceback (most recent call last):
+    ...
+    ValueError: rule 0: unknown key 'contians' (did you mean 'contains'?)
+    """
+    if not isinstance(data, list):
+        raise ValueError(f"rules must be a JSON list of objects, got {type(data).__name__}")
+    model = ScriptedModel(call_tools=call_tools)
+    for i, rule in enumerate(data):
+        if not isinstance(rule, dict):
+            raise ValueError(f"rule {i}: must be an object, got {rule!r}")
+        for key in rule:
+            if key not in _RULE_KEYS:
+                near = difflib.get_close_matches(str(key), _RULE_KEYS, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {list(_RULE_KEYS)})"
+                raise ValueError(f"rule {i}: unknown key {key!r}{hint}")
+        replies = [k for k in _REPLY_KEYS if k in rule]
+        if len(replies) != 1:
+            raise ValueError(f"rule {i}: needs exactly one of {list(_REPLY_KEYS)}, got {replies}")
+        if "arguments" in rule and "tool" not in rule:
+            raise ValueError(f"rule {i}: 'arguments' goes with 'tool'")
+        kind = replies[0]
+        reply: Reply
+        if kind == "reply":
+            reply = say(str(rule["reply"]))
+        elif kind == "json":
+            reply = json_reply(rule["json"])
+        elif kind == "tool":
+            reply = call(str(rule["tool"]), rule.get("arguments", {}))
+        else:
+            parts = rule["tool_calls"]
+            if not isinstance(parts, list) or not parts:
+                raise ValueError(f"rule {i}: 'tool_calls' must be a non-empty list")
+            requests: list[tuple[str, dict[str, Any] | str]] = []
+            for j, part in enumerate(parts):
+                if not isinstance(part, dict) or "name" not in part:
+                    raise ValueError(f"rule {i}: tool_calls[{j}] needs a 'name'")
+                extra = set(part) - {"name", "arguments"}
+                if extra:
+                    raise ValueError(f"rule {i}: tool_calls[{j}] has unknown keys {sorted(extra)}")
+                requests.append((str(part["name"]), part.get("arguments", {})))
+            reply = calls(*requests)
+        try:
+            model.when(rule.get("contains"), reply, role=rule.get("role"), turn=rule.get("turn"))
+        except ValueError as exc:
+            raise ValueError(f"rule {i}: {exc}") from None
+    return model
+
+
 def scripted_handler(model: ScriptedModel) -> Callable[[dict[str, Any]], AssistantMessage]:
     """An `llm.chat` handler answering from `model`.
 
@@ -234,7 +519,8 @@ def scripted_handler(model: ScriptedModel) -> Callable[[dict[str, Any]], Assista
     >>> handler({"messages": []}).content
     'ok'
     """
-    return model.respond
+    # Cheap and never blocking: answered on the event loop, with no thread hop.
+    return nonblocking(model.respond)
 
 
 def rules(pairs: Iterable[tuple[str, ReplySource]]) -> ScriptedModel:
@@ -257,9 +543,11 @@ __all__ = [
     "call",
     "calls",
     "example_from_schema",
+    "from_rules",
     "json_reply",
     "last_user_message",
     "rules",
     "say",
     "scripted_handler",
+    "turn_number",
 ]

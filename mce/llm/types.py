@@ -68,6 +68,9 @@ class Usage:
 class AssistantMessage:
     """A model's reply: text and/or tool calls, with token usage.
 
+    `attempts` counts the requests it took (1 unless the endpoint was retried);
+    it is journaled with the reply.
+
     >>> AssistantMessage(tool_calls=(ToolCall("1", "f", "{}"),)).wants_tools
     True
     """
@@ -77,6 +80,7 @@ class AssistantMessage:
     usage: Usage = field(factory=Usage)
     model: str | None = None
     finish_reason: str | None = None
+    attempts: int = 1
 
     @property
     def wants_tools(self) -> bool:
@@ -94,8 +98,12 @@ LLMErrorKind = Literal[
     "rate_limited",
     "server_error",
     "timeout",
+    "conflict",
+    "auth",
+    "not_found",
     "connection",
     "bad_request",
+    "invalid_response",
     "invalid_output",
     "max_turns",
 ]
@@ -107,9 +115,13 @@ LLMErrorKind = Literal[
 class LLMError:
     """A model call failed in an expected way (on the error channel).
 
-    `kind` is one of "rate_limited", "server_error", "timeout", "connection",
-    "bad_request", "invalid_output", "max_turns"; `raw_text` holds what the
-    model wrote when its output was unusable.
+    `kind` is one of "rate_limited" (429), "server_error" (5xx), "timeout"
+    (408, or no reply in time), "conflict" (409), "auth" (401, 403),
+    "not_found" (404), "bad_request" (other 4xx), "connection",
+    "invalid_response" (a reply that is not a chat completion),
+    "invalid_output" (a reply that does not parse as asked), "max_turns";
+    `status` is the HTTP status, `attempts` the requests made, and
+    `raw_text` what the model wrote when its output was unusable.
 
     >>> str(LLMError("invalid_output", "not JSON", raw_text="{oops"))
     "invalid_output: not JSON (raw text: '{oops')"

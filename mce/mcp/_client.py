@@ -24,7 +24,7 @@ from mce.step import Step
 from mce.tools import Tool, ToolError
 
 _log = logging.getLogger("mce.mcp")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 
 Target = StdioServerParameters | str | _SdkServer[Any] | _SdkMCPServer[Any]
@@ -133,7 +133,7 @@ class Connection:
     """
 
     def __init__(self, name: str, target: Target, *, timeout: float | None = None) -> None:
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(
                 f"an MCP server's name must be 1-64 letters, digits, _ or -, got {name!r}"
             )
@@ -252,6 +252,7 @@ class Connection:
         client = await self._session(f"mcp:{self.name}")
         listed: list[dict[str, Any]] = []
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             with anyio.fail_after(self.timeout):
                 page = await client.list_tools(cursor=cursor)
@@ -266,6 +267,12 @@ class Connection:
             cursor = page.next_cursor
             if cursor is None:
                 return listed
+            if cursor in seen:  # a server paging in a circle would be asked forever
+                raise ConnectionError(
+                    f"MCP server {self.name!r} listed its tools in a loop: "
+                    f"the cursor {cursor!r} came back after {len(seen) + 1} pages"
+                )
+            seen.add(cursor)
 
     # ------------------------------------------------------------ steps
 

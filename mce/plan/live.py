@@ -57,6 +57,7 @@ import anyio
 from attrs import frozen
 
 from mce.effects import effect
+from mce.journal import ReplayDivergence
 from mce.plan.edits import (
     Add,
     Edit,
@@ -169,6 +170,13 @@ class _Controller:
         self.joined = False
         self.lines = 0  # stream lines handled
         self.pushed = 0  # stream lines put in the inbox
+        # Each line's text as the controller handled it (live or from the
+        # journal) and as the reader streamed it: on a resume after a crash
+        # mid-stream the planner is asked again, and a reply that rewrites a
+        # recorded line must not be mixed into the recorded plan.
+        self.handled: dict[int, str] = {}
+        self.streamed: dict[int, str] = {}
+        self.mismatch: ReplayDivergence | None = None
         self.ended = False
         self.registry = registry
         self.editor = editor
@@ -277,6 +285,8 @@ class _Controller:
         return effect(NEXT, {"event": self.events}, handler=self._next).then(self._on_event)
 
     def _on_event(self, event: Any) -> Step[object, Any, Any]:
+        if self.mismatch is not None:
+            raise self.mismatch
         if isinstance(event, dict) and "line" in event and self.open:
             return self._on_line(event["line"], event.get("text"))
         if isinstance(event, dict) and "end" in event and self.open:
@@ -325,7 +335,21 @@ class _Controller:
 
     def _push(self, line: str) -> None:
         self.pushed += 1
+        self.streamed[self.pushed] = line
+        self._compare(self.pushed)
         self.done.put(("line", self.pushed, line))
+
+    def _compare(self, number: int) -> None:
+        """Note a line the journal and the planner's (resumed) reply disagree on."""
+        recorded, streamed = self.handled.get(number), self.streamed.get(number)
+        if self.mismatch is None and None not in (recorded, streamed) and recorded != streamed:
+            self.mismatch = ReplayDivergence(
+                f"plan line {number}",
+                STREAM,
+                f"the planner's reply has a different line {number} than the journal",
+                recorded,
+                streamed,
+            )
 
     def _on_line(self, number: Any, text: Any) -> Step[object, Any, Any]:
         if number != self.lines + 1 or not isinstance(text, str):
@@ -334,6 +358,10 @@ class _Controller:
                 "the journal does not belong to this plan"
             )
         self.lines = number
+        self.handled[number] = text
+        self._compare(number)
+        if self.mismatch is not None:
+            raise self.mismatch
         if self.joined:
             return self._next_round()
         assert self.parse is not None
@@ -600,7 +628,9 @@ def stream_plan(
     The whole reply is one journaled effect (`plan.stream`), and the order
     in which lines and completions were handled is journaled too, so a
     replay - which reads the reply from the journal at once - makes the
-    same dispatches in the same order.
+    same dispatches in the same order. A run resumed after a crash in the
+    middle of the reply asks the planner again; a reply that differs on a
+    line the journal recorded is a `ReplayDivergence` (raised out of `run`).
 
     >>> import anyio
     >>> from mce import run_sync

@@ -92,13 +92,32 @@ def _quote_bare_refs(text: str) -> str:
 
 
 def _nesting(text: str) -> int:
+    """How deeply brackets nest in `text`, outside its string literals."""
     depth = deepest = 0
-    for ch in text:
+    i = 0
+    quote: str | None = None
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = None
+                continue
+            i += 1
+            continue
+        if ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
         if ch in "([{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in ")]}":
             depth -= 1
+        i += 1
     return deepest
 
 
@@ -162,7 +181,9 @@ def parse_line(
         reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
         return problem(f"cannot read the arguments of {shown!r}: {reason}")
     node = tree.body
-    assert isinstance(node, ast.Call)
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "f"):
+        # `1. a(x), b(y)`, `1. a(x) + b(y)`, `1. a(x)(y)`: the last ")" closes something else.
+        return problem(f"expected one call '<n>. tool(arguments)', got {shown!r}")
     names = [name for name, _, _ in registry[tool].params] if registry and tool in registry else []
     args: dict[str, Any] = {}
     try:
@@ -201,7 +222,9 @@ def parse_llmcompiler(text: str, tools: Registry | Iterable[Tool] | None = None)
     first: dict[str, int] = {}
     problems: list[Problem] = []
     joined: Join | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (a "\r" before it is stripped), as `stream_plan` reads them:
+    # str.splitlines would also split at U+2028 and others inside a quoted argument.
+    for number, line in enumerate(text.split("\n"), start=1):
         item = parse_line(line, number, registry)
         if item is None:
             continue

@@ -8,10 +8,18 @@ drive the real client over real HTTP, offline.
     with OpenAIServer(ScriptedModel().when("hi", say("hello"))) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
 
-From the command line (rules: a JSON list of {"contains": ..., "reply": ...}
-or {"contains": ..., "tool": ..., "arguments": {...}}):
+From the command line, with rules in JSON (see `mce.llm.scripted.from_rules`:
+match on the turn number or on the last message of any role; reply with
+text, JSON, or one or several parallel tool calls) - a two-turn tool agent:
 
-    python -m mce.testing.openai_server --port 8000 [--rules rules.json]
+    [{"turn": 1, "tool_calls": [{"name": "forecast", "arguments": {"city": "Porto"}},
+                                {"name": "forecast", "arguments": {"city": "Lisbon"}}]},
+     {"turn": 2, "role": "tool", "reply": "Sunny in both."}]
+
+    python -m mce.testing.openai_server --port 8000 [--rules rules.json] [--call-tools]
+
+`--call-tools` makes the default reply call every offered tool with
+schema-valid arguments, then answer (like pydantic-ai's `TestModel`).
 
 >>> with OpenAIServer(ScriptedModel()) as server:
 ...     server.base_url.startswith("http://127.0.0.1:")
@@ -31,18 +39,24 @@ from typing import Any, final
 
 from attrs import frozen
 
-from mce.llm.scripted import ScriptedModel, call, rules, say
+from mce.llm.scripted import ScriptedModel, from_rules
 
 
 @final
 @frozen
 class Fault:
-    """One injected failure: an HTTP status (with `Retry-After`), or a hang."""
+    """One injected failure: an HTTP status (with `Retry-After` and other headers), or a hang.
+
+    `body` is the error message of an OpenAI-style error body; `raw` replaces
+    the whole body (for a 200 that is not a valid completion).
+    """
 
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     hang: float | None = None
     body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    raw: str | None = None
 
 
 @final
@@ -63,8 +77,10 @@ class OpenAIServer:
         self.hits = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = 0
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._closed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -83,17 +99,40 @@ class OpenAIServer:
         self,
         status: int | None = None,
         *,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         hang: float | None = None,
         times: int = 1,
         body: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
     ) -> OpenAIServer:
-        """Make the next `times` requests fail with `status` (or hang for `hang` seconds)."""
+        """Make the next `times` requests fail with `status` (or hang for `hang` seconds).
+
+        `retry_after` is sent as the `Retry-After` header (a number, or any
+        text, such as an HTTP date or garbage); `headers` are sent too; `raw`
+        is sent as the whole body instead of an OpenAI-style error.
+
+        >>> with OpenAIServer(ScriptedModel()) as server:
+        ...     server.fail_next(200, raw="not JSON")._faults[0].raw
+        'not JSON'
+        """
         if status is None and hang is None:
             raise ValueError("fail_next() needs a status or hang=")
+        extra = tuple((headers or {}).items())
         for _ in range(times):
-            self._faults.append(Fault(status, retry_after, hang, body))
+            self._faults.append(Fault(status, retry_after, hang, body, extra, raw))
         return self
+
+    def wait_connections_closed(self, timeout: float = 5.0) -> int:
+        """Wait until clients have closed every connection (at most `timeout` s); how many are open.
+
+        >>> with OpenAIServer(ScriptedModel()) as server:
+        ...     server.wait_connections_closed(timeout=0)
+        0
+        """
+        with self._closed:
+            self._closed.wait_for(lambda: self.connections == 0, timeout)
+            return self.connections
 
     def start(self) -> OpenAIServer:
         self._thread = threading.Thread(
@@ -152,8 +191,25 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                with server._closed:
+                    server.connections -= 1
+                    server._closed.notify_all()
+
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+            self._send_raw(status, json.dumps(payload).encode(), headers)
+
+        def _send_raw(
+            self, status: int, data: bytes, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -205,9 +261,14 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 if fault.hang is not None:
                     server._stopping.wait(fault.hang)
                 if fault.status is not None:
-                    headers = {}
-                    if fault.retry_after is not None:
+                    headers = dict(fault.headers)
+                    if isinstance(fault.retry_after, str):
+                        headers["Retry-After"] = fault.retry_after
+                    elif fault.retry_after is not None:
                         headers["Retry-After"] = f"{fault.retry_after:g}"
+                    if fault.raw is not None:
+                        self._send_raw(fault.status, fault.raw.encode(), headers)
+                        return
                     message = fault.body or f"injected {fault.status}"
                     self._send(
                         fault.status,
@@ -276,15 +337,15 @@ def _sse(completion: dict[str, Any], include_usage: bool) -> str:
     return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
 
-def _model_from_rules(path: str | None) -> ScriptedModel:
+def _model_from_rules(path: str | None, call_tools: bool = False) -> ScriptedModel:
     if path is None:
-        return ScriptedModel()
+        return ScriptedModel(call_tools=call_tools)
     with open(path) as f:
         data = json.load(f)
-    return rules(
-        (r["contains"], call(r["tool"], r.get("arguments", {})) if "tool" in r else say(r["reply"]))
-        for r in data
-    )
+    try:
+        return from_rules(data, call_tools=call_tools)
+    except ValueError as exc:
+        raise SystemExit(f"{path}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,10 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--rules", help="a JSON file of rules for the scripted model")
     parser.add_argument("--api-key", help="require this bearer token")
-    args = parser.parse_args(argv)
-    server = OpenAIServer(
-        _model_from_rules(args.rules), host=args.host, port=args.port, api_key=args.api_key
+    parser.add_argument(
+        "--call-tools",
+        action="store_true",
+        help="by default, call every offered tool with schema-valid arguments, then answer",
     )
+    args = parser.parse_args(argv)
+    model = _model_from_rules(args.rules, args.call_tools)
+    server = OpenAIServer(model, host=args.host, port=args.port, api_key=args.api_key)
     print(f"serving the scripted model at {server.base_url}", flush=True)
     try:
         server._httpd.serve_forever()
@@ -307,12 +372,7 @@ def main(argv: list[str] | None = None) -> None:
         server._httpd.server_close()
 
 
+__all__ = ["Fault", "OpenAIServer", "main"]
+
 if __name__ == "__main__":
     main()
-
-
-__all__ = [
-    "Fault",
-    "OpenAIServer",
-    "main",
-]

@@ -35,13 +35,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
 import anyio
-import anyio.to_thread
 from anyio.lowlevel import RunVar
 from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from mce.effects import EffectError, EffectFailed, Secret, effect, reveal
+from mce.effects import EffectError, EffectFailed, Secret, declare_kind, effect, reveal
+from mce.executors import run_in_thread
 from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
 
@@ -53,7 +53,7 @@ _R = DefaultTypeVar("_R", default=Any)
 ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
 """What went wrong in a tool call (`ToolError.kind`)."""
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @final
@@ -142,7 +142,7 @@ class Tool(Generic[_P, _R]):
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise ValueError(f"tool name {self.name!r} must be 1-64 letters, digits, _ or -")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
@@ -161,6 +161,7 @@ class Tool(Generic[_P, _R]):
         # One limiter per event loop run: a limiter is bound to the loop it is used on.
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
+        declare_kind(self.kind)  # a handler for it is never "unknown"
         self.signature = inspect.signature(fn)
         self.params: list[tuple[str, Any, bool]] = [
             (p.name, p.type, p.required) for p in self.arguments.parameters
@@ -231,6 +232,7 @@ class Tool(Generic[_P, _R]):
         )
         if kind is not None:
             made.kind = kind
+            declare_kind(kind)
 
         def require(arguments: dict[str, Any]) -> None:
             for n in parameters.get("required") or ():
@@ -330,20 +332,23 @@ class Tool(Generic[_P, _R]):
             raise EffectFailed(_invalid(self.name, "invalid_arguments", exc)) from None
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
+        deadline: anyio.CancelScope | None = None
         try:
-            if self.timeout is None:
-                result = self.fn(**kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-            else:
-                with anyio.fail_after(self.timeout):
-                    if self.is_async:
-                        result = await self.fn(**kwargs)
-                    else:
-                        result = await anyio.to_thread.run_sync(
-                            lambda: self.fn(**kwargs), abandon_on_cancel=True
-                        )
-        except TimeoutError:
+            with anyio.fail_after(self.timeout) as deadline:
+                if self.is_async:
+                    result = await self.fn(**kwargs)
+                else:
+                    # A sync function may block: a worker thread, under the run's thread limit.
+                    (result,) = await run_in_thread(lambda: (self.fn(**kwargs),))
+                    if inspect.isawaitable(result):
+                        result = await result
+        except TimeoutError as exc:
+            # Only the tool's own deadline is a "timeout"; a TimeoutError the
+            # function raised itself (a client library's) is a failure.
+            if deadline is None or not deadline.cancelled_caught:
+                raise EffectFailed(
+                    ToolError(self.name, "failed", str(exc), exception_type=type(exc).__qualname__)
+                ) from None
             raise EffectFailed(
                 ToolError(self.name, "timeout", f"no result within {self.timeout} s")
             ) from None

@@ -6,8 +6,9 @@ Over 200 effects: a bounded fan-out, a sequential chain, and a bounded
 traverse whose items each run a small parallel block. Every handler call
 appends "ATTEMPT ID" to EXECLOG (unbuffered, so the lines survive SIGKILL)
 before it sleeps, and the effect's value is a pure function of its id. The
-process prints "running" once the run has started and the final outcome
-(repr) when it finishes.
+process prints "running" once its first live effect starts (so the kill
+lands among effects however long start-up and the journal's load take on
+a busy machine) and the final outcome (repr) when it finishes.
 """
 
 from __future__ import annotations
@@ -54,18 +55,26 @@ def main() -> None:
     fast = "--fast" in sys.argv
     fd = os.open(execlog, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     rnd = random.Random(attempt)
+    announced = False
+
+    def announce() -> None:
+        nonlocal announced
+        if not announced:
+            announced = True
+            print("running", flush=True)
 
     async def handler(req: dict[str, Any]) -> int:
+        announce()
         os.write(fd, f"{attempt} {req['id']}\n".encode())
         if not fast:
             await anyio.sleep(rnd.uniform(0.0005, 0.004))
         return value_of(req["id"])
 
     async def go() -> Any:
-        print("running", flush=True)
         return await run(build(), None, handlers={"work": handler}, journal=journal, mode="resume")
 
     outcome = anyio.run(go)
+    announce()  # a resume with nothing left to run
     print(repr(outcome), flush=True)
 
 

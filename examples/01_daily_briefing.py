@@ -19,7 +19,7 @@ from typing import Any, Never
 import anyio
 from attrs import evolve, field, frozen
 
-from mce import Err, Step, StepTimeout, do, gets, lift, modify, par, pure, run_sync
+from mce import Ok, Step, StepTimeout, do, gets, lift, modify, par, pure, run_sync
 from mce.merge import add, concat, declare
 
 
@@ -96,7 +96,7 @@ def main() -> None:
     start = time.perf_counter()
     outcome = run_sync(briefing(), Desk(city="Lisbon"))
     wall = time.perf_counter() - start
-    if isinstance(outcome, Err):
+    if not isinstance(outcome, Ok):
         raise SystemExit(f"briefing failed: {outcome}")
     print(outcome.value)
     desk = outcome.state

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from attrs import frozen
 
-from mce import Err, Step, run_sync
+from mce import Ok, Step, run_sync
 from mce.llm import (
     AgentResult,
     ScriptedModel,
@@ -152,7 +152,7 @@ def main() -> None:
     prog = research(args.question)
 
     out = run_sync(prog, None, handlers=handlers, journal=journal)
-    if isinstance(out, Err):
+    if not isinstance(out, Ok):
         raise SystemExit(f"research failed: {out}")
     result, report = out.value
     print(f"Question: {args.question}")

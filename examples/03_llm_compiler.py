@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from mce import Err, run_sync
+from mce import Ok, run_sync
 from mce.llm import Reply, ScriptedModel, json_reply, scripted_handler
 from mce.meta import compile_and_join
 from mce.plan import to_python
@@ -93,7 +93,7 @@ def main() -> None:
     start = time.perf_counter()
     out = run_sync(agent, None, handlers=handlers, journal=journal)
     wall = time.perf_counter() - start
-    if isinstance(out, Err):
+    if not isinstance(out, Ok):
         raise SystemExit(f"failed: {out}")
     result = out.value
     print("Plan:", json.dumps(result.plans[-1]["tasks"], indent=None)[:160], "...")

@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from mce import Err, run_sync
+from mce import Err, Ok, run_sync
 from mce.demo import handlers, workflow
 
 
@@ -29,8 +29,8 @@ def main() -> None:
     journal.unlink(missing_ok=True)
     agent = workflow(args.max_calls)
     out = run_sync(agent, None, handlers=handlers(), journal=journal)
-    if isinstance(out, Err):
-        print(f"The meta-agent stopped: {out.error}")
+    if not isinstance(out, Ok):
+        print(f"The meta-agent stopped: {out.error if isinstance(out, Err) else out}")
         raise SystemExit(2)
     result = out.value
     for sub, value in zip(result.subtasks, result.results, strict=True):

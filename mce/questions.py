@@ -27,13 +27,15 @@ Ok(value='done', state=None)
 from __future__ import annotations
 
 import re
-from typing import Any, Final, Never, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Final, Never, TypeVar, final, overload
 
 from attrs import field, frozen
-from pydantic import TypeAdapter
 
 from mce.effects import _Effect
 from mce.step import Step
+
+if TYPE_CHECKING:  # pydantic is imported when a question is asked, not with mce
+    from pydantic import TypeAdapter
 
 __all__ = ["ASK", "AnswerInvalid", "Question", "ask"]
 
@@ -139,6 +141,8 @@ def ask(question: str, *, into: Any, id: str | None = None) -> Step[object, Neve
             f"(digits and '/'), got {id!r}"
         )
     try:
+        from pydantic import TypeAdapter
+
         adapter: TypeAdapter[Any] = TypeAdapter(into)
         schema = adapter.json_schema()
     except Exception as exc:  # pydantic raises several kinds for a type it cannot handle

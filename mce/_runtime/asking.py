@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from mce.effects import _Effect
 from mce.questions import AnswerInvalid, Question
 
@@ -50,6 +48,8 @@ class Answers:
             if key is not None and key in self._given:
                 self.used.add(key)
                 answer = self._given[key]
+                from pydantic import ValidationError  # loaded only once a question is answered
+
                 try:
                     return node.handler(answer)
                 except ValidationError as exc:

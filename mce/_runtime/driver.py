@@ -37,7 +37,7 @@ from mce._runtime.nodes import (
 )
 from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact, retry_reporting, stop_retry_reporting
-from mce.events import TraceEvent
+from mce.events import TraceEvent, Tracer
 from mce.outcome import Err, Ok
 from mce.step import _Fail, _Pure
 
@@ -95,11 +95,7 @@ async def resume(
             except Unanswered as stop:  # this sequence stops at its question
                 stop.state = state
                 if tracer is not None:  # an end with ok=None: the question is left open
-                    tracer(
-                        TraceEvent(
-                            "effect.end", time.time(), position, effect.kind, where.prefix[:-1]
-                        )
-                    )
+                    _trace_end(tracer, effect, position, where, None)
                 raise
             except Exception as exc:
                 annotate(exc, effect, stack, where)
@@ -108,34 +104,14 @@ async def resume(
                 # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
                 # ended without a result, and nothing was journaled for it.
                 if tracer is not None:
-                    tracer(
-                        TraceEvent(
-                            "effect.end",
-                            time.time(),
-                            position,
-                            effect.kind,
-                            where.prefix[:-1],
-                            False,
-                        )
-                    )
+                    _trace_end(tracer, effect, position, where, False)
                 raise
             finally:
                 stop_retry_reporting(retries)
                 if parent is not None:
                     PARENT.reset(parent)
             if tracer is not None:
-                tracer(
-                    TraceEvent(
-                        "effect.end",
-                        time.time(),
-                        position,
-                        effect.kind,
-                        where.prefix[:-1],
-                        ok,
-                        request=redact(effect.request),
-                        result=value,
-                    )
-                )
+                _trace_end(tracer, effect, position, where, ok, value)
             if ok and where.budget is not None:
                 exceeded = run.effects.charge_value(where.budget, position, value)
                 if exceeded is not None:
@@ -183,3 +159,23 @@ async def drive(node: Any, state: Any, run: RunContext, where: Seq) -> Ok[Any, A
     if code == ERR:
         return Err(payload, state)
     return await resume(code, payload, stack, state, run, where)
+
+
+_UNFINISHED: Any = object()
+
+
+def _trace_end(
+    tracer: Tracer,
+    effect: Any,
+    position: str,
+    where: Seq,
+    ok: bool | None,
+    result: Any = _UNFINISHED,
+) -> None:
+    """The `effect.end` event of a live effect: ok, failed, cancelled (False) or open (None)."""
+    extra: dict[str, Any] = {}
+    if result is not _UNFINISHED:  # it finished: show its request and result
+        extra = {"request": redact(effect.request), "result": result}
+    tracer(
+        TraceEvent("effect.end", time.time(), position, effect.kind, where.prefix[:-1], ok, **extra)
+    )

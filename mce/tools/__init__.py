@@ -40,7 +40,14 @@ from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from mce.effects import EffectError, EffectFailed, Secret, declare_kind, effect, reveal
+from mce.effects import (
+    EffectError,
+    EffectFailed,
+    _has_secret,
+    declare_kind,
+    effect,
+    reveal,
+)
 from mce.executors import run_in_thread
 from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
@@ -91,17 +98,6 @@ def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, To
         return pure(returns.validate(value))
     except SchemaError as exc:
         return fail(_invalid(tool, "invalid_result", exc))
-
-
-def _has_secret(value: Any) -> bool:
-    t = type(value)
-    if t is Secret:
-        return True
-    if t is dict:
-        return any(_has_secret(v) for v in value.values())
-    if t is list or t is tuple:
-        return any(_has_secret(v) for v in value)
-    return False
 
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}

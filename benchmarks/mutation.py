@@ -16,7 +16,10 @@ built at import) can look killed or survived for the wrong reason:
 `--confirm` re-runs each survivor in a fresh interpreter with the mutant
 applied to the source file, and reports the ones a fresh process kills.
 
-Results go to docs/mutation.md.
+Each module's result is kept in `benchmarks/results/mutation/` (one JSON
+file per module, with the date and machine it was measured on), and
+docs/mutation.md is rendered from all of them: running one module updates
+its row and keeps the others.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from _common import ROOT, machine, today
 
 DOC = ROOT / "docs" / "mutation.md"
+RESULTS = ROOT / "benchmarks" / "results" / "mutation"
 
 # module -> the test files that are its own
 _RUNTIME_TESTS = [
@@ -134,12 +138,12 @@ def _mutmut(dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def mutate(module: str, tests: list[str], *, confirm: bool) -> dict[str, object]:
+def mutate(module: str, tests: list[str], *, confirm: bool, jobs: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="mce-mutation-") as tmp:
         dest = Path(tmp)
         _copy_project(dest)
         _configure(dest, module, tests)
-        done = _mutmut(dest, "run", "--max-children", str(os.cpu_count() or 2))
+        done = _mutmut(dest, "run", "--max-children", str(jobs))
         if done.returncode != 0:
             raise RuntimeError(f"mutmut run failed for {module}:\n{done.stdout}\n{done.stderr}")
         listing = _mutmut(dest, "results", "--all", "true").stdout
@@ -162,6 +166,7 @@ def mutate(module: str, tests: list[str], *, confirm: bool) -> dict[str, object]
         total = len(killed) + len(survived)
         return {
             "module": module,
+            "measured": f"{today()} · {machine()}",
             "tests": tests,
             "killed": len(killed),
             "survived": len(survived),
@@ -209,23 +214,41 @@ def _fresh_pytest(dest: Path, tests: list[str]) -> subprocess.CompletedProcess[s
     )
 
 
+def _result_file(module: str) -> Path:
+    return RESULTS / (module.removesuffix(".py").replace("/", ".") + ".json")
+
+
+def stored_results() -> list[dict[str, object]]:
+    """Every module's last stored result, in the order of `TARGETS`."""
+    found = []
+    for module in TARGETS:
+        path = _result_file(module)
+        if path.exists():
+            found.append(json.loads(path.read_text()))
+    return found
+
+
 def report(results: list[dict[str, object]]) -> str:
     lines = [
         "# Mutation testing",
         "",
-        f"{today()} · {machine()} · `python benchmarks/mutation.py` (mutmut)",
+        "`python benchmarks/mutation.py [module ...]` (mutmut). Each core module is "
+        "mutated alone and tested only by its own test files: how much of its behaviour "
+        "those tests pin down. The score is killed / (killed + survived); mutants listed "
+        "as equivalent (they cannot change behaviour, reason given below) are left out.",
         "",
-        "Each core module is mutated alone and tested only by its own test files: "
-        "how much of its behaviour those tests pin down.",
-        "",
-        "| module | its tests | killed | survived | equivalent | score |",
-        "|---|---|---:|---:|---:|---:|",
+        "| module | its tests | killed | survived | equivalent | score | measured |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
-            f"| `{r['module']}` | {', '.join(f'`{t}`' for t in r['tests'])} | {r['killed']} | "
+            f"| `{r['module']}` | {', '.join(f'`{t}`' for t in r['tests'])} | {r['killed']} | "  # type: ignore[attr-defined]
             f"{r['survived']} | {r['equivalent']} | {float(r['score']):.0%} |"  # type: ignore[arg-type]
+            f" {r.get('measured', '')} |"
         )
+    missing = [m for m in TARGETS if m not in {r["module"] for r in results}]
+    if missing:
+        lines += ["", "Not measured yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     if EQUIVALENT:
         lines += ["", "## Equivalent mutants", ""]
         lines += [f"* `{n}`: {why}" for n, why in sorted(EQUIVALENT.items())]
@@ -244,6 +267,12 @@ def main() -> None:
         "--confirm", action="store_true", help="re-run survivors in a fresh process"
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="mutants tested at once (default: one per core)",
+    )
     args = parser.parse_args()
     chosen = args.modules or list(TARGETS)
     unknown = [m for m in chosen if m not in TARGETS]
@@ -251,17 +280,19 @@ def main() -> None:
         raise SystemExit(f"not a mutation target: {unknown}; targets are {list(TARGETS)}")
     results = []
     for module in chosen:
-        r = mutate(module, TARGETS[module], confirm=args.confirm)
+        r = mutate(module, TARGETS[module], confirm=args.confirm, jobs=args.jobs)
         print(
             f"{module}: {r['killed']} killed, {r['survived']} survived, score {r['score']:.0%}",
             flush=True,
         )
         results.append(r)
-    text = report(results)
+        if not args.no_write:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            _result_file(module).write_text(json.dumps(r, indent=1, sort_keys=True) + "\n")
     if args.no_write:
-        print(text)
+        print(report(results))
     else:
-        DOC.write_text(text)
+        DOC.write_text(report(stored_results()))
         print(f"wrote {DOC.relative_to(ROOT)}")
 
 

@@ -72,7 +72,7 @@ from mce.plan.edits import (
     edit_to_json,
 )
 from mce.plan.ir import Plan, Ref, Task
-from mce.plan.llmcompiler import Join, parse_line
+from mce.plan.llmcompiler import Join, after_join, parse_line, renumbered, unknown_reference
 from mce.plan.run import (
     MissingField,
     OnError,
@@ -167,7 +167,8 @@ class _Controller:
         self.tokens = tokens
         self.parse = parse
         self.open = tokens is not None  # more tasks may still arrive from the stream
-        self.joined = False
+        self.joined: Join | None = None
+        self.first: dict[str, int] = {}  # each task's line
         self.lines = 0  # stream lines handled
         self.pushed = 0  # stream lines put in the inbox
         # Each line's text as the controller handled it (live or from the
@@ -362,15 +363,22 @@ class _Controller:
         self._compare(number)
         if self.mismatch is not None:
             raise self.mismatch
-        if self.joined:
-            return self._next_round()
         assert self.parse is not None
         item = self.parse(text, number, self.registry)
+        if item is not None and self.joined is not None:
+            return fail(PlanInvalid([after_join(number, self.joined)]))
         if isinstance(item, Problem):
             return fail(PlanInvalid([item]))
         if isinstance(item, Join):
-            self.joined = True
+            self.joined = item
         elif isinstance(item, Task):
+            # The same rules as `parse_llmcompiler` reading the whole text.
+            problem = renumbered(item, number, self.first) or unknown_reference(
+                item, number, self.graph.live()
+            )
+            if problem is not None:
+                return fail(PlanInvalid([problem]))
+            self.first[item.id] = number
             rejected = self.graph.apply(Add(item), None)
             if rejected is not None:
                 return fail(PlanInvalid([Problem(item.id, f"line {number}: {rejected.reason}")]))

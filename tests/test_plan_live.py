@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import anyio
@@ -416,7 +417,28 @@ def test_edits_as_python_objects_read_references_like_their_json_form(backend: A
         ]
 
     def as_json(event: Event, view: GraphView) -> list[Any]:
-        return [edit_to_json(e) if not isinstance(e, dict) else e for e in as_objects(event, view)]
+        if event.ok or event.task != "deploy":
+            return []
+        return [
+            {
+                "op": "add",
+                "task": {
+                    "id": "redeploy",
+                    "tool": "deploy",
+                    "args": {"service": "api", "version": 2},
+                },
+            },
+            {
+                "op": "add",
+                "task": {
+                    "id": "recheck",
+                    "tool": "health",
+                    "args": {"target": "after $redeploy, $$1"},
+                },
+            },
+            {"op": "update", "task": "check", "args": {"target": "$redeploy"}},
+            {"op": "output", "output": {"deployed": "$check", "again": "$recheck"}},
+        ]
 
     outs = []
     for editor in (as_objects, as_json):
@@ -447,11 +469,11 @@ def test_the_editor_view_cannot_change_the_graph_behind_the_invariants() -> None
             return []
         check = view.tasks["check"]
         for attempt in (
-            lambda: check.args.__setitem__("target", "meddled"),
-            lambda: check.args.clear(),
-            lambda: view.tasks.__setitem__("check", Task("check", "health", {"target": "x"})),
-            lambda: view.status.__setitem__("deploy", "done"),
-            lambda: view.output.__setitem__("deployed", "meddled"),
+            lambda: operator.setitem(check.args, "target", "meddled"),
+            lambda: operator.delitem(check.args, "target"),
+            lambda: operator.setitem(view.tasks, "check", Task("check", "health", {"target": "x"})),
+            lambda: operator.setitem(view.status, "deploy", "done"),
+            lambda: operator.setitem(view.output, "deployed", "meddled"),
         ):
             with pytest.raises(TypeError):
                 attempt()

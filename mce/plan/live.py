@@ -70,6 +70,7 @@ from mce.plan.edits import (
     Update,
     edit_from_json,
     edit_to_json,
+    written,
 )
 from mce.plan.ir import Plan, Ref, Task
 from mce.plan.llmcompiler import Join, after_join, parse_line, renumbered, unknown_reference
@@ -416,13 +417,12 @@ class _Controller:
             return fail(EditRejected(shown, "the editor must return a list of edits", event.task))
         parsed: list[Edit] = []
         for item in chosen:
-            if isinstance(item, _EDIT_TYPES):
-                parsed.append(item)
-                continue
+            # An edit object reads as its JSON form would: "$a" is a reference there too.
+            data = written(item) if isinstance(item, _EDIT_TYPES) else item
             try:
-                parsed.append(edit_from_json(item))
+                parsed.append(edit_from_json(data))
             except PlanInvalid as invalid:
-                shown = item if isinstance(item, dict) else {"value": repr(item)[:80]}
+                shown = data if isinstance(data, dict) else {"value": repr(item)[:80]}
                 reason = "; ".join(p.message for p in invalid.problems)
                 return fail(EditRejected(shown, reason, event.task))
         if not parsed:

@@ -220,3 +220,164 @@ def test_a_resumed_stream_that_rewrites_a_recorded_line_is_a_divergence(backend:
     again.write([header, *kept] if header else kept)
     out = run_sync(stream_plan(first, TOOLS), None, journal=again, mode="resume", backend=backend)
     assert out == Ok({"1": "<a>", "2": "<a>"}, None)
+
+
+# ---------------------------------------------------------------- chat(..., stream=True) as the planner
+
+PLAN_TEXT = (
+    '1. search("alpha")\n2. search("beta")\n3. join_text(["$1", "$2"])\n4. join()<END_OF_PLAN>'
+)
+PLAN_OUT = {"1": "<alpha>", "2": "<beta>", "3": "<alpha> + <beta>"}
+
+
+def _planner() -> Any:
+    from mce.llm import chat
+
+    return chat([{"role": "user", "content": "plan: alpha and beta"}], stream=True)
+
+
+def _gated_handler(*pieces: str, gate: str | None = None, restart_after: int | None = None) -> Any:
+    """An `llm.chat` handler streaming `pieces`; it waits for task `gate` to start before the rest."""
+    from mce.llm.stream import report_delta, report_restart
+    from mce.llm.types import AssistantMessage
+
+    async def handler(request: dict[str, Any]) -> AssistantMessage:
+        assert request["stream"] is True
+        log.append("planner called")
+        for i, piece in enumerate(pieces):
+            if i == restart_after:
+                report_restart()
+            if gate is not None and i == 1:
+                await started[gate].wait()
+            await anyio.sleep(0)
+            report_delta(piece)
+        text = "".join(pieces[restart_after:] if restart_after is not None else pieces)
+        return AssistantMessage(content=text)
+
+    return handler
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_streaming_model_call_feeds_each_task_as_its_line_arrives(backend: Any) -> None:
+    log.clear()
+    handler = _gated_handler(PLAN_TEXT[:20], PLAN_TEXT[20:], gate="alpha")
+
+    async def main() -> Any:
+        started["alpha"] = anyio.Event()
+        with anyio.fail_after(10):  # without dispatch while streaming this waits forever
+            return await run(stream_plan(_planner(), TOOLS), None, handlers={"llm.chat": handler})
+
+    assert anyio.run(main, backend=backend) == Ok(PLAN_OUT, None)
+    assert log[:2] == ["planner called", "search alpha"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_scripted_model_streams_a_plan_and_the_run_replays_and_resumes(backend: Any) -> None:
+    from mce.llm import ScriptedModel, say, scripted_handler
+
+    model = ScriptedModel(per_token=0.0005).when("plan", say(PLAN_TEXT))
+    handlers = {"llm.chat": scripted_handler(model)}
+    log.clear()
+    j = Journal()
+    out = run_sync(
+        stream_plan(_planner(), TOOLS), None, journal=j, handlers=handlers, backend=backend
+    )
+    assert out == Ok(PLAN_OUT, None)
+    header, entries = j.load()
+    assert [e["kind"] for e in entries].count("llm.chat") == 1
+    assert not any(e["kind"] == "plan.stream" for e in entries)
+    log.clear()
+    replayed = run_sync(
+        stream_plan(_planner(), TOOLS), None, journal=j, mode="replay", backend=backend
+    )
+    assert replayed == out and log == []  # the reply comes from the journal, nothing runs
+    recorded_order = [e["ok"] for e in entries if e["kind"] == "plan.next"]
+    for keep in range(len(entries)):
+        crashed = Journal()
+        crashed.write([header, *entries[:keep]] if header else entries[:keep])
+        resumed = run_sync(
+            stream_plan(_planner(), TOOLS),
+            None,
+            journal=crashed,
+            mode="resume",
+            handlers=handlers,
+            backend=backend,
+        )
+        assert resumed == out
+        order = [e["ok"] for e in crashed.load()[1] if e["kind"] == "plan.next"]
+        kept = [e["ok"] for e in entries[:keep] if e["kind"] == "plan.next"]
+        assert order[: len(kept)] == kept
+    assert recorded_order
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_retried_streamed_reply_starts_over_without_running_a_task_twice(backend: Any) -> None:
+    log.clear()
+    handler = _gated_handler(
+        '1. search("alpha")\n2. sea',
+        *PLAN_TEXT.partition("\n")[::2][:0],
+        PLAN_TEXT[:9],
+        PLAN_TEXT[9:],
+        restart_after=1,
+    )
+    out = run_sync(
+        stream_plan(_planner(), TOOLS), None, handlers={"llm.chat": handler}, backend=backend
+    )
+    assert out == Ok(PLAN_OUT, None)
+    assert sorted(log) == sorted(["planner called", "search alpha", "search beta", "join_text"])
+
+
+def test_a_reply_whose_value_disagrees_with_what_it_streamed_is_a_divergence() -> None:
+    from mce import ReplayDivergence
+    from mce.llm.stream import report_delta
+    from mce.llm.types import AssistantMessage
+
+    async def liar(request: dict[str, Any]) -> AssistantMessage:
+        report_delta('1. search("alpha")\n')
+        await anyio.sleep(0)
+        return AssistantMessage(content='1. search("omega")\n2. join()')
+
+    with pytest.raises(ReplayDivergence, match="line 1"):
+        run_sync(stream_plan(_planner(), TOOLS), None, handlers={"llm.chat": liar})
+
+
+def test_a_planner_step_must_give_a_reply() -> None:
+    from mce import pure
+
+    out = run_sync(stream_plan(pure('1. search("a")\n2. join()'), TOOLS), None)
+    assert out == Ok({"1": "<a>"}, None)
+    with pytest.raises(TypeError, match="AssistantMessage or a str, got 42"):
+        run_sync(stream_plan(pure(42), TOOLS), None)
+    with pytest.raises(TypeError, match="planner step"):
+        stream_plan(42, TOOLS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_plan_streamed_by_chat_through_the_openai_compatible_server(backend: Any) -> None:
+    from mce.llm import ScriptedModel, openai_handler, say
+    from mce.testing.openai_server import OpenAIServer
+
+    model = ScriptedModel(per_token=0.0005).when("plan", say(PLAN_TEXT))
+    with OpenAIServer(model, api_key="sk-plan") as server:
+        pieces: list[str] = []
+        handler = openai_handler(
+            base_url=server.base_url, api_key="sk-plan", on_delta=pieces.append
+        )
+        j = Journal()
+        log.clear()
+        out = run_sync(
+            stream_plan(_planner(), TOOLS),
+            None,
+            journal=j,
+            handlers={"llm.chat": handler},
+            backend=backend,
+        )
+        assert out == Ok(PLAN_OUT, None)
+        assert server.requests[-1]["stream"] is True and len(pieces) > 10
+        assert "".join(pieces) == PLAN_TEXT
+    log.clear()
+    assert (
+        run_sync(stream_plan(_planner(), TOOLS), None, journal=j, mode="replay", backend=backend)
+        == out
+    )
+    assert log == []

@@ -58,6 +58,8 @@ from attrs import frozen
 
 from mce.effects import effect
 from mce.journal import ReplayDivergence
+from mce.llm.stream import listen
+from mce.llm.types import AssistantMessage
 from mce.plan.edits import (
     Add,
     Edit,
@@ -161,7 +163,7 @@ class _Controller:
         limit: int | None,
         retry: RetryPolicy | None,
         max_tasks: int,
-        tokens: Tokens | None = None,
+        tokens: Tokens | Step[object, Any, Any] | None = None,
         parse: LineParser | None = None,
     ) -> None:
         self.graph = Graph.start(plan, registry, max_tasks)
@@ -172,6 +174,7 @@ class _Controller:
         self.first: dict[str, int] = {}  # each task's line
         self.lines = 0  # stream lines handled
         self.pushed = 0  # stream lines put in the inbox
+        self.partial: list[str] = []  # the streamed line not yet complete
         # Each line's text as the controller handled it (live or from the
         # journal) and as the reader streamed it: on a resume after a crash
         # mid-stream the planner is asked again, and a reply that rewrites a
@@ -307,33 +310,72 @@ class _Controller:
     # ------------------------------------------------------------ the planner's stream
 
     def reader(self) -> Step[object, Any, None]:
-        """Read the planner's stream as one journaled effect, handing on each line as it arrives."""
+        """Read the planner's reply, handing on each line as it arrives.
+
+        A `Step` planner (`chat(..., stream=True)`) is listened to while its
+        handler streams; a token function is read as one journaled effect.
+        """
         tokens = self.tokens
         assert tokens is not None
 
-        async def read(request: Any) -> str:
-            text: list[str] = []
-            line: list[str] = []
-            async for chunk in tokens():
-                text.append(chunk)
-                *complete, rest = chunk.split("\n")
-                for piece in complete:
-                    self._push("".join(line) + piece)
-                    line = []
-                line.append(rest)
-            return "".join(text)
-
-        def finished(text: Any) -> Step[object, Never, None]:
+        def finished(text: str) -> Step[object, Never, None]:
             def tell() -> None:
-                # A served stream (replay, resume) hands on its lines only now.
-                lines = str(text).split("\n")
+                # A served reply (replay, resume) hands on its lines only now; the
+                # reply's value is the truth the streamed lines must agree with.
+                lines = text.split("\n")
+                for number in range(1, self.pushed + 1):
+                    final = lines[number - 1] if number <= len(lines) else None
+                    if self.mismatch is None and self.streamed[number] != final:
+                        self.mismatch = ReplayDivergence(
+                            f"plan line {number}",
+                            STREAM,
+                            f"the planner's reply has a different line {number} than it streamed",
+                            self.streamed[number],
+                            final,
+                        )
                 for piece in lines[self.pushed :]:
                     self._push(piece)
                 self.done.put(("end", self.pushed))
 
             return lift(tell)
 
-        return effect(STREAM, {"stream": "planner"}, handler=read).then(finished)
+        if isinstance(tokens, Step):
+            planner: Step[object, Any, Any] = tokens
+
+            async def start() -> None:
+                listen(self._feed)  # this branch's own task: its model call reports here
+
+            def heard(reply: Any) -> Step[object, Never, None]:
+                listen(None)
+                return finished(_reply_text(reply))
+
+            return lift(start).then(lambda _: planner).then(heard)
+
+        async def read(request: Any) -> str:
+            text: list[str] = []
+            async for chunk in tokens():
+                text.append(chunk)
+                self._feed(chunk)
+            return "".join(text)
+
+        return effect(STREAM, {"stream": "planner"}, handler=read).then(
+            lambda text: finished(str(text))
+        )
+
+    def _feed(self, chunk: str | None) -> None:
+        """A piece of the reply as it streams (None: the reply starts over)."""
+        if chunk is None:
+            # A retried request: lines not yet handled are dropped, and the new
+            # attempt's lines are numbered from 1 again (handled ones must match).
+            self.done.items = deque(i for i in self.done.items if i[0] != "line")
+            self.partial = []
+            self.pushed = 0
+            return
+        *complete, rest = chunk.split("\n")
+        for piece in complete:
+            self._push("".join(self.partial) + piece)
+            self.partial = []
+        self.partial.append(rest)
 
     def _push(self, line: str) -> None:
         self.pushed += 1
@@ -459,6 +501,17 @@ class _Controller:
             return fail(TaskFailed("output", "-", str(exc)))
 
 
+def _reply_text(reply: Any) -> str:
+    """The text of a planner step's value: a model's reply or a string."""
+    if isinstance(reply, AssistantMessage):
+        return reply.content or ""
+    if isinstance(reply, str):
+        return reply
+    raise TypeError(
+        f"stream_plan(): the planner step must give an AssistantMessage or a str, got {reply!r}"
+    )
+
+
 def live(
     plan: Plan | dict[str, Any] | str,
     tools: Registry | Iterable[Tool],
@@ -510,7 +563,7 @@ def _build(
     limit: int | None,
     retry: RetryPolicy | None,
     max_tasks: int,
-    tokens: Tokens | None,
+    tokens: Tokens | Step[object, Any, Any] | None,
     parse: LineParser | None,
 ) -> Step[object, Any, Any]:
     def start() -> Step[object, Any, Any]:
@@ -611,7 +664,7 @@ def openai_stream(
 
 
 def stream_plan(
-    tokens: Tokens,
+    tokens: Tokens | Step[object, Any, Any],
     tools: Registry | Iterable[Tool],
     *,
     parse: LineParser = parse_line,
@@ -623,8 +676,12 @@ def stream_plan(
 ) -> Step[object, Any, Any]:
     r"""Run a plan while the planner still writes it: each task starts once its line is in.
 
-    `tokens()` gives the planner's reply as an async iterator of text pieces
-    (tokens, as a model streams them). Each complete line is parsed by
+    The planner is a model call that streams, `chat(messages, stream=True)`
+    (any step whose value is an `AssistantMessage` or a str; its handler -
+    `openai_handler`, `scripted_handler` - reports the reply's pieces as they
+    arrive), or `tokens()`, a function giving the reply as an async
+    iterator of text pieces (`openai_stream`, `scripted_stream`). Each
+    complete line is parsed by
     `parse` (default: LLMCompiler's numbered format, `parse_line`),
     checked like an `Add` edit - tool, arguments, references to tasks
     already seen - and started as soon as what it needs has finished,
@@ -633,7 +690,8 @@ def stream_plan(
     The output maps every task id to its output; `editor`, `on_error`,
     `limit` and `retry` work as in `live`.
 
-    The whole reply is one journaled effect (`plan.stream`), and the order
+    The whole reply is one journaled effect (the model call, or
+    `plan.stream` for a token function), and the order
     in which lines and completions were handled is journaled too, so a
     replay - which reads the reply from the journal at once - makes the
     same dispatches in the same order. A run resumed after a crash in the
@@ -654,9 +712,10 @@ def stream_plan(
     {'1': 'AB', '2': 'AB!'}
     """
     registry = tools if isinstance(tools, Registry) else Registry(tools)
-    if not callable(tokens):
+    if not isinstance(tokens, Step) and not callable(tokens):
         raise TypeError(
-            f"stream_plan() needs a function returning an async iterator, got {tokens!r}"
+            "stream_plan() needs a planner step (chat(..., stream=True)) or a function "
+            f"returning an async iterator of text, got {tokens!r}"
         )
     _check_on_error(on_error)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

@@ -12,17 +12,13 @@ True
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Never, final
 
-import anyio
 from attrs import frozen
 
 from mce.effects import effect
 from mce.journal import ReplayDivergence
-from mce.llm.stream import listen
-from mce.llm.types import AssistantMessage
 from mce.plan.edits import (
     Add,
     Edit,
@@ -39,6 +35,7 @@ from mce.plan.edits import (
 )
 from mce.plan.ir import Plan, Ref, Task
 from mce.plan.llmcompiler import Join, after_join, renumbered, unknown_reference
+from mce.plan.reply import STREAM, Mailbox, Reply, Tokens
 from mce.plan.run import (
     MissingField,
     OnError,
@@ -57,11 +54,9 @@ NEXT = "plan.next"
 """Effect kind: which running task's completion the controller handles next."""
 EDIT = "plan.edit"
 """Effect kind: a batch of edits, recorded before it is applied."""
-STREAM = "plan.stream"
-"""Effect kind: the planner's whole streamed reply."""
 
-Tokens = Callable[[], AsyncIterator[str]]
-"""The planner's reply as it streams: a function giving an async iterator of text pieces."""
+Feedback = Callable[[PlanInvalid, str], "Tokens | Step[object, Any, Any]"]
+"""`feedback(invalid, text)`: a new planner reply answering the problems with the reply `text`."""
 LineParser = Callable[[str, int, Registry], "Task | Join | Problem | None"]
 """Reads one line of a streamed plan: a task, the end (`Join`), a problem, or nothing."""
 
@@ -92,27 +87,6 @@ def _accept(request: Any) -> None:
 
 
 @final
-class _Mailbox:
-    """An unbounded one-consumer queue (nothing to close, so nothing leaks if a run is cancelled)."""
-
-    def __init__(self) -> None:
-        self.items: deque[Any] = deque()
-        self.wakeup: anyio.Event | None = None
-
-    def put(self, item: Any) -> None:
-        self.items.append(item)
-        if self.wakeup is not None:
-            self.wakeup.set()
-
-    async def get(self) -> Any:
-        while not self.items:
-            self.wakeup = anyio.Event()
-            await self.wakeup.wait()
-        self.wakeup = None
-        return self.items.popleft()
-
-
-@final
 class _Controller:
     """One run of a live plan: the graph, and the channels to the task spawner."""
 
@@ -127,23 +101,19 @@ class _Controller:
         max_tasks: int,
         tokens: Tokens | Step[object, Any, Any] | None = None,
         parse: LineParser | None = None,
+        feedback: Feedback | None = None,
+        max_feedback: int = 0,
     ) -> None:
         self.graph = Graph.start(plan, registry, max_tasks)
         self.tokens = tokens
         self.parse = parse
+        self.feedback = feedback
+        self.max_feedback = max_feedback
         self.open = tokens is not None  # more tasks may still arrive from the stream
-        self.joined: Join | None = None
-        self.first: dict[str, int] = {}  # each task's line
-        self.lines = 0  # stream lines handled
-        self.pushed = 0  # stream lines put in the inbox
-        self.partial: list[str] = []  # the streamed line not yet complete
-        # Each line's text as the controller handled it (live or from the
-        # journal) and as the reader streamed it: on a resume after a crash
-        # mid-stream the planner is asked again, and a reply that rewrites a
-        # recorded line must not be mixed into the recorded plan.
-        self.handled: dict[int, str] = {}
-        self.streamed: dict[int, str] = {}
+        self.first: dict[str, int] = {}  # each streamed task's line
+        self.done = Mailbox()  # what happened, in order: a task finished, a line arrived, the end
         self.mismatch: ReplayDivergence | None = None
+        self.replies = [] if tokens is None else [Reply(0, tokens, self.done, self._diverged)]
         self.ended = False
         self.registry = registry
         self.editor = editor
@@ -154,8 +124,7 @@ class _Controller:
         self.running: list[str] = []
         self.reported: set[str] = set()
         self.events = 0
-        self.done = _Mailbox()  # what happened, in order: a task finished, a line arrived, the end
-        self.go = _Mailbox()  # ids of tasks to start, then None
+        self.go = Mailbox()  # ids of tasks (or replies) to start, then None
 
     # ------------------------------------------------------------ running tasks
 
@@ -239,11 +208,19 @@ class _Controller:
             if item[0] == "task":
                 if item[1] not in self.reported:
                     return {"task": item[1]}
-            elif item[0] == "line":
-                if item[1] > self.lines:
-                    return {"line": item[1], "text": item[2]}
-            elif self.open:
-                return {"end": item[1]}
+                continue
+            reply = self.replies[-1]
+            if not self.open or item[1] != reply.index:
+                continue  # a reply already over (its lines were served from the journal)
+            if item[0] == "line" and item[2] > reply.lines:
+                event: dict[str, Any] = {"line": item[2], "text": item[3]}
+            elif item[0] == "end":
+                event = {"end": item[2]}
+            else:
+                continue
+            if reply.index:
+                event["reply"] = reply.index
+            return event
 
     def _loop(self) -> Step[object, Any, Any]:
         if not self.running and not self.open:
@@ -254,11 +231,16 @@ class _Controller:
     def _on_event(self, event: Any) -> Step[object, Any, Any]:
         if self.mismatch is not None:
             raise self.mismatch
-        if isinstance(event, dict) and "line" in event and self.open:
-            return self._on_line(event["line"], event.get("text"))
-        if isinstance(event, dict) and "end" in event and self.open:
-            self.open = False
-            return self._next_round()
+        if isinstance(event, dict) and ("line" in event or "end" in event) and self.open:
+            reply = self.replies[-1]
+            if event.get("reply", 0) != reply.index:
+                raise RuntimeError(
+                    f"{NEXT} #{self.events} is {event!r} while reply {reply.index} streams; "
+                    "the journal does not belong to this plan"
+                )
+            if "end" in event:
+                return self._on_end(reply)
+            return self._on_line(reply, event["line"], event.get("text"))
         name = event.get("task") if isinstance(event, dict) else None
         if not isinstance(name, str) or name not in self.running:
             raise RuntimeError(
@@ -272,121 +254,68 @@ class _Controller:
     # ------------------------------------------------------------ the planner's stream
 
     def reader(self) -> Step[object, Any, None]:
-        """Read the planner's reply, handing on each line as it arrives.
+        """Read the planner's first reply (see `mce.plan.reply`)."""
+        return self.replies[0].reader()
 
-        A `Step` planner (`chat(..., stream=True)`) is listened to while its
-        handler streams; a token function is read as one journaled effect.
-        """
-        tokens = self.tokens
-        assert tokens is not None
+    def _diverged(self, mismatch: ReplayDivergence) -> None:
+        if self.mismatch is None:
+            self.mismatch = mismatch
 
-        def finished(text: str) -> Step[object, Never, None]:
-            def tell() -> None:
-                # A served reply (replay, resume) hands on its lines only now; the
-                # reply's value is the truth the streamed lines must agree with.
-                lines = text.split("\n")
-                for number in range(1, self.pushed + 1):
-                    final = lines[number - 1] if number <= len(lines) else None
-                    if self.mismatch is None and self.streamed[number] != final:
-                        self.mismatch = ReplayDivergence(
-                            f"plan line {number}",
-                            STREAM,
-                            f"the planner's reply has a different line {number} than it streamed",
-                            self.streamed[number],
-                            final,
-                        )
-                for piece in lines[self.pushed :]:
-                    self._push(piece)
-                self.done.put(("end", self.pushed))
-
-            return lift(tell)
-
-        if isinstance(tokens, Step):
-            planner: Step[object, Any, Any] = tokens
-
-            async def start() -> None:
-                listen(self._feed)  # this branch's own task: its model call reports here
-
-            def heard(reply: Any) -> Step[object, Never, None]:
-                listen(None)
-                return finished(_reply_text(reply))
-
-            return lift(start).then(lambda _: planner).then(heard)
-
-        async def read(request: Any) -> str:
-            text: list[str] = []
-            async for chunk in tokens():
-                text.append(chunk)
-                self._feed(chunk)
-            return "".join(text)
-
-        return effect(STREAM, {"stream": "planner"}, handler=read).then(
-            lambda text: finished(str(text))
-        )
-
-    def _feed(self, chunk: str | None) -> None:
-        """A piece of the reply as it streams (None: the reply starts over)."""
-        if chunk is None:
-            # A retried request: lines not yet handled are dropped, and the new
-            # attempt's lines are numbered from 1 again (handled ones must match).
-            self.done.items = deque(i for i in self.done.items if i[0] != "line")
-            self.partial = []
-            self.pushed = 0
-            return
-        *complete, rest = chunk.split("\n")
-        for piece in complete:
-            self._push("".join(self.partial) + piece)
-            self.partial = []
-        self.partial.append(rest)
-
-    def _push(self, line: str) -> None:
-        self.pushed += 1
-        self.streamed[self.pushed] = line
-        self._compare(self.pushed)
-        self.done.put(("line", self.pushed, line))
-
-    def _compare(self, number: int) -> None:
-        """Note a line the journal and the planner's (resumed) reply disagree on."""
-        recorded, streamed = self.handled.get(number), self.streamed.get(number)
-        if self.mismatch is None and None not in (recorded, streamed) and recorded != streamed:
-            self.mismatch = ReplayDivergence(
-                f"plan line {number}",
-                STREAM,
-                f"the planner's reply has a different line {number} than the journal",
-                recorded,
-                streamed,
-            )
-
-    def _on_line(self, number: Any, text: Any) -> Step[object, Any, Any]:
-        if number != self.lines + 1 or not isinstance(text, str):
+    def _on_line(self, reply: Reply, number: Any, text: Any) -> Step[object, Any, Any]:
+        if number != reply.lines + 1 or not isinstance(text, str):
             raise RuntimeError(
-                f"{NEXT} #{self.events} gives line {number!r} after line {self.lines}; "
+                f"{NEXT} #{self.events} gives line {number!r} after line {reply.lines}; "
                 "the journal does not belong to this plan"
             )
-        self.lines = number
-        self.handled[number] = text
-        self._compare(number)
+        reply.handle(number, text)
         if self.mismatch is not None:
             raise self.mismatch
         assert self.parse is not None
         item = self.parse(text, number, self.registry)
-        if item is not None and self.joined is not None:
-            return fail(PlanInvalid([after_join(number, self.joined)]))
+        if item is not None and reply.joined is not None:
+            return self._reject(reply, after_join(number, reply.joined))
         if isinstance(item, Problem):
-            return fail(PlanInvalid([item]))
+            return self._reject(reply, item)
         if isinstance(item, Join):
-            self.joined = item
+            reply.joined = item
         elif isinstance(item, Task):
             # The same rules as `parse_llmcompiler` reading the whole text.
             problem = renumbered(item, number, self.first) or unknown_reference(
                 item, number, self.graph.live()
             )
             if problem is not None:
-                return fail(PlanInvalid([problem]))
-            self.first[item.id] = number
+                return self._reject(reply, problem)
             rejected = self.graph.apply(Add(item), None)
             if rejected is not None:
-                return fail(PlanInvalid([Problem(item.id, f"line {number}: {rejected.reason}")]))
+                return self._reject(reply, Problem(item.id, f"line {number}: {rejected.reason}"))
+            self.first[item.id] = number
+        return self._next_round()
+
+    def _reject(self, reply: Reply, problem: Problem) -> Step[object, Any, Any]:
+        """A bad line: the run fails, or (with feedback) it goes back to the planner at the end."""
+        if self.feedback is None:
+            return fail(PlanInvalid([problem]))
+        reply.problems.append(problem)  # never added: nothing that needs it can start
+        return self._next_round()
+
+    def _on_end(self, reply: Reply) -> Step[object, Any, Any]:
+        if not reply.problems:
+            self.open = False
+            return self._next_round()
+        invalid = PlanInvalid(reply.problems)
+        if self.feedback is None or reply.index >= self.max_feedback:
+            return fail(invalid)
+        planner = self.feedback(invalid, reply.text)
+        if not isinstance(planner, Step) and not callable(planner):
+            raise TypeError(
+                f"stream_plan(feedback=...) must return a planner step or a token function, "
+                f"got {planner!r}"
+            )
+        answer = Reply(reply.index + 1, planner, self.done, self._diverged)
+        self.replies.append(answer)
+        name = f"reply {answer.index}"  # not a task id: ids have no spaces
+        self.steps[name] = answer.reader()
+        self.go.put(name)
         return self._next_round()
 
     def _settle(self, name: str, outcome: Any) -> Step[object, Any, Any]:
@@ -463,17 +392,6 @@ class _Controller:
             return fail(TaskFailed("output", "-", str(exc)))
 
 
-def _reply_text(reply: Any) -> str:
-    """The text of a planner step's value: a model's reply or a string."""
-    if isinstance(reply, AssistantMessage):
-        return reply.content or ""
-    if isinstance(reply, str):
-        return reply
-    raise TypeError(
-        f"stream_plan(): the planner step must give an AssistantMessage or a str, got {reply!r}"
-    )
-
-
 def _build(
     plan: Plan,
     registry: Registry,
@@ -484,9 +402,23 @@ def _build(
     max_tasks: int,
     tokens: Tokens | Step[object, Any, Any] | None,
     parse: LineParser | None,
+    feedback: Feedback | None = None,
+    max_feedback: int = 0,
 ) -> Step[object, Any, Any]:
     def start() -> Step[object, Any, Any]:
-        run = _Controller(plan, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+        run = _Controller(
+            plan,
+            registry,
+            editor,
+            on_error,
+            limit,
+            retry,
+            max_tasks,
+            tokens,
+            parse,
+            feedback,
+            max_feedback,
+        )
         if tokens is None:
             return par(run.control(), run.spawner()).map(lambda parts: parts[0])
         return par(run.control(), run.spawner(), run.reader()).map(lambda parts: parts[0])
@@ -500,6 +432,7 @@ __all__ = [
     "STREAM",
     "Editor",
     "Event",
+    "Feedback",
     "LineParser",
     "Tokens",
 ]

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from mce.plan.controller import Editor, LineParser, Tokens, _build
+from mce.plan.controller import Editor, Feedback, LineParser, Tokens, _build
 from mce.plan.ir import Plan
 from mce.plan.llmcompiler import parse_line
 from mce.plan.run import OnError, _check_on_error
@@ -134,6 +134,8 @@ def stream_plan(
     limit: int | None = None,
     retry: RetryPolicy | None = None,
     max_tasks: int = MAX_TASKS,
+    feedback: Feedback | None = None,
+    max_feedback: int = 2,
 ) -> Step[object, Any, Any]:
     r"""Run a plan while the planner still writes it: each task starts once its line is in.
 
@@ -147,7 +149,15 @@ def stream_plan(
     checked like an `Add` edit - tool, arguments, references to tasks
     already seen - and started as soon as what it needs has finished,
     while the rest of the plan is still arriving. A bad line fails the run
-    with `PlanInvalid` naming it, before anything that needs it exists.
+    with `PlanInvalid` naming it, before anything that needs it exists -
+    or, with `feedback`, goes back to the planner: a bad line (and any line
+    that refers to it) is left out, nothing that needs it starts, the rest
+    of the plan runs on, and when the reply has ended
+    `feedback(invalid, text)` - the problems, each naming its line, and the
+    reply's text - gives a new planner (a step or token function) whose
+    reply adds the corrected lines (it may reuse the ids of rejected lines;
+    a task that was accepted runs once). After `max_feedback` replies that
+    still have bad lines, the run fails with the last reply's `PlanInvalid`.
     The output maps every task id to its output; `editor`, `on_error`,
     `limit` and `retry` work as in `live`.
 
@@ -185,8 +195,24 @@ def stream_plan(
         raise TypeError(f"stream_plan(editor=...) must be callable, got {editor!r}")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"stream_plan(retry=...) needs a RetryPolicy, got {retry!r}")
+    if feedback is not None and not callable(feedback):
+        raise TypeError(f"stream_plan(feedback=...) must be callable, got {feedback!r}")
+    if isinstance(max_feedback, bool) or not isinstance(max_feedback, int) or max_feedback < 0:
+        raise ValueError(f"stream_plan(max_feedback=...) needs an int >= 0, got {max_feedback!r}")
     empty = Plan((), None)
-    return _build(empty, registry, editor, on_error, limit, retry, max_tasks, tokens, parse)
+    return _build(
+        empty,
+        registry,
+        editor,
+        on_error,
+        limit,
+        retry,
+        max_tasks,
+        tokens,
+        parse,
+        feedback,
+        max_feedback,
+    )
 
 
 __all__ = ["openai_stream", "scripted_stream", "stream_plan"]

@@ -381,3 +381,77 @@ def test_a_plan_streamed_by_chat_through_the_openai_compatible_server(backend: A
         == out
     )
     assert log == []
+
+
+# ---------------------------------------------------------------- feedback to the planner
+
+BAD_PLAN = '1. search("alpha")\n2. serch("beta")\n3. join_text(["$1", "$2"])\n4. join()'
+FIXED = '2. search("beta")\n3. join_text(["$1", "$2"])\n4. join()'
+
+
+def _feedback(invalid: PlanInvalid, text: str) -> Any:
+    from mce.llm import chat
+
+    problems = "\n".join(str(p) for p in invalid.problems)
+    return chat(
+        [
+            {"role": "user", "content": "plan: alpha and beta"},
+            {"role": "assistant", "content": text},
+            {"role": "user", "content": f"fix these lines:\n{problems}"},
+        ],
+        stream=True,
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_invalid_streamed_line_goes_back_to_the_planner(backend: Any) -> None:
+    from mce.llm import ScriptedModel, say, scripted_handler
+
+    model = ScriptedModel(per_token=0.0002).when("plan:", say(BAD_PLAN), turn=1)
+    model = model.when("fix these lines", say(FIXED))
+    handlers = {"llm.chat": scripted_handler(model)}
+    log.clear()
+    j = Journal()
+    step = stream_plan(_planner(), TOOLS, feedback=_feedback)
+    out = run_sync(step, None, journal=j, handlers=handlers, backend=backend)
+    assert out == Ok(PLAN_OUT, None)
+    # the bad line and the line needing it never ran; the corrected ones ran once
+    assert sorted(log) == ["join_text", "search alpha", "search beta"]
+    asked = model.requests[1]["messages"][-1]["content"]
+    assert asked == (
+        "fix these lines:\n"
+        "task '2': line 2: unknown tool 'serch' (available: ['search', 'join_text'])\n"
+        "task '3': line 3: task 3 refers to task 2, which no earlier line defines"
+    )
+    log.clear()
+    replayed = run_sync(step, None, journal=j, mode="replay", backend=backend)
+    assert replayed == out and log == []
+    header, entries = j.load()
+    assert [e["kind"] for e in entries].count("llm.chat") == 2
+    for keep in range(len(entries)):
+        model.requests.clear()
+        crashed = Journal()
+        crashed.write([header, *entries[:keep]] if header else entries[:keep])
+        resumed = run_sync(
+            step, None, journal=crashed, mode="resume", handlers=handlers, backend=backend
+        )
+        assert resumed == out
+
+
+def test_a_planner_that_keeps_writing_bad_lines_fails_the_run_in_the_end() -> None:
+    from mce.llm import ScriptedModel, say, scripted_handler
+
+    model = ScriptedModel().when("plan:", say(BAD_PLAN), turn=1)
+    model = model.when("fix these lines", say('2. serch("beta")\n3. join()'))
+    log.clear()
+    step = stream_plan(_planner(), TOOLS, feedback=_feedback, max_feedback=1)
+    out = run_sync(step, None, handlers={"llm.chat": scripted_handler(model)})
+    assert isinstance(out, Err) and isinstance(out.error, PlanInvalid)
+    assert [str(p) for p in out.error.problems] == [
+        "task '2': line 1: unknown tool 'serch' (available: ['search', 'join_text'])"
+    ]
+    assert log == ["search alpha"] and len(model.requests) == 2
+    with pytest.raises(ValueError, match="max_feedback"):
+        stream_plan(_planner(), TOOLS, feedback=_feedback, max_feedback=-1)
+    with pytest.raises(TypeError, match="feedback"):
+        stream_plan(_planner(), TOOLS, feedback=42)  # type: ignore[arg-type]

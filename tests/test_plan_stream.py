@@ -455,3 +455,34 @@ def test_a_planner_that_keeps_writing_bad_lines_fails_the_run_in_the_end() -> No
         stream_plan(_planner(), TOOLS, feedback=_feedback, max_feedback=-1)
     with pytest.raises(TypeError, match="feedback"):
         stream_plan(_planner(), TOOLS, feedback=42)  # type: ignore[arg-type]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streamed_plans(), st.sampled_from(BACKENDS), st.integers(0, 100))
+def test_plans_streamed_by_a_model_call_replay_and_resume_exactly(
+    case: Any, backend: str, cut: int
+) -> None:
+    pieces, _text = case
+    handlers = {"llm.chat": _gated_handler(*pieces)}
+    j = Journal()
+    out = run_sync(
+        stream_plan(_planner(), TOOLS), None, journal=j, handlers=handlers, backend=backend
+    )
+    assert out.ok
+    replayed = run_sync(
+        stream_plan(_planner(), TOOLS), None, journal=j, mode="replay", backend=backend
+    )
+    assert replayed == out
+    header, entries = j.load()
+    keep = cut * len(entries) // 100
+    crashed = Journal()
+    crashed.write([header, *entries[:keep]] if header else entries[:keep])
+    resumed = run_sync(
+        stream_plan(_planner(), TOOLS),
+        None,
+        journal=crashed,
+        mode="resume",
+        handlers=handlers,
+        backend=backend,
+    )
+    assert resumed == out

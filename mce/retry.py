@@ -160,7 +160,9 @@ def _timed_out(error: object, rule: type | tuple[type, ...]) -> bool:
     )
     if not timeout:
         return False
-    return any(issubclass(TimeoutError, cls) for cls in (rule if isinstance(rule, tuple) else (rule,)))
+    return any(
+        issubclass(TimeoutError, cls) for cls in (rule if isinstance(rule, tuple) else (rule,))
+    )
 
 
 def _wait(delay: float, jitter: bool) -> Step[Any, Any, None]:

@@ -486,3 +486,21 @@ def test_plans_streamed_by_a_model_call_replay_and_resume_exactly(
         backend=backend,
     )
     assert resumed == out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_whoever_listened_around_the_run_still_hears_the_plan_stream(backend: Any) -> None:
+    from mce.llm import ScriptedModel, say, scripted_handler
+    from mce.llm.stream import listening
+
+    model = ScriptedModel().when("plan", say(PLAN_TEXT))
+    heard: list[str | None] = []
+    with listening(heard.append):
+        out = run_sync(
+            stream_plan(_planner(), TOOLS),
+            None,
+            handlers={"llm.chat": scripted_handler(model)},
+            backend=backend,
+        )
+    assert out == Ok(PLAN_OUT, None)
+    assert "".join(p for p in heard if p) == PLAN_TEXT and len(heard) > 10

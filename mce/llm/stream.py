@@ -57,6 +57,15 @@ def report_restart() -> None:
         listener(None)
 
 
+def current_listener() -> Listener | None:
+    """Who listens to streamed replies in this context (None: nobody).
+
+    >>> current_listener() is None
+    True
+    """
+    return _listener.get()
+
+
 def listen(listener: Listener | None) -> contextvars.Token[Listener | None]:
     """Make `report_delta` in this context (and tasks started from it) call `listener`.
 
@@ -146,6 +155,7 @@ async def _paced(
 
 __all__ = [
     "Listener",
+    "current_listener",
     "deliver",
     "listen",
     "listening",

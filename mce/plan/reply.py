@@ -25,7 +25,7 @@ import anyio
 
 from mce.effects import effect
 from mce.journal import ReplayDivergence
-from mce.llm.stream import listen
+from mce.llm.stream import Listener, current_listener, listen
 from mce.llm.types import AssistantMessage
 from mce.plan.llmcompiler import Join
 from mce.plan.validate import Problem
@@ -101,6 +101,7 @@ class Reply:
         self.joined: Join | None = None
         self.problems: list[Problem] = []  # lines rejected (with feedback to the planner)
         self.text = ""  # the whole reply, once it ended
+        self.outer: Listener | None = None  # who listened before this reply did
 
     def reader(self) -> Step[object, Any, None]:
         """Read the reply, handing on each line as it arrives, then the end."""
@@ -131,10 +132,19 @@ class Reply:
             asked: Step[object, Any, Any] = planner
 
             async def start() -> None:
-                listen(self.feed)  # this branch's own task: its model call reports here
+                # This branch's own task: its model call reports here, and to
+                # whoever listened around the run (a UI showing the plan).
+                outer = self.outer = current_listener()
+
+                def both(piece: str | None) -> None:
+                    self.feed(piece)
+                    if outer is not None:
+                        outer(piece)
+
+                listen(both if outer is not None else self.feed)
 
             def heard(value: Any) -> Step[object, Never, None]:
-                listen(None)
+                listen(self.outer)
                 return finished(reply_text(value))
 
             return lift(start).then(lambda _: asked).then(heard)

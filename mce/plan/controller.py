@@ -18,6 +18,7 @@ from typing import Any, Never, final
 from attrs import frozen
 
 from mce.effects import effect
+from mce.executors import nonblocking
 from mce.journal import ReplayDivergence
 from mce.plan.edits import (
     Add,
@@ -82,6 +83,7 @@ Editor = Callable[[Event, GraphView], Any]
 _EDIT_TYPES = (Add, Remove, Update, Rewire, SetOutput)
 
 
+@nonblocking  # the record is the point: answered on the event loop, with no thread hop
 def _accept(request: Any) -> None:
     return None
 

@@ -504,3 +504,27 @@ def test_whoever_listened_around_the_run_still_hears_the_plan_stream(backend: An
         )
     assert out == Ok(PLAN_OUT, None)
     assert "".join(p for p in heard if p) == PLAN_TEXT and len(heard) > 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_feedback_may_answer_with_a_token_function_and_replays(backend: Any) -> None:
+    asked: list[str] = []
+
+    def again(invalid: PlanInvalid, text: str) -> Any:
+        asked.append(text)
+        return chunks('2. search("beta")\n', '3. join_text(["$1", "$2"])\n4. join()')
+
+    log.clear()
+    j = Journal()
+    step = stream_plan(chunks(BAD_PLAN[:25], BAD_PLAN[25:]), TOOLS, feedback=again)
+    out = run_sync(step, None, journal=j, backend=backend)
+    assert out == Ok(PLAN_OUT, None)
+    assert asked == [BAD_PLAN]
+    assert [e["req"] for e in j.load()[1] if e["kind"] == "plan.stream"] == [
+        {"stream": "planner"},
+        {"stream": "planner", "reply": 1},
+    ]
+    log.clear()
+    replay = stream_plan(_never, TOOLS, feedback=lambda invalid, text: _never)
+    assert run_sync(replay, None, journal=j, mode="replay", backend=backend) == out
+    assert log == []

@@ -79,8 +79,10 @@ class RetryPolicy:
     picks the errors that are retried: None (every error), a class or a
     tuple of classes (`isinstance`; an exception class also matches the
     `EffectError` or `ToolError` of a handler or tool that raised it or a
-    subclass, by its `exception_type`), or a predicate on the error; any
-    other error fails at once.
+    subclass, by its `exception_type`; `TimeoutError` also matches the
+    timeouts mce reports as typed errors: a tool's own `timeout=`,
+    `Step.timeout`'s `StepTimeout`, a model call's `LLMError("timeout")`), or
+    a predicate on the error; any other error fails at once.
 
     >>> RetryPolicy(attempts=4, backoff=0.5, jitter=False).delays()
     (0.5, 1.0, 2.0)
@@ -100,7 +102,7 @@ class RetryPolicy:
         if rule is None:
             return True
         if isinstance(rule, type | tuple):
-            return isinstance(error, rule) or _raised(error, rule)
+            return isinstance(error, rule) or _raised(error, rule) or _timed_out(error, rule)
         return bool(rule(error))
 
     def delays(self) -> tuple[float, ...]:
@@ -139,6 +141,28 @@ def _raised(error: object, rule: type | tuple[type, ...]) -> bool:
         ):
             return True
     return False
+
+
+def _timed_out(error: object, rule: type | tuple[type, ...]) -> bool:
+    """Whether `error` is a timeout mce reports as a typed error, and `rule` asks for timeouts.
+
+    A tool's own `timeout=` (`ToolError` of kind "timeout"), `Step.timeout`
+    (`StepTimeout`) and a model call that timed out (`LLMError` of kind
+    "timeout") raise no `TimeoutError` the caller could see: a policy with
+    `retry_on=TimeoutError` (or a base class of it, such as `OSError`) means them.
+    """
+    from mce.errors import StepTimeout
+    from mce.llm.types import LLMError
+    from mce.tools import ToolError
+
+    timeout = isinstance(error, StepTimeout) or (
+        isinstance(error, ToolError | LLMError) and error.kind == "timeout"
+    )
+    if not timeout:
+        return False
+    return any(
+        issubclass(TimeoutError, cls) for cls in (rule if isinstance(rule, tuple) else (rule,))
+    )
 
 
 def _wait(delay: float, jitter: bool) -> Step[Any, Any, None]:

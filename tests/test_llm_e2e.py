@@ -222,10 +222,9 @@ def test_server_from_the_command_line(tmp_path: Path) -> None:
             proc.stdout.close()
 
 
-# The openai client's streaming leaves async generators of its HTTP stack for the
-# garbage collector, which trio reports as ResourceWarnings: a client-library
-# matter. Non-streamed calls are tested on both backends.
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+# Streamed replies are read from the raw server-sent events, so nothing is left
+# to the garbage collector (which trio would report): both backends.
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_streamed_replies_through_the_real_client(
     server: OpenAIServer, tmp_path: Path
 ) -> None:
@@ -407,3 +406,19 @@ async def test_a_reply_with_a_lone_surrogate_is_journaled_as_valid_text(
     out = await ask(server, chat(["capital?"]), journal=path)
     assert isinstance(out, Ok) and out.value.content == "bad \ufffd text"
     assert await run(chat(["capital?"]), None, journal=path, mode="replay") == out
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_a_retried_streamed_reply_tells_listeners_it_starts_over(
+    server: OpenAIServer,
+) -> None:
+    from mce.llm.stream import listening
+
+    server.model.queue(say("one two three"))
+    server.fail_next(503)
+    heard: list[str | None] = []
+    async with handler(server, backoff=0.001) as h:
+        with listening(heard.append):
+            reply = await h({"messages": [{"role": "user", "content": "count"}], "stream": True})
+    assert reply.content == "one two three" and reply.attempts == 2
+    assert heard[0] is None and "".join(p for p in heard[1:] if p) == "one two three"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import anyio
@@ -398,3 +399,90 @@ def test_edited_runs_replay_and_resume_exactly(case: Any, backend: str) -> None:
     crashed.write([header, *entries[:keep]] if header else entries[:keep])
     assert run_sync(step, None, journal=crashed, mode="resume", backend=backend) == out
     assert run_sync(step, None, journal=crashed, mode="replay", backend=backend) == out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_edits_as_python_objects_read_references_like_their_json_form(backend: Any) -> None:
+    # `Add(Task(..., {"target": "$redeploy"}))` must mean what
+    # `{"op": "add", "task": {..., "args": {"target": "$redeploy"}}}` means: a
+    # reference (a dependency, interpolated), never the literal text "$redeploy".
+    def as_objects(event: Event, view: GraphView) -> list[Any]:
+        if event.ok or event.task != "deploy":
+            return []
+        return [
+            Add(Task("redeploy", "deploy", {"service": "api", "version": 2})),
+            Add(Task("recheck", "health", {"target": "after $redeploy, $$1"})),
+            Update("check", args={"target": "$redeploy"}),
+            SetOutput({"deployed": "$check", "again": "$recheck"}),
+        ]
+
+    def as_json(event: Event, view: GraphView) -> list[Any]:
+        if event.ok or event.task != "deploy":
+            return []
+        return [
+            {
+                "op": "add",
+                "task": {
+                    "id": "redeploy",
+                    "tool": "deploy",
+                    "args": {"service": "api", "version": 2},
+                },
+            },
+            {
+                "op": "add",
+                "task": {
+                    "id": "recheck",
+                    "tool": "health",
+                    "args": {"target": "after $redeploy, $$1"},
+                },
+            },
+            {"op": "update", "task": "check", "args": {"target": "$redeploy"}},
+            {"op": "output", "output": {"deployed": "$check", "again": "$recheck"}},
+        ]
+
+    outs = []
+    for editor in (as_objects, as_json):
+        calls.clear()
+        j = Journal()
+        step = live(CONSTELLATION, OPS, editor=editor, on_error="continue")
+        outs.append(run_sync(step, None, journal=j, backend=backend))
+        assert run_sync(step, None, journal=j, mode="replay", backend=backend) == outs[-1]
+    assert outs[0] == Ok({"deployed": "ok: api v2", "again": "ok: after api v2, $1"}, None), outs[0]
+    assert outs[0] == outs[1]
+
+
+def test_an_edit_object_with_a_stray_dollar_is_rejected_naming_it() -> None:
+    def stray(event: Event, view: GraphView) -> list[Any]:
+        return [] if event.ok else [Update("check", args={"target": "costs 5$"})]
+
+    out = run_sync(live(CONSTELLATION, OPS, editor=stray, on_error="continue"), None)
+    assert isinstance(out, Err) and isinstance(out.error, EditRejected)
+    assert out.error.after == "deploy"
+    assert "'$' at offset 7 of 'costs 5$' is not a reference" in out.error.reason
+
+
+def test_the_editor_view_cannot_change_the_graph_behind_the_invariants() -> None:
+    seen: list[str] = []
+
+    def meddler(event: Event, view: GraphView) -> list[Any]:
+        if event.task != "build":
+            return []
+        check = view.tasks["check"]
+        for attempt in (
+            lambda: operator.setitem(check.args, "target", "meddled"),
+            lambda: operator.delitem(check.args, "target"),
+            lambda: operator.setitem(view.tasks, "check", Task("check", "health", {"target": "x"})),
+            lambda: operator.setitem(view.status, "deploy", "done"),
+            lambda: operator.setitem(view.output, "deployed", "meddled"),
+        ):
+            with pytest.raises(TypeError):
+                attempt()
+            seen.append("refused")
+        # a copy is the editor's own, and an edit built from it goes through the checks
+        return [Update("check", args={**check.args, "target": "$deploy"})]
+
+    calls.clear()
+    out = run_sync(live(CONSTELLATION, OPS, editor=meddler, on_error="continue"), None)
+    assert seen == ["refused"] * 5
+    assert isinstance(out, Err) and isinstance(out.error, PlanFailed)  # deploy v1 fails
+    assert calls == ["build api", "deploy api v1"]

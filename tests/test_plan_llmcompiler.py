@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -154,3 +156,31 @@ def test_a_line_that_is_more_than_one_call_is_a_problem_not_a_crash(line: str) -
     # line is reported, never a crash and never a call read half-way.
     with pytest.raises(PlanInvalid, match="line 1: expected one call"):
         parse_llmcompiler(line, TOOLS)
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ('1. search($2)\n2. search("Barack Obama")\n3. join()', 1),
+        ('1. search("Barack Obama")\n2. math("x", ["$2"])\n3. join()', 2),
+        ('1. search("Barack Obama")\n2. math("$1 and ${3}")\n3. search("x")', 2),
+        ('1. search("Barack Obama")\n2. math("x", ["$9"])', 2),
+    ],
+)
+def test_a_reference_to_a_later_or_missing_task_is_rejected_as_stream_plan_does(
+    text: str, line: int
+) -> None:
+    # The same text, read whole or streamed, is the same plan or the same error.
+    from mce.plan.live import stream_plan
+
+    with pytest.raises(PlanInvalid) as read:
+        parse_llmcompiler(text, TOOLS)
+    problems = [str(p) for p in read.value.problems]
+
+    async def planner() -> Any:
+        yield text
+
+    streamed = run_sync(stream_plan(planner, TOOLS), None)
+    assert not streamed.ok and isinstance(streamed.error, PlanInvalid)
+    assert problems == [str(p) for p in streamed.error.problems]
+    assert f"line {line}: " in problems[0] and "no earlier line" in problems[0]

@@ -217,3 +217,35 @@ def test_retry_on_an_exception_class_matches_what_a_handler_or_tool_raised() -> 
 
     assert run_sync(fetch(7).retry(policy), None) == Ok(7, None)
     assert calls == [7, 7]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retry_on_timeout_error_matches_the_timeouts_mce_raises(backend: Any) -> None:
+    # A tool's own `timeout=`, `Step.timeout` and a model call that timed out
+    # fail with mce's typed errors (ToolError "timeout", StepTimeout, LLMError
+    # "timeout"): the documented `retry_on=TimeoutError` retries them all.
+    import anyio
+
+    from mce.llm.types import LLMError
+    from mce.tools import ToolError, tool
+
+    slow_calls: list[float] = []
+
+    @tool(timeout=0.05)
+    async def fetch(x: int) -> int:
+        "Slow the first time."
+        slow_calls.append(x)
+        if len(slow_calls) == 1:
+            await anyio.sleep(10)
+        return x
+
+    policy = RetryPolicy(attempts=2, backoff=0, retry_on=TimeoutError)
+    assert run_sync(fetch(3).retry(policy), None, backend=backend) == Ok(3, None)
+    assert slow_calls == [3, 3]
+    assert policy.retries(ToolError("fetch", "timeout", "no result within 0.05 s"))
+    assert policy.retries(StepTimeout(1.0))
+    assert policy.retries(LLMError("timeout", "read timed out"))
+    assert RetryPolicy(retry_on=OSError).retries(StepTimeout(1.0))  # a base class of TimeoutError
+    assert not policy.retries(ToolError("fetch", "failed", "boom"))
+    assert not policy.retries(LLMError("rate_limited", "429"))
+    assert not RetryPolicy(retry_on=ValueError).retries(StepTimeout(1.0))

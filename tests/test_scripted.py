@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,3 +249,44 @@ async def test_the_server_can_call_every_offered_tool() -> None:
             out = await run(react(["go"], [lookup, when]), None, handlers={"llm.chat": llm})
     assert isinstance(out, Ok) and out.value.answer == "Based on the tools: found | then"
     assert sorted(called) == ["lookup example", "when [] s"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("per_token", [0.0, 0.0002])
+def test_a_streamed_scripted_reply_reports_its_pieces_in_order(
+    backend: str, per_token: float
+) -> None:
+    from mce.llm import chat, say
+    from mce.llm.stream import listening
+
+    model = ScriptedModel(per_token=per_token, chars_per_token=3).when("poem", say("roses are red"))
+    heard: list[str | None] = []
+    with listening(heard.append):
+        streamed = run_sync(
+            chat(["a poem"], stream=True),
+            None,
+            handlers={"llm.chat": scripted_handler(model)},
+            backend=backend,
+        )
+        plain = run_sync(
+            chat(["a poem"]), None, handlers={"llm.chat": scripted_handler(model)}, backend=backend
+        )
+    assert heard == ["ros", "es ", "are", " re", "d"]  # the plain call reported nothing
+    assert isinstance(streamed, Ok) and streamed.value.content == "roses are red"
+    assert plain == streamed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"per_token": -1}, ValueError, "per_token=...) needs seconds >= 0"),
+        ({"per_token": float("nan")}, ValueError, "per_token"),
+        ({"per_token": "fast"}, TypeError, "needs seconds"),
+        ({"chars_per_token": 0}, ValueError, "chars_per_token=...) needs an int >= 1"),
+    ],
+)
+def test_a_scripted_model_with_a_bad_pace_is_refused(
+    kwargs: dict[str, Any], error: type, message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        ScriptedModel(**kwargs)

@@ -149,6 +149,10 @@ def chat(
     `messages` are OpenAI-format dicts (a plain str is a user message);
     `tools` are `@tool`s, a `Registry` or raw tool schemas; other keyword
     arguments (temperature, max_tokens, seed, ...) go to the endpoint.
+    With `stream=True` the reply streams: the handler reports each piece as
+    it arrives (`mce.llm.stream`; `mce.plan.stream_plan` listens, to run a
+    plan while the model writes it); the value, and the journal, hold the
+    whole message.
 
     >>> from mce import run_sync
     >>> model = ScriptedModel()  # offline: name the scripted model explicitly

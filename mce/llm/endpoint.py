@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import json
 import os
 import random
 import time
@@ -26,6 +27,7 @@ import openai
 
 from mce._perloop import PerLoop
 from mce.effects import EffectFailed, report_retry, scrub
+from mce.llm.stream import report_delta, report_restart
 from mce.llm.types import AssistantMessage, LLMError, LLMErrorKind, ToolCall, Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -134,35 +136,71 @@ async def from_stream(
 ) -> AssistantMessage:
     """Assemble a streamed chat completion; `on_delta` sees each piece of text as it arrives.
 
+    Each piece is also reported to whoever listens (`mce.llm.stream.report_delta`).
     The journal records the assembled message, so a streamed call replays
     like any other.
     """
-    text: list[str] = []
-    calls: dict[int, dict[str, str]] = {}
-    finish_reason = None
-    model = None
-    usage = Usage()
+    reply = _Assembly(on_delta)
     async with contextlib.AsyncExitStack() as stack:
         if hasattr(chunks, "__aenter__"):
             await stack.enter_async_context(chunks)  # closes the response however we leave
         async for chunk in chunks:
-            _absorb(chunk, text, calls, on_delta)
-            model = chunk.model or model
-            if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-            for choice in chunk.choices or ():
-                finish_reason = choice.finish_reason or finish_reason
-    return AssistantMessage(
-        content=_text("".join(text)) if text else None,
-        tool_calls=tuple(
-            ToolCall(_text(c["id"]), _text(c["name"]), _text(c["arguments"]))
-            for _, c in sorted(calls.items())
-        ),
-        usage=usage,
-        model=model,
-        finish_reason=finish_reason,
-        attempts=attempts,
-    )
+            reply.absorb(chunk)
+    return reply.message(attempts)
+
+
+async def _read_stream(
+    response: Any, on_delta: Callable[[str], None] | None, attempts: int
+) -> AssistantMessage:
+    """A streamed reply read from its raw server-sent events, line by line.
+
+    Nothing is left half-consumed when the reply ends (the client's own
+    stream leaves async generators to the garbage collector, which trio
+    reports), on trio as on asyncio.
+    """
+    reply = _Assembly(on_delta)
+    async for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            continue
+        reply.absorb(openai.types.chat.ChatCompletionChunk.model_validate(json.loads(data)))
+    return reply.message(attempts)
+
+
+@final
+class _Assembly:
+    """A streamed reply being put together from its chunks."""
+
+    def __init__(self, on_delta: Callable[[str], None] | None) -> None:
+        self.on_delta = on_delta
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.usage = Usage()
+
+    def absorb(self, chunk: Any) -> None:
+        _absorb(chunk, self.text, self.calls, self.on_delta)
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+        for choice in chunk.choices or ():
+            self.finish_reason = choice.finish_reason or self.finish_reason
+
+    def message(self, attempts: int) -> AssistantMessage:
+        return AssistantMessage(
+            content=_text("".join(self.text)) if self.text else None,
+            tool_calls=tuple(
+                ToolCall(_text(c["id"]), _text(c["name"]), _text(c["arguments"]))
+                for _, c in sorted(self.calls.items())
+            ),
+            usage=self.usage,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            attempts=attempts,
+        )
 
 
 def _absorb(
@@ -175,6 +213,7 @@ def _absorb(
         delta = choice.delta
         if delta.content:
             text.append(delta.content)
+            report_delta(delta.content)
             if on_delta is not None:
                 on_delta(delta.content)
         for part in delta.tool_calls or ():
@@ -265,8 +304,9 @@ class OpenAIHandler:
             try:
                 if kwargs.get("stream"):
                     kwargs.setdefault("stream_options", {"include_usage": True})
-                    chunks = await client.chat.completions.create(**kwargs)
-                    return await from_stream(chunks, self.on_delta, attempt + 1)
+                    streaming = client.chat.completions.with_streaming_response
+                    async with streaming.create(**kwargs) as response:
+                        return await _read_stream(response, self.on_delta, attempt + 1)
                 response = await client.chat.completions.create(**kwargs)
                 return to_message(response, attempt + 1)
             except openai.APIStatusError as exc:
@@ -300,6 +340,8 @@ class OpenAIHandler:
                 raise EffectFailed(error)
             report_retry(attempt + 1, str(error))
             await anyio.sleep(self._delay(attempt, hinted))
+            if kwargs.get("stream"):
+                report_restart()  # what the failed attempt streamed is void
             attempt += 1
 
 

@@ -26,6 +26,7 @@ EditRejected(edit={'op': 'update', 'task': 'a', 'deps': ['b']}, reason="task 'a'
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal, final
 
 from attrs import evolve, frozen
@@ -116,6 +117,50 @@ def edit_to_json(edit: Edit) -> dict[str, Any]:
     if isinstance(edit, Rewire):
         return {"op": "rewire", "task": edit.task, "old": edit.old, "new": edit.new}
     return {"op": "output", "output": unparse_refs(edit.output)}
+
+
+def _as_text(value: Any) -> Any:
+    """A Python value as plan JSON: strings as written (references parsed later), `Ref` and
+    `Template` as their text, mappings as dicts, tuples as lists."""
+    if isinstance(value, Ref | Template):
+        return value.text
+    if isinstance(value, Mapping):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    return value
+
+
+def written(edit: Edit) -> dict[str, Any]:
+    """An edit built in Python, as the JSON a model would write for it.
+
+    Its strings are plan text, as in an edit's JSON form: `"$a"` is a
+    reference to task `a` and `"$$"` a dollar. `edit_from_json(written(e))`
+    is how a running graph reads an edit object, so both forms mean the same.
+
+    >>> written(Update("c", args={"q": "about $a", "n": Ref("b")}))
+    {'op': 'update', 'task': 'c', 'args': {'q': 'about $a', 'n': '$b'}}
+    >>> edit_from_json(written(Add(Task("c", "t", {"q": "$a"})))).task.args
+    {'q': Ref(task='a', path=())}
+    """
+    if isinstance(edit, Add):
+        t = edit.task
+        item: dict[str, Any] = {"id": t.id, "tool": t.tool, "args": _as_text(t.args)}
+        if t.deps:
+            item["deps"] = _as_text(t.deps)
+        return {"op": "add", "task": item}
+    if isinstance(edit, Remove):
+        return {"op": "remove", "task": edit.task}
+    if isinstance(edit, Update):
+        out: dict[str, Any] = {"op": "update", "task": edit.task}
+        if edit.args is not None:
+            out["args"] = _as_text(edit.args)
+        if edit.deps is not None:
+            out["deps"] = _as_text(edit.deps)
+        return out
+    if isinstance(edit, Rewire):
+        return {"op": "rewire", "task": edit.task, "old": edit.old, "new": edit.new}
+    return {"op": "output", "output": _as_text(edit.output)}
 
 
 def edit_from_json(data: Any) -> Edit:
@@ -228,10 +273,35 @@ def _rewired(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def _frozen(value: Any) -> Any:
+    """A read-only copy of plan JSON: dicts as read-only mappings, lists as tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
 @final
 @frozen
 class GraphView:
-    """What an editor sees: every task's definition and status, results, errors and the output."""
+    """What an editor sees: every task's definition and status, results, errors and the output.
+
+    It is read-only - the mappings refuse writes, and a task's `args` (and
+    the output) are read-only copies, lists as tuples - so the graph changes
+    only through edits, under the invariants. Build an edit from it
+    (`Update(id, args={**view.tasks[id].args, "n": 2})`) to change a task.
+    (The results are the tools' own values, as the tasks that use them get them.)
+
+    >>> view = Graph.start(Plan.from_json({"tasks": [{"id": "a", "tool": "t", "args": {"n": [1]}}],
+    ...                                     "output": "$a"})).view()
+    >>> view.tasks["a"].args["n"], view.status["a"]
+    ((1,), 'pending')
+    >>> view.tasks["a"].args["n"] = 2
+    Traceback (most recent call last):
+    ...
+    TypeError: 'mappingproxy' object does not support item assignment
+    """
 
     tasks: Mapping[str, Task]
     status: Mapping[str, Status]
@@ -262,6 +332,7 @@ class Graph:
         self.ever: set[str] = set(tasks)
         self.results: dict[str, Any] = {}
         self.errors: dict[str, Any] = {}
+        self._shown: dict[str, tuple[Task, Task]] = {}  # each task and its read-only copy
 
     @staticmethod
     def start(plan: Plan, registry: Registry | None = None, max_tasks: int = MAX_TASKS) -> Graph:
@@ -274,12 +345,18 @@ class Graph:
 
     def view(self) -> GraphView:
         """A read-only snapshot for an editor."""
+        shown: dict[str, Task] = {}
+        for name, task in self.live().items():
+            cached = self._shown.get(name)
+            if cached is None or cached[0] is not task:  # tasks change only by being replaced
+                cached = self._shown[name] = (task, evolve(task, args=_frozen(task.args)))
+            shown[name] = cached[1]
         return GraphView(
-            dict(self.live()),
-            dict(self.status),
-            dict(self.results),
-            dict(self.errors),
-            self.output,
+            MappingProxyType(shown),
+            MappingProxyType(dict(self.status)),
+            MappingProxyType(dict(self.results)),
+            MappingProxyType(dict(self.errors)),
+            _frozen(self.output),
         )
 
     def needed_by(self, value: Any) -> set[str]:
@@ -396,4 +473,5 @@ __all__ = [
     "Update",
     "edit_from_json",
     "edit_to_json",
+    "written",
 ]

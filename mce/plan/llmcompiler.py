@@ -12,7 +12,9 @@ inside a string), and a final `join()` ends the plan:
 
 Each numbered call becomes a task whose id is its number; positional
 arguments are named by the tool's parameters (pass `tools`), keyword
-arguments by themselves. The plan's output maps every task id to its
+arguments by themselves. A reference is to a task on an earlier line (a
+streamed plan starts each task as its line arrives, so `stream_plan` holds
+a plan to the same rule). The plan's output maps every task id to its
 output - what LLMCompiler's joiner sees. `Label: text` lines (`Thought:`)
 are commentary. Nothing is evaluated: arguments are read as literals only.
 Every malformed line is reported, with its number, in one `PlanInvalid`.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any, final
 
 from attrs import frozen
@@ -203,6 +205,47 @@ def parse_line(
     return Task(str(int(number)), tool, parsed)
 
 
+def unknown_reference(task: Task, line: int, earlier: Container[str]) -> Problem | None:
+    """The problem with a line whose task refers to a task no earlier line defines, if any.
+
+    A streamed plan starts each task as its line arrives, so a reference can
+    only be to a task before it; `parse_llmcompiler` and `stream_plan` both
+    hold a plan to that.
+
+    >>> print(unknown_reference(Task("1", "search", parse_refs({"q": "$2"})), 1, set()))
+    task '1': line 1: task 1 refers to task 2, which no earlier line defines
+    """
+    for name in task.needs():
+        if name not in earlier:
+            return Problem(
+                task.id,
+                f"line {line}: task {task.id} refers to task {name}, which no earlier line defines",
+            )
+    return None
+
+
+def renumbered(task: Task, line: int, first: dict[str, int]) -> Problem | None:
+    """The problem with a line that numbers a task again, if it does.
+
+    >>> print(renumbered(Task("1", "search"), 3, {"1": 1}))
+    line 3: task 1 is numbered again (first on line 1)
+    """
+    if task.id in first:
+        return Problem(
+            None, f"line {line}: task {task.id} is numbered again (first on line {first[task.id]})"
+        )
+    return None
+
+
+def after_join(line: int, joined: Join) -> Problem:
+    """The problem with a task (or anything but commentary) after `join()`.
+
+    >>> print(after_join(5, Join(4)))
+    line 5: text after join() on line 4
+    """
+    return Problem(None, f"line {line}: text after join() on line {joined.line}")
+
+
 def parse_llmcompiler(text: str, tools: Registry | Iterable[Tool] | None = None) -> Plan:
     """Read LLMCompiler's numbered plan text into a `Plan`; `PlanInvalid` lists each bad line.
 
@@ -229,26 +272,28 @@ def parse_llmcompiler(text: str, tools: Registry | Iterable[Tool] | None = None)
         if item is None:
             continue
         if joined is not None:
-            problems.append(
-                Problem(None, f"line {number}: text after join() on line {joined.line}")
-            )
+            problems.append(after_join(number, joined))
         elif isinstance(item, Problem):
             problems.append(item)
         elif isinstance(item, Join):
             joined = item
-        elif item.id in first:
-            problems.append(
-                Problem(
-                    None,
-                    f"line {number}: task {item.id} is numbered again (first on line {first[item.id]})",
-                )
-            )
         else:
-            first[item.id] = number
-            tasks.append(item)
+            problem = renumbered(item, number, first) or unknown_reference(item, number, first)
+            if problem is not None:
+                problems.append(problem)
+            if item.id not in first:  # defined, if badly: later lines may refer to it
+                first[item.id] = number
+                tasks.append(item)
     if problems:
         raise PlanInvalid(problems)
     return Plan(tuple(tasks), {t.id: parse_refs("$" + t.id) for t in tasks})
 
 
-__all__ = ["Join", "parse_line", "parse_llmcompiler"]
+__all__ = [
+    "Join",
+    "after_join",
+    "parse_line",
+    "parse_llmcompiler",
+    "renumbered",
+    "unknown_reference",
+]

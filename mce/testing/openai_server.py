@@ -19,7 +19,9 @@ text, JSON, or one or several parallel tool calls) - a two-turn tool agent:
     python -m mce.testing.openai_server --port 8000 [--rules rules.json] [--call-tools]
 
 `--call-tools` makes the default reply call every offered tool with
-schema-valid arguments, then answer (like pydantic-ai's `TestModel`).
+schema-valid arguments, then answer (like pydantic-ai's `TestModel`). A
+model with `per_token` set streams its replies on that schedule, a token
+(`chars_per_token` characters) at a time.
 
 >>> with OpenAIServer(ScriptedModel()) as server:
 ...     server.base_url.startswith("http://127.0.0.1:")
@@ -40,6 +42,7 @@ from typing import Any, final
 from attrs import frozen
 
 from mce.llm.scripted import ScriptedModel, from_rules
+from mce.llm.stream import pieces
 
 
 @final
@@ -218,6 +221,29 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_paced(self, completion: dict[str, Any], include_usage: bool) -> None:
+            """A streamed reply written as the model writes it: a token every `per_token` s."""
+            model = server.model
+            events = _events(completion, include_usage, model.chars_per_token)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            start = time.monotonic()
+            k = 0
+            for event, is_token in events:
+                if is_token:
+                    k += 1
+                    delay = start + k * model.per_token - time.monotonic()
+                    if delay > 0 and server._stopping.wait(delay):
+                        return
+                data = f"data: {json.dumps(event)}\n\n".encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            done = b"data: [DONE]\n\n"
+            self.wfile.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+            self.wfile.flush()
+
         def _authorized(self) -> bool:
             if server.api_key is None:
                 return True
@@ -286,6 +312,9 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             completion = server.completion(body)
             if body.get("stream"):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                if server.model.per_token > 0:
+                    self._send_paced(completion, include_usage)
+                    return
                 data = _sse(completion, include_usage).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -300,6 +329,17 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 def _sse(completion: dict[str, Any], include_usage: bool) -> str:
     """A completion as the server-sent events of a streamed reply (word by word)."""
+    events = _events(completion, include_usage, None)
+    return "".join(f"data: {json.dumps(e)}\n\n" for e, _ in events) + "data: [DONE]\n\n"
+
+
+def _events(
+    completion: dict[str, Any], include_usage: bool, chars_per_token: int | None
+) -> list[tuple[dict[str, Any], bool]]:
+    """The chunks of a streamed reply, each marked if it is a token of text.
+
+    The text goes word by word, or (`chars_per_token`) in the scripted model's tokens.
+    """
     base = {k: completion[k] for k in ("id", "created", "model")} | {
         "object": "chat.completion.chunk"
     }
@@ -309,11 +349,14 @@ def _sse(completion: dict[str, Any], include_usage: bool) -> str:
     def event(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
+    text = message.get("content") or ""
+    split = (
+        re.findall(r"\S+\s*|\s+", text)
+        if chars_per_token is None
+        else pieces(text, chars_per_token)
+    )
     events = [event({"role": "assistant"})]
-    events += [
-        event({"content": piece})
-        for piece in re.findall(r"\S+\s*|\s+", message.get("content") or "")
-    ]
+    events += [event({"content": piece}) for piece in split]
     for index, call_ in enumerate(message.get("tool_calls") or ()):
         head = {"index": index, "id": call_["id"], "type": "function"}
         events.append(
@@ -334,7 +377,7 @@ def _sse(completion: dict[str, Any], include_usage: bool) -> str:
     events.append(event({}, choice["finish_reason"]))
     if include_usage:
         events.append(base | {"choices": [], "usage": completion["usage"]})
-    return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return [(e, "content" in e["choices"][0]["delta"] if e["choices"] else False) for e in events]
 
 
 def _model_from_rules(path: str | None, call_tools: bool = False) -> ScriptedModel:

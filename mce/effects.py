@@ -18,20 +18,26 @@ Ok(value=42, state=None)
 
 from __future__ import annotations
 
-import contextvars
 import difflib
-import hashlib
-import json
-import logging
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Never, TypeVar, final, get_origin, overload
 
-import attrs
 from attrs import frozen
 
+from mce._fingerprint import canonical as canonical
+from mce._fingerprint import fingerprint as fingerprint
+from mce._retry_reporting import report_retry as report_retry
+from mce._retry_reporting import retry_reporting as retry_reporting
+from mce._retry_reporting import stop_retry_reporting as stop_retry_reporting
 from mce._runtime.nodes import EFFECT as EFFECT
-from mce.codec import encode
+from mce._secrets import SCRUBBED as SCRUBBED
+from mce._secrets import Secret as Secret
+from mce._secrets import redact as redact
+from mce._secrets import reveal as reveal
+from mce._secrets import scrub as scrub
+from mce._secrets import scrub_error as scrub_error
+from mce._secrets import secret_values as secret_values
 from mce.step import Step
 
 _E = TypeVar("_E")
@@ -45,236 +51,6 @@ NOW: Final = "mce.now"
 RANDOM: Final = "mce.random"
 UUID: Final = "mce.uuid"
 SLEEP: Final = "mce.sleep"
-
-
-@final
-class Secret:
-    """A request value that must never reach a journal or a trace.
-
-    Handlers receive the real value; the journal and the request's
-    fingerprint see `"<secret>"` instead.
-
-    >>> Secret("sk-123")
-    Secret('***')
-    >>> redact({"key": Secret("sk-123"), "q": 1})
-    {'key': '<secret>', 'q': 1}
-    >>> reveal({"key": Secret("sk-123")})
-    {'key': 'sk-123'}
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other.value == self.value
-
-    def __hash__(self) -> int:
-        return hash(("mce.Secret", self.value))
-
-
-def _walk(value: Any, leaf: Callable[[Secret], Any]) -> Any:
-    t = type(value)
-    if t is Secret:
-        return leaf(value)
-    if t is dict:
-        return {k: _walk(v, leaf) for k, v in value.items()}
-    if t is list:
-        return [_walk(v, leaf) for v in value]
-    if t is tuple:
-        return tuple(_walk(v, leaf) for v in value)
-    return value
-
-
-def _has_secret(value: Any) -> bool:
-    t = type(value)
-    if t is Secret:
-        return True
-    if t is dict:
-        return any(_has_secret(v) for v in value.values())
-    if t is list or t is tuple:
-        return any(_has_secret(v) for v in value)
-    return False
-
-
-def redact(request: Any) -> Any:
-    """The request as journals and traces see it: every `Secret` replaced by `"<secret>"`.
-
-    >>> redact([Secret(1), 2])
-    ['<secret>', 2]
-    """
-    return _walk(request, lambda _s: "<secret>") if _has_secret(request) else request
-
-
-def reveal(request: Any) -> Any:
-    """The request as handlers see it: every `Secret` replaced by its value.
-
-    >>> reveal((Secret("k"),))
-    ('k',)
-    """
-    return _walk(request, lambda s: s.value) if _has_secret(request) else request
-
-
-def secret_values(request: Any) -> list[str]:
-    """The text of every `Secret` in a request (what `scrub` must remove from error text).
-
-    >>> secret_values({"key": Secret("sk-123"), "n": [Secret(42)], "q": "x"})
-    ['sk-123', '42']
-    """
-    found: list[str] = []
-    if _has_secret(request):
-        _walk(request, lambda s: found.append(str(s.value)))
-    return found
-
-
-SCRUBBED: Final = "<secret>"
-_MIN_SECRET = 4  # shorter values would blank out ordinary words
-
-
-def scrub(text: str, secrets: Iterable[Any]) -> str:
-    """`text` with every occurrence of each secret replaced by `"<secret>"`.
-
-    For error messages that may echo a credential (a 401 body repeating the
-    API key, an exception quoting a header). Secrets are the text of the
-    values given (a `Secret` is unwrapped); values shorter than 4 characters
-    are left alone, as they would blank out ordinary words.
-
-    >>> scrub("bad key sk-123 (Bearer sk-123)", ["sk-123"])
-    'bad key <secret> (Bearer <secret>)'
-    >>> scrub("token abcd1234", [Secret("abcd1234"), None, ""])
-    'token <secret>'
-    """
-    values = {str(v.value if type(v) is Secret else v) for v in secrets if v is not None}
-    for value in sorted((v for v in values if len(v) >= _MIN_SECRET), key=len, reverse=True):
-        text = text.replace(value, SCRUBBED)
-    return text
-
-
-def scrub_error(error: Any, secrets: Iterable[Any]) -> Any:
-    """An error value with `scrub` applied to its text: strings, and the str fields of
-    attrs classes (such as `EffectError`, `LLMError`, `ToolError`), dicts, lists and tuples.
-
-    >>> scrub_error(EffectError("api", "0", "denied for sk-123", "PermissionError"), ["sk-123"])
-    EffectError(kind='api', position='0', message='denied for <secret>', exception_type='PermissionError')
-    """
-    values = [v for v in secrets if v is not None]
-    if not values:
-        return error
-    return _scrub_value(error, values, 0)
-
-
-def _scrub_value(value: Any, secrets: list[Any], depth: int) -> Any:
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if depth > 20:
-        return value
-    if attrs.has(type(value)):
-        changes = {}
-        for a in attrs.fields(type(value)):
-            if not a.init:
-                continue
-            old = getattr(value, a.name)
-            new = _scrub_value(old, secrets, depth + 1)
-            if new is not old:
-                changes[a.name.lstrip("_") if a.alias is None else a.alias] = new
-        return attrs.evolve(value, **changes) if changes else value
-    if type(value) is dict:
-        return {k: _scrub_value(v, secrets, depth + 1) for k, v in value.items()}
-    if type(value) is list:
-        return [_scrub_value(v, secrets, depth + 1) for v in value]
-    if type(value) is tuple:
-        return tuple(_scrub_value(v, secrets, depth + 1) for v in value)
-    return value
-
-
-_retry_reporter: contextvars.ContextVar[Callable[[int, str], None] | None] = contextvars.ContextVar(
-    "mce_retry_reporter", default=None
-)
-
-
-def report_retry(attempt: int, reason: str) -> None:
-    """Tell the run that the running handler is about to retry (attempt `attempt` failed).
-
-    A handler that retries calls this before each new attempt; the run turns
-    it into an `"effect.retry"` trace event for the effect being handled.
-    Outside a run (or from a run without tracing) it does nothing.
-
-    >>> report_retry(1, "HTTP 503")  # no run here: nothing to report to
-    """
-    logging.getLogger("mce").info("retrying: attempt %d failed (%s)", attempt, reason)
-    reporter = _retry_reporter.get()
-    if reporter is not None:
-        reporter(attempt, reason)
-
-
-def retry_reporting(reporter: Callable[[int, str], None] | None) -> contextvars.Token[Any]:
-    """Make `report_retry` call `reporter` in this context (the runtime sets it per effect);
-    returns the token to reset it with `stop_retry_reporting`.
-
-    >>> seen = []
-    >>> token = retry_reporting(lambda n, why: seen.append((n, why)))
-    >>> report_retry(1, "HTTP 429")
-    >>> stop_retry_reporting(token); report_retry(2, "again"); seen
-    [(1, 'HTTP 429')]
-    """
-    return _retry_reporter.set(reporter)
-
-
-def stop_retry_reporting(token: contextvars.Token[Any]) -> None:
-    """Undo `retry_reporting` (see its example).
-
-    >>> stop_retry_reporting(retry_reporting(None))
-    """
-    _retry_reporter.reset(token)
-
-
-def canonical(request: Any) -> str:
-    """The canonical JSON text of a (redacted) request: sorted keys, no spaces.
-
-    >>> canonical({"b": 1, "a": (1, 2)})
-    '{"a":{"$tuple":[1,2]},"b":1}'
-    """
-    return json.dumps(
-        encode(redact(request), "request"),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
-def _fingerprint_default(value: Any) -> Any:
-    if type(value) is Secret:
-        return "<secret>"
-    return encode(value, "request")
-
-
-def fingerprint(request: Any) -> str:
-    """A short hash identifying a request; secrets do not change it.
-
-    It hashes the request's JSON text with sorted keys (so tuples and lists
-    holding the same items, or the keys 1 and "1", fingerprint alike).
-
-    >>> fingerprint({"q": "x", "key": Secret("a")}) == fingerprint({"q": "x", "key": Secret("b")})
-    True
-    >>> fingerprint({"a": 1, "b": [2]}) == fingerprint({"b": [2], "a": 1})
-    True
-    """
-    try:
-        text = json.dumps(
-            request,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=_fingerprint_default,
-        )
-    except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
-        text = canonical(request)
-    # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @final

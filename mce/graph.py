@@ -366,13 +366,30 @@ def mermaid_run(journal: Journal | str | Any, *, names: Mapping[str, str] | None
         parts = branch.split("/")
         for cut in range(len(parts) - 2, 0, -2):
             branches.add("/".join(parts[:cut]))
-    graph = _Graph()
-    names = names or {}
+    drawing = _RunDrawing(by_branch, branches, names or {})
+    drawing.lane("", 1)
+    drawing.shared_tasks()
+    return "\n".join(drawing.graph.lines)
 
-    def children(branch: str) -> dict[str, list[str]]:
+
+class _RunDrawing:
+    """A recorded run drawn branch by branch: each branch a lane, its parallel blocks nested."""
+
+    def __init__(
+        self,
+        by_branch: dict[str, list[Mapping[str, Any]]],
+        branches: set[str],
+        names: Mapping[str, str],
+    ) -> None:
+        self.by_branch = by_branch
+        self.branches = branches
+        self.names = names
+        self.graph = _Graph()
+
+    def children(self, branch: str) -> dict[str, list[str]]:
         """The parallel blocks started in `branch`: block position -> its branches."""
         blocks: dict[str, list[str]] = {}
-        for other in branches:
+        for other in self.branches:
             if not other or other == branch or other.startswith("s:"):
                 continue
             block, _sep, _index = other.rpartition("/")
@@ -380,38 +397,22 @@ def mermaid_run(journal: Journal | str | Any, *, names: Mapping[str, str] | None
                 blocks.setdefault(block, []).append(other)
         return blocks
 
-    def lane(branch: str, indent: int) -> tuple[str, str] | None:
+    def lane(self, branch: str, indent: int) -> tuple[str, str] | None:
+        """Draw `branch`'s effects and blocks in program order; return its (first, last) nodes."""
+        graph = self.graph
         items: list[tuple[tuple[tuple[int, int | str], ...], Any]] = [
-            (_segments(str(e["pos"])), e) for e in by_branch.get(branch, ())
+            (_segments(str(e["pos"])), e) for e in self.by_branch.get(branch, ())
         ]
         items += [
             (_segments(block), (block, sorted(lanes, key=_segments)))
-            for block, lanes in children(branch).items()
+            for block, lanes in self.children(branch).items()
         ]
         items.sort(key=lambda item: item[0])
         first = last = None
         for _key, item in items:
             if isinstance(item, tuple):
                 block, lanes = item
-                graph.count += 1
-                node = f"n{graph.count}"
-                if len(lanes) == 1:  # a scope (budget, timeout) or a block of one branch
-                    title = html.escape(names.get(lanes[0], f"branch {lanes[0]}"), quote=True)
-                    graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
-                    lane(lanes[0], indent + 1)
-                    graph.lines.append(f"{'  ' * indent}end")
-                else:
-                    title = f"par at {block}" if block else "par"
-                    graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
-                    graph.lines.append(f"{'  ' * (indent + 1)}direction LR")
-                    for sub in lanes:
-                        graph.count += 1
-                        box = f"n{graph.count}"
-                        title = html.escape(names.get(sub, f"branch {sub}"), quote=True)
-                        graph.lines.append(f'{"  " * (indent + 1)}subgraph {box} ["{title}"]')
-                        lane(sub, indent + 2)
-                        graph.lines.append(f"{'  ' * (indent + 1)}end")
-                    graph.lines.append(f"{'  ' * indent}end")
+                node = self.block(block, lanes, indent)
             else:
                 node = graph.node(_effect_label(item), indent)
             if last is not None:
@@ -420,17 +421,42 @@ def mermaid_run(journal: Journal | str | Any, *, names: Mapping[str, str] | None
             last = node
         return None if first is None or last is None else (first, last)
 
-    lane("", 1)
-    shared = sorted((b for b in branches if b.startswith("s:")), key=str)
-    if shared:
+    def block(self, block: str, lanes: list[str], indent: int) -> str:
+        """Draw a parallel block (or a scope) as a subgraph of its lanes; return its node."""
+        graph, names = self.graph, self.names
         graph.count += 1
-        graph.lines.append(f'  subgraph n{graph.count} ["shared tasks"]')
-        graph.lines.append("    direction LR")
-        for key in shared:
+        node = f"n{graph.count}"
+        if len(lanes) == 1:  # a scope (budget, timeout) or a block of one branch
+            title = html.escape(names.get(lanes[0], f"branch {lanes[0]}"), quote=True)
+            graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
+            self.lane(lanes[0], indent + 1)
+            graph.lines.append(f"{'  ' * indent}end")
+            return node
+        title = f"par at {block}" if block else "par"
+        graph.lines.append(f'{"  " * indent}subgraph {node} ["{title}"]')
+        graph.lines.append(f"{'  ' * (indent + 1)}direction LR")
+        for sub in lanes:
             graph.count += 1
-            title = html.escape(names.get(key, key[2:]), quote=True)
-            graph.lines.append(f'    subgraph n{graph.count} ["{title}"]')
-            lane(key, 3)
-            graph.lines.append("    end")
-        graph.lines.append("  end")
-    return "\n".join(graph.lines)
+            box = f"n{graph.count}"
+            title = html.escape(names.get(sub, f"branch {sub}"), quote=True)
+            graph.lines.append(f'{"  " * (indent + 1)}subgraph {box} ["{title}"]')
+            self.lane(sub, indent + 2)
+            graph.lines.append(f"{'  ' * (indent + 1)}end")
+        graph.lines.append(f"{'  ' * indent}end")
+        return node
+
+    def shared_tasks(self) -> None:
+        """Draw the shared tasks (a DAG's), a lane each, in a subgraph of their own."""
+        graph = self.graph
+        shared = sorted((b for b in self.branches if b.startswith("s:")), key=str)
+        if shared:
+            graph.count += 1
+            graph.lines.append(f'  subgraph n{graph.count} ["shared tasks"]')
+            graph.lines.append("    direction LR")
+            for key in shared:
+                graph.count += 1
+                title = html.escape(self.names.get(key, key[2:]), quote=True)
+                graph.lines.append(f'    subgraph n{graph.count} ["{title}"]')
+                self.lane(key, 3)
+                graph.lines.append("    end")
+            graph.lines.append("  end")

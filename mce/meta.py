@@ -36,14 +36,14 @@ from typing import Any, Literal, final
 
 from attrs import frozen
 
+from mce._plan_reuse import _Finished, _reused, _with_earlier
 from mce._runtime.subrun import run_child
 from mce.budget import Budget, within_budget
 from mce.effects import effect
 from mce.llm import LLMError, Usage, chat, structured
-from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, Task, validate
-from mce.plan.ir import load_json, refs_in
+from mce.plan import PLAN_SCHEMA, Plan, PlanInvalid, validate
+from mce.plan.ir import load_json
 from mce.plan.run import Observations, observe
-from mce.plan.validate import topological_order
 from mce.schema import to_json
 from mce.step import Step, fail, gather, pure
 from mce.tools import Registry, Tool
@@ -182,80 +182,67 @@ def compile_and_join(
     registry = tools if isinstance(tools, Registry) else Registry(tools)
     plan_with: Planner = planner or (lambda t, r, f: default_planner(t, r, f, model=model))
     join_with: Joiner = joiner or (lambda t, p, o: default_joiner(t, p, o, model=model))
-    Finished = dict[str, tuple[Task, Any]]  # task id -> (its definition, its result), per run
+    loop = _Replanning(task, registry, plan_with, join_with, max_replans, limit)
+    agent: Step[object, Any, JoinResult] = loop.attempt(0, [], (), {})
+    return agent
+
+
+@final
+@frozen
+class _Replanning:
+    """`compile_and_join`'s rounds: plan, check the plan, run it, judge the observations."""
+
+    task: str
+    registry: Registry
+    plan_with: Planner
+    join_with: Joiner
+    max_replans: int
+    limit: int | None
 
     def attempt(
-        round_: int, feedback: list[str], plans: tuple[dict[str, Any], ...], finished: Finished
+        self,
+        round_: int,
+        feedback: list[str],
+        plans: tuple[dict[str, Any], ...],
+        finished: _Finished,
     ) -> Any:
-        if round_ > max_replans:
+        if round_ > self.max_replans:
             return fail(
                 MetaError("out_of_replans", f"no answer after {round_} plans", tuple(feedback))
             )
-        return plan_with(task, registry, feedback).then(
-            lambda raw: check(raw, round_, feedback, plans, finished)
+        return self.plan_with(self.task, self.registry, feedback).then(
+            lambda raw: self.check(raw, round_, feedback, plans, finished)
         )
 
-    def with_earlier(raw: Any, finished: Finished) -> Any:
-        """The plan plus the finished tasks it does not redefine (so `$id` reaches them)."""
-        if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list) or not finished:
-            return raw
-        mine = {t.get("id") for t in raw["tasks"] if isinstance(t, dict)}
-        earlier = [
-            Plan((definition,), None).to_json()["tasks"][0]
-            for name, (definition, _) in finished.items()
-            if name not in mine
-        ]
-        return {**raw, "tasks": [*raw["tasks"], *earlier]}
-
     def check(
+        self,
         raw: Any,
         round_: int,
         feedback: list[str],
         plans: tuple[dict[str, Any], ...],
-        finished: Finished,
+        finished: _Finished,
     ) -> Any:
-        full = with_earlier(raw, finished)
-        problems = validate(full, registry)
+        full = _with_earlier(raw, finished)
+        problems = validate(full, self.registry)
         if problems:
             note = "Your plan was invalid:\n" + "\n".join(f"- {p}" for p in problems)
-            return attempt(round_ + 1, [*feedback, note], plans, finished)
+            return self.attempt(round_ + 1, [*feedback, note], plans, finished)
         plan = Plan.from_json(full)
-        # A finished task is reused when the new plan keeps it as it was and
-        # everything it was computed from is reused too: one built on a task
-        # the new plan redefines runs again, on the new value.
-        by_id = {t.id: t for t in plan.tasks}
-        reuse: dict[str, Any] = {}
-        for name in topological_order(by_id):
-            t = by_id[name]
-            if name in finished and finished[name][0] == t and all(n in reuse for n in t.needs()):
-                reuse[name] = finished[name][1]
-        # Earlier work the new plan does not use and cannot reuse is left out
-        # (not run again for nothing).
         own = Plan.from_json(raw)
-        used: set[str] = set()
-        todo = [r.task for r in refs_in(own.output)] + [n for t in own.tasks for n in t.needs()]
-        while todo:
-            name = todo.pop()
-            if name not in used and name in by_id:
-                used.add(name)
-                todo.extend(by_id[name].needs())
-        mine = {t.id for t in own.tasks}
-        plan = Plan(
-            tuple(t for t in plan.tasks if t.id in mine or t.id in reuse or t.id in used),
-            plan.output,
-        )
+        plan, reuse = _reused(plan, own, finished)
         tried = (*plans, own.to_json())
-        return observe(plan, registry, limit=limit, reuse=reuse).then(
-            lambda seen: judge(seen, plan, round_, feedback, tried, finished)
+        return observe(plan, self.registry, limit=self.limit, reuse=reuse).then(
+            lambda seen: self.judge(seen, plan, round_, feedback, tried, finished)
         )
 
     def judge(
+        self,
         seen: Observations,
         plan: Plan,
         round_: int,
         feedback: list[str],
         tried: tuple[dict[str, Any], ...],
-        finished: Finished,
+        finished: _Finished,
     ) -> Any:
         by_id = {t.id: t for t in plan.tasks}
         finished = {**finished, **{n: (by_id[n], v) for n, v in seen.results.items()}}
@@ -267,7 +254,7 @@ def compile_and_join(
         )
         if not seen.ok:
             note = f"Running the plan failed.\n{context}\nMake a new plan."
-            return attempt(round_ + 1, [*feedback, note], tried, finished)
+            return self.attempt(round_ + 1, [*feedback, note], tried, finished)
 
         def decide(decision: Decision) -> Any:
             if decision.action == "answer":
@@ -276,12 +263,9 @@ def compile_and_join(
                 f"The last plan's results were not enough: {decision.reason}.\n{context}\n"
                 "Make a new plan."
             )
-            return attempt(round_ + 1, [*feedback, note], tried, finished)
+            return self.attempt(round_ + 1, [*feedback, note], tried, finished)
 
-        return join_with(task, tried[-1], seen.output).then(decide)
-
-    agent: Step[object, Any, JoinResult] = attempt(0, [], (), {})
-    return agent
+        return self.join_with(self.task, tried[-1], seen.output).then(decide)
 
 
 # ---------------------------------------------------------------- meta-agent

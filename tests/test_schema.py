@@ -773,3 +773,18 @@ def test_plan_arguments_are_checked_against_the_declared_types() -> None:
     assert len(problems) == 2
     assert problems[0].startswith("task 'a': argument to.zip: String should match pattern")
     assert problems[1].startswith("task 'a': argument on: should be a valid date")
+
+
+def test_the_error_classes_keep_their_public_names() -> None:
+    """They are defined in a private module, but a journal records a `FieldError` (inside a
+    `ToolError`) by its module path, and tracebacks print `mce.schema.SchemaError`."""
+    from mce.codec import encode
+    from mce.effects import fingerprint
+
+    error = ToolError("t", "invalid_arguments", "bad", errors=(FieldError("a", "b"),))
+    assert encode(error, "value")["fields"]["errors"]["$tuple"][0]["$attrs"] == (
+        "mce.schema:FieldError"
+    )
+    # what mce computed before the split: requests recorded then still replay
+    assert fingerprint(error) == "eca2c91cf0d2ebaac14aa5578b802643"
+    assert f"{SchemaError.__module__}.{SchemaError.__qualname__}" == "mce.schema.SchemaError"

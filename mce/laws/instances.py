@@ -303,86 +303,98 @@ def reference_instances() -> list[ReferenceInstance]:
     >>> [i.name for i in reference_instances()][:3]
     ['Identity', 'StateT(Identity)', 'EitherT(Identity)']
     """
-
-    def unwrap_identity(m: Any) -> Any:
-        assert isinstance(m, Id)
-        return m.value
-
-    def run_async_value(m: Any) -> Any:
-        assert isinstance(m, Thunk)
-        return anyio.run(run_async, m)
-
-    def observer(
-        unwrap: Callable[[Any], Any],
-        runner: Callable[[Any, Any], Any],
-        shape: Callable[[Any], Any],
-    ) -> Callable[[Any, Any], Any]:
-        def observe(m: Any, s: Any) -> Any:
-            return shape(unwrap(runner(m, s)))
-
-        return observe
-
-    def as_is(m: Any, _s: Any) -> Any:
-        return m
-
-    def ok(value: Any) -> Any:
-        return ("ok", value)
-
-    def ok_pair(pair: Any) -> Any:
-        return ("ok", *pair)
-
     out: list[ReferenceInstance] = []
     for base_name, base, unwrap in (
-        ("Identity", IDENTITY, unwrap_identity),
-        ("Async", ASYNC, run_async_value),
+        ("Identity", IDENTITY, _unwrap_identity),
+        ("Async", ASYNC, _run_async_value),
     ):
-        base_instance = ReferenceInstance(base_name, base, observer(unwrap, as_is, ok))
-        out.append(base_instance)
-        out += [
-            ReferenceInstance(
-                f"StateT({base_name})",
-                StateT(base),
-                observer(unwrap, run_state, ok_pair),
-                has_state=True,
-                inner=base_instance,
-            ),
-            ReferenceInstance(
-                f"EitherT({base_name})",
-                EitherT(base),
-                observer(unwrap, as_is, _either),
-                has_error=True,
-                inner=base_instance,
-            ),
-            ReferenceInstance(
-                f"ReaderT({base_name})",
-                ReaderT(base),
-                observer(unwrap, run_reader, ok),
-                inner=base_instance,
-            ),
-            ReferenceInstance(
-                f"WriterT({base_name})",
-                WriterT(base),
-                observer(unwrap, as_is, ok_pair),
-                inner=base_instance,
-            ),
-            ReferenceInstance(
-                f"StateT(EitherT({base_name}))",
-                StateT(EitherT(base)),
-                observer(unwrap, run_state, _state_either),
-                has_state=True,
-                has_error=True,
-                rollback=True,
-            ),
-            ReferenceInstance(
-                f"EitherT(StateT({base_name}))",
-                EitherT(StateT(base)),
-                observer(unwrap, run_state, _either_state),
-                has_state=True,
-                has_error=True,
-                rollback=False,
-            ),
-        ]
+        out += _transformers_over(base_name, base, unwrap)
     return out
+
+
+def _transformers_over(
+    base_name: str, base: Any, unwrap: Callable[[Any], Any]
+) -> list[ReferenceInstance]:
+    """The base monad's instance, then every transformer stacked on it."""
+    base_instance = ReferenceInstance(base_name, base, _observer(unwrap, _as_is, _ok))
+    return [
+        base_instance,
+        ReferenceInstance(
+            f"StateT({base_name})",
+            StateT(base),
+            _observer(unwrap, run_state, _ok_pair),
+            has_state=True,
+            inner=base_instance,
+        ),
+        ReferenceInstance(
+            f"EitherT({base_name})",
+            EitherT(base),
+            _observer(unwrap, _as_is, _either),
+            has_error=True,
+            inner=base_instance,
+        ),
+        ReferenceInstance(
+            f"ReaderT({base_name})",
+            ReaderT(base),
+            _observer(unwrap, run_reader, _ok),
+            inner=base_instance,
+        ),
+        ReferenceInstance(
+            f"WriterT({base_name})",
+            WriterT(base),
+            _observer(unwrap, _as_is, _ok_pair),
+            inner=base_instance,
+        ),
+        ReferenceInstance(
+            f"StateT(EitherT({base_name}))",
+            StateT(EitherT(base)),
+            _observer(unwrap, run_state, _state_either),
+            has_state=True,
+            has_error=True,
+            rollback=True,
+        ),
+        ReferenceInstance(
+            f"EitherT(StateT({base_name}))",
+            EitherT(StateT(base)),
+            _observer(unwrap, run_state, _either_state),
+            has_state=True,
+            has_error=True,
+            rollback=False,
+        ),
+    ]
+
+
+def _unwrap_identity(m: Any) -> Any:
+    assert isinstance(m, Id)
+    return m.value
+
+
+def _run_async_value(m: Any) -> Any:
+    assert isinstance(m, Thunk)
+    return anyio.run(run_async, m)
+
+
+def _observer(
+    unwrap: Callable[[Any], Any],
+    runner: Callable[[Any, Any], Any],
+    shape: Callable[[Any], Any],
+) -> Callable[[Any, Any], Any]:
+    def observe(m: Any, s: Any) -> Any:
+        return shape(unwrap(runner(m, s)))
+
+    return observe
+
+
+def _as_is(m: Any, _s: Any) -> Any:
+    return m
+
+
+def _ok(value: Any) -> Any:
+    return ("ok", value)
+
+
+def _ok_pair(pair: Any) -> Any:
+    return ("ok", *pair)
 
 
 # ---------------------------------------------------------------- merges

@@ -280,6 +280,31 @@ def steps(
     True
     """
 
+    leaves = _leaves(values, errors, failing, key)
+    if depth == 0:
+        return draw(st.one_of(leaves))
+    kinds = ["leaf", "map", "then", "recover", "map_error", "par"]
+    if lifts and not (failing and key is not None):
+        kinds.append("lift")
+    kind = draw(st.sampled_from(kinds))
+    sub = steps(
+        values=values, errors=errors, depth=depth - 1, failing=failing, lifts=lifts, key=key
+    )
+    if kind == "leaf":
+        return draw(st.one_of(leaves))
+    if kind == "par":
+        return _parallel(draw, values, errors, depth, failing, lifts, key)
+    return _compound(draw, kind, sub, values)
+
+
+def _leaves(
+    values: st.SearchStrategy[Any],
+    errors: st.SearchStrategy[Any],
+    failing: bool,
+    key: str | None,
+) -> list[st.SearchStrategy[Step[Any, Any, Any]]]:
+    """The programs of `steps` with no sub-program: pure, read, write, bump, and fail."""
+
     def read() -> Step[Any, Any, Any]:
         if key is None:
             return get()
@@ -304,17 +329,16 @@ def steps(
     ]
     if failing:
         leaves.append(errors.map(fail))
-    if depth == 0:
-        return draw(st.one_of(leaves))
-    kinds = ["leaf", "map", "then", "recover", "map_error", "par"]
-    if lifts and not (failing and key is not None):
-        kinds.append("lift")
-    kind = draw(st.sampled_from(kinds))
-    sub = steps(
-        values=values, errors=errors, depth=depth - 1, failing=failing, lifts=lifts, key=key
-    )
-    if kind == "leaf":
-        return draw(st.one_of(leaves))
+    return leaves
+
+
+def _compound(
+    draw: st.DrawFn,
+    kind: str,
+    sub: st.SearchStrategy[Step[Any, Any, Any]],
+    values: st.SearchStrategy[Any],
+) -> Step[Any, Any, Any]:
+    """A `steps` program of one combinator (`kind`) over sub-programs drawn from `sub`."""
     if kind == "map":
         f = draw(functions())
         return draw(sub).map(f)
@@ -326,14 +350,25 @@ def steps(
         return body.recover(lambda e: handler.map(lambda y: (e, y)))
     if kind == "map_error":
         return draw(sub).map_error(lambda e: ("wrapped", e))
-    if kind == "lift":
-        value = draw(values)
+    value = draw(values)  # a lift
 
-        async def io() -> Any:
-            await anyio.lowlevel.checkpoint()
-            return value
+    async def io() -> Any:
+        await anyio.lowlevel.checkpoint()
+        return value
 
-        return lift(io).map(lambda v: ("io", v))
+    return lift(io).map(lambda v: ("io", v))
+
+
+def _parallel(
+    draw: st.DrawFn,
+    values: st.SearchStrategy[Any],
+    errors: st.SearchStrategy[Any],
+    depth: int,
+    failing: bool,
+    lifts: bool,
+    key: str | None,
+) -> Step[Any, Any, Any]:
+    """A `steps` parallel block: 2 or 3 branches, each on a key of its own."""
     n = draw(st.integers(2, 3))
     tag = next(_fresh)
     branches = [

@@ -179,6 +179,42 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+async def _call(
+    item: Tool | Workflow,
+    arguments: dict[str, Any],
+    shared: Mapping[str, Handler],
+    folder: Path | None,
+) -> mcp_types.CallToolResult:
+    """One served call: one mce run of `item` (journaled to a new file in `folder`, if any)."""
+    run_handlers = dict(shared)
+    if isinstance(item, Workflow):
+        step, state = item.step(arguments), item.state
+        run_handlers.update(item.handlers)
+    else:
+        step, state = item.call(arguments), None
+    meta: dict[str, Any] | None = None
+    journal: Path | None = None
+    if folder is not None:
+        journal = folder / f"{item.name}-{uuid.uuid4().hex}.jsonl"
+        meta = {JOURNAL_META: journal.name}
+    out = await run(step, state, handlers=run_handlers, journal=journal)
+    if isinstance(out, Waiting):  # a served call cannot be resumed: say what it asked
+        asked = "; ".join(f"{q.key}: {q.text}" for q in out.questions)
+        text = f"the workflow stopped at questions for a person ({asked})"
+    elif not out.ok:
+        text = str(out.error)  # type: ignore[union-attr]
+    if not out.ok:
+        return mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=text)], is_error=True, _meta=meta
+        )
+    value = to_json(out.value)  # type: ignore[union-attr]
+    return mcp_types.CallToolResult(
+        content=[mcp_types.TextContent(type="text", text=_text(value))],
+        structured_content=value if isinstance(value, dict) else None,
+        _meta=meta,
+    )
+
+
 def server(
     served: Servable,
     *,
@@ -239,36 +275,7 @@ def server(
             return mcp_types.CallToolResult(
                 content=[mcp_types.TextContent(type="text", text=str(error))], is_error=True
             )
-        return await call(item, dict(params.arguments or {}))
-
-    async def call(item: Tool | Workflow, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
-        run_handlers = dict(shared)
-        if isinstance(item, Workflow):
-            step, state = item.step(arguments), item.state
-            run_handlers.update(item.handlers)
-        else:
-            step, state = item.call(arguments), None
-        meta: dict[str, Any] | None = None
-        journal: Path | None = None
-        if folder is not None:
-            journal = folder / f"{item.name}-{uuid.uuid4().hex}.jsonl"
-            meta = {JOURNAL_META: journal.name}
-        out = await run(step, state, handlers=run_handlers, journal=journal)
-        if isinstance(out, Waiting):  # a served call cannot be resumed: say what it asked
-            asked = "; ".join(f"{q.key}: {q.text}" for q in out.questions)
-            text = f"the workflow stopped at questions for a person ({asked})"
-        elif not out.ok:
-            text = str(out.error)  # type: ignore[union-attr]
-        if not out.ok:
-            return mcp_types.CallToolResult(
-                content=[mcp_types.TextContent(type="text", text=text)], is_error=True, _meta=meta
-            )
-        value = to_json(out.value)  # type: ignore[union-attr]
-        return mcp_types.CallToolResult(
-            content=[mcp_types.TextContent(type="text", text=_text(value))],
-            structured_content=value if isinstance(value, dict) else None,
-            _meta=meta,
-        )
+        return await _call(item, dict(params.arguments or {}), shared, folder)
 
     return Server(
         name,

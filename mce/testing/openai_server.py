@@ -188,143 +188,153 @@ class OpenAIServer:
 
 
 def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    """The request handler class of one server (`http.server` builds one per request)."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            with server._lock:
-                server.connections += 1
-
-        def finish(self) -> None:
-            try:
-                super().finish()
-            finally:
-                with server._closed:
-                    server.connections -= 1
-                    server._closed.notify_all()
-
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            self._send_raw(status, json.dumps(payload).encode(), headers)
-
-        def _send_raw(
-            self, status: int, data: bytes, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send_paced(self, completion: dict[str, Any], include_usage: bool) -> None:
-            """A streamed reply written as the model writes it: a token every `per_token` s."""
-            model = server.model
-            events = _events(completion, include_usage, model.chars_per_token)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            start = time.monotonic()
-            k = 0
-            for event, is_token in events:
-                if is_token:
-                    k += 1
-                    delay = start + k * model.per_token - time.monotonic()
-                    if delay > 0 and server._stopping.wait(delay):
-                        return
-                data = f"data: {json.dumps(event)}\n\n".encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-            done = b"data: [DONE]\n\n"
-            self.wfile.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
-            self.wfile.flush()
-
-        def _authorized(self) -> bool:
-            if server.api_key is None:
-                return True
-            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
-                return True
-            self._send(
-                401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}}
-            )
-            return False
-
-        def do_GET(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/").endswith("/models"):
-                self._send(
-                    200, {"object": "list", "data": [{"id": server.model.name, "object": "model"}]}
-                )
-            else:
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-        def do_POST(self) -> None:
-            with server._lock:
-                server.in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server.in_flight)
-            try:
-                self._post()
-            finally:
-                with server._lock:
-                    server.in_flight -= 1
-
-        def _post(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            if not self._authorized():
-                return
-            if not self.path.rstrip("/").endswith("/chat/completions"):
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-                return
-            fault = server._next_fault()
-            if fault is not None:
-                if fault.hang is not None:
-                    server._stopping.wait(fault.hang)
-                if fault.status is not None:
-                    headers = dict(fault.headers)
-                    if isinstance(fault.retry_after, str):
-                        headers["Retry-After"] = fault.retry_after
-                    elif fault.retry_after is not None:
-                        headers["Retry-After"] = f"{fault.retry_after:g}"
-                    if fault.raw is not None:
-                        self._send_raw(fault.status, fault.raw.encode(), headers)
-                        return
-                    message = fault.body or f"injected {fault.status}"
-                    self._send(
-                        fault.status,
-                        {"error": {"message": message, "type": "server_error"}},
-                        headers,
-                    )
-                    return
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                self._send(
-                    400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
-                )
-                return
-            completion = server.completion(body)
-            if body.get("stream"):
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                if server.model.per_token > 0:
-                    self._send_paced(completion, include_usage)
-                    return
-                data = _sse(completion, include_usage).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                return
-            self._send(200, completion)
+    class Handler(_Handler):
+        mock = server
 
     return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers the OpenAI routes from `mock`, the `OpenAIServer` (`self.server` is the HTTP one)."""
+
+    mock: OpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.mock._lock:
+            self.mock.connections += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.mock._closed:
+                self.mock.connections -= 1
+                self.mock._closed.notify_all()
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_paced(self, completion: dict[str, Any], include_usage: bool) -> None:
+        """A streamed reply written as the model writes it: a token every `per_token` s."""
+        model = self.mock.model
+        events = _events(completion, include_usage, model.chars_per_token)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        start = time.monotonic()
+        k = 0
+        for event, is_token in events:
+            if is_token:
+                k += 1
+                delay = start + k * model.per_token - time.monotonic()
+                if delay > 0 and self.mock._stopping.wait(delay):
+                    return
+            data = f"data: {json.dumps(event)}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        done = b"data: [DONE]\n\n"
+        self.wfile.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+        self.wfile.flush()
+
+    def _authorized(self) -> bool:
+        if self.mock.api_key is None:
+            return True
+        if self.headers.get("Authorization") == f"Bearer {self.mock.api_key}":
+            return True
+        self._send(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
+        return False
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            return
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(
+                200, {"object": "list", "data": [{"id": self.mock.model.name, "object": "model"}]}
+            )
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        with self.mock._lock:
+            self.mock.in_flight += 1
+            self.mock.max_in_flight = max(self.mock.max_in_flight, self.mock.in_flight)
+        try:
+            self._post()
+        finally:
+            with self.mock._lock:
+                self.mock.in_flight -= 1
+
+    def _post(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if not self._authorized():
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        fault = self.mock._next_fault()
+        if fault is not None and self._faulted(fault):
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(
+                400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
+            )
+            return
+        completion = self.mock.completion(body)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            if self.mock.model.per_token > 0:
+                self._send_paced(completion, include_usage)
+                return
+            data = _sse(completion, include_usage).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self._send(200, completion)
+
+    def _faulted(self, fault: Fault) -> bool:
+        """Play an injected fault: hang, then answer with its status (True if it answered)."""
+        if fault.hang is not None:
+            self.mock._stopping.wait(fault.hang)
+        if fault.status is None:
+            return False
+        headers = dict(fault.headers)
+        if isinstance(fault.retry_after, str):
+            headers["Retry-After"] = fault.retry_after
+        elif fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.raw is not None:
+            self._send_raw(fault.status, fault.raw.encode(), headers)
+            return True
+        message = fault.body or f"injected {fault.status}"
+        self._send(
+            fault.status,
+            {"error": {"message": message, "type": "server_error"}},
+            headers,
+        )
+        return True
 
 
 def _sse(completion: dict[str, Any], include_usage: bool) -> str:

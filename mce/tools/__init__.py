@@ -40,10 +40,10 @@ from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
+from mce._secrets import _has_secret
 from mce.effects import (
     EffectError,
     EffectFailed,
-    _has_secret,
     declare_kind,
     effect,
     reveal,

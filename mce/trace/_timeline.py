@@ -1,23 +1,4 @@
-"""Seeing a run: trace events while it runs; a timeline page and a Perfetto trace from its journal.
-
-`run(..., trace=callback)` calls `callback(TraceEvent)` when every effect
-starts and ends and when every `.named` step starts and ends (with its
-position and branch). `timeline_html(journal)` draws a recorded run as a
-self-contained HTML page: one row per effect labelled with its tool, model
-or kind, rows grouped by branch (a sub-agent, a parallel lane) in
-collapsible sections, a distinct colour per kind, errors and retries
-marked, and the (redacted) request and result of an effect shown on click.
-Given the run's trace events too, groups and rows carry the names of the
-`.named` steps they ran in. `perfetto_trace(journal)` writes the same run as
-Chrome/Perfetto trace JSON, for runs too large for a page. Nothing is
-fetched from anywhere.
-
->>> events = []
->>> from mce import effect, run_sync
->>> _ = run_sync(effect("k", 1, handler=lambda r: r).named("one"), None, trace=events.append)
->>> [e.event for e in events]
-['step.start', 'effect.start', 'effect.end', 'step.end']
-"""
+"""The HTML timeline: a recorded run as one self-contained page, rows grouped by branch."""
 
 from __future__ import annotations
 
@@ -29,12 +10,9 @@ from typing import Any
 
 from attrs import frozen
 
-from mce._runtime.replay import DECISIONS
-from mce.effects import redact
-from mce.events import TraceEvent as TraceEvent  # re-exported: it lived here
-from mce.journal import Journal, open_journal
-
-__all__ = ["TraceEvent", "palette", "perfetto_trace", "timeline_html"]
+from mce.events import TraceEvent
+from mce.journal import Journal
+from mce.trace._rows import _parent_branch, _Row, _rows, _short
 
 # Distinct, colour-blind-friendly hues (Tableau 10 without its red, which marks errors);
 # kinds beyond these get evenly spaced hues.
@@ -51,7 +29,6 @@ _PALETTE = (
     "#17becf",
 )
 _ERROR = "#d62728"
-_SENSITIVE = ("authorization", "api_key", "apikey", "password", "secret", "token", "cookie")
 _CHAR_PX = 7.0  # the width of an average character of the 12px label font
 
 
@@ -84,150 +61,6 @@ def palette(kinds: Iterable[str]) -> dict[str, str]:
             hue = (i - len(_PALETTE)) * 137.508 % 360
             out[kind] = f"hsl({hue:.0f},55%,55%)"
     return out
-
-
-def _plain(value: Any) -> Any:
-    """A journaled value as a reader wants it: codec tags unwrapped, secrets redacted."""
-    value = redact(value)
-    if isinstance(value, dict):
-        if "$attrs" in value and isinstance(value.get("fields"), dict):
-            kind = str(value["$attrs"]).rpartition(":")[2]
-            return {"type": kind, **{k: _plain(v) for k, v in value["fields"].items()}}
-        if len(value) == 1:
-            ((tag, inner),) = value.items()
-            if tag in ("$tuple", "$set", "$frozenset") and isinstance(inner, list):
-                return [_plain(v) for v in inner]
-        return {
-            k: "<redacted>" if any(w in str(k).lower() for w in _SENSITIVE) else _plain(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = json.dumps(_plain(value), default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@frozen
-class _Row:
-    """One effect of the run, ready to draw."""
-
-    index: int
-    pos: str
-    kind: str
-    branch: str
-    t0: float
-    t1: float
-    name: str  # what the row is labelled with: the tool, the model, the kind
-    step: str  # the innermost named step it ran in ("" if none is known)
-    failed: bool
-    attempts: int
-    request: Any
-    result: Any
-
-
-def _model(entry: dict[str, Any]) -> str:
-    request, result = entry.get("req"), _plain(entry.get("ok"))
-    for source in (request, result):
-        if isinstance(source, dict) and isinstance(source.get("model"), str):
-            return str(source["model"])
-    return ""
-
-
-def _display_name(entry: dict[str, Any]) -> str:
-    """A row's name: `search(query='mce')`, `chat gpt-4o → search`, or the effect's kind."""
-    kind = str(entry["kind"])
-    if kind.startswith("tool."):
-        request = _plain(entry.get("req"))
-        if isinstance(request, dict) and request:
-            args = ", ".join(
-                f"{k}={json.dumps(v, default=str, ensure_ascii=False)}" for k, v in request.items()
-            ).replace('"', "'")
-            args = args if len(args) <= 32 else args[:31] + "…"
-            return f"{kind[len('tool.') :]}({args})"
-        return kind[len("tool.") :]
-    if kind.startswith("llm."):
-        name = f"{kind[len('llm.') :]} {_model(entry)}".strip()
-        result = _plain(entry.get("ok"))
-        calls = result.get("tool_calls") if isinstance(result, dict) else None
-        called = [c.get("name") for c in calls or () if isinstance(c, dict)]
-        return name + (" → " + ", ".join(str(c) for c in called) if called else "")
-    return kind
-
-
-def _attempts(entry: dict[str, Any]) -> int:
-    """How many attempts an effect took: the record's count, else its reply's or error's."""
-    count = entry.get("attempts")
-    if count is None:
-        outcome = _plain(entry["err"] if "err" in entry else entry.get("ok"))
-        count = outcome.get("attempts") if isinstance(outcome, dict) else None
-    return count if isinstance(count, int) and count > 1 else 1
-
-
-def _step_names(events: Iterable[TraceEvent]) -> tuple[dict[str, str], dict[str, str]]:
-    """From trace events: the innermost named step of each effect position, and
-    the outermost named step of each branch (the branch's name)."""
-    open_steps: dict[str, list[str]] = {}
-    of_effect: dict[str, str] = {}
-    of_branch: dict[str, str] = {}
-    for event in events:
-        if event.event == "step.start":
-            open_steps.setdefault(event.branch, []).append(event.name)
-            of_branch.setdefault(event.branch, event.name)
-        elif event.event == "step.end":
-            stack = open_steps.get(event.branch, [])
-            if event.name in stack:
-                del stack[len(stack) - 1 - stack[::-1].index(event.name)]
-        elif event.event == "effect.start":
-            branch = event.branch
-            while True:
-                found = open_steps.get(branch)
-                if found:
-                    of_effect[event.position] = found[-1]
-                    break
-                if not branch:
-                    break
-                branch = _parent_branch(branch, open_steps)
-    return of_effect, of_branch
-
-
-def _parent_branch(branch: str, known: Iterable[str]) -> str:
-    """The longest known branch that `branch` lies inside ("" for the top)."""
-    best = ""
-    for other in known:
-        if other and other != branch and branch.startswith(other + "/") and len(other) > len(best):
-            best = other
-    return best
-
-
-def _rows(
-    journal: Journal | str | Any, events: Iterable[TraceEvent] | None
-) -> tuple[dict[str, Any], list[_Row], dict[str, str]]:
-    header, entries = open_journal(journal).load()
-    effects = [e for e in entries if e["kind"] not in DECISIONS and "t0" in e and "t1" in e]
-    effects.sort(key=lambda e: (e["t0"], e["pos"]))
-    of_effect, of_branch = _step_names(events or ())
-    rows = [
-        _Row(
-            index=i,
-            pos=str(e["pos"]),
-            kind=str(e["kind"]),
-            branch=str(e.get("branch") or ""),
-            t0=float(e["t0"]),
-            t1=float(e["t1"]),
-            name=_display_name(e),
-            step=of_effect.get(str(e["pos"]), ""),
-            failed="err" in e,
-            attempts=_attempts(e),
-            request=_plain(e.get("req")),
-            result=_plain(e["err"] if "err" in e else e.get("ok")),
-        )
-        for i, e in enumerate(effects)
-    ]
-    return header or {}, rows, of_branch
 
 
 def timeline_html(
@@ -528,82 +361,3 @@ _SCRIPT = (
     "document.querySelectorAll('rect.bar').forEach(b=>b.addEventListener('click',()=>show(b)));"
     "})();"
 )
-
-
-def perfetto_trace(
-    journal: Journal | str | Any, *, events: Iterable[TraceEvent] | None = None
-) -> dict[str, Any]:
-    """A recorded run as Chrome/Perfetto trace JSON (open it at ui.perfetto.dev).
-
-    Each effect is a complete event (`ph: "X"`) on the thread of its branch
-    (`tid`), named by its tool or model, with its position, kind and
-    (redacted, shortened) request and outcome as `args`; given the run's
-    trace events, named steps are `B`/`E` pairs on their branch's thread.
-
-    >>> j = Journal()
-    >>> from mce import effect, par, run_sync
-    >>> _ = run_sync(par(effect("a", 1, handler=str), effect("b", 2, handler=str)), None, journal=j)
-    >>> doc = perfetto_trace(j)
-    >>> sorted(e["name"] for e in doc["traceEvents"] if e["ph"] == "X")
-    ['a', 'b']
-    >>> len({e["tid"] for e in doc["traceEvents"] if e["ph"] == "X"})
-    2
-    """
-    collected = list(events or ())
-    header, rows, of_branch = _rows(journal, collected)
-    branches = sorted({r.branch for r in rows} | {e.branch for e in collected})
-    tid = {b: i + 1 for i, b in enumerate(branches)}
-    t_start = min([r.t0 for r in rows] + [e.time for e in collected], default=0.0)
-
-    def us(t: float) -> float:
-        return round((t - t_start) * 1e6, 3)
-
-    out: list[dict[str, Any]] = [
-        {
-            "ph": "M",
-            "name": "process_name",
-            "pid": 1,
-            "tid": 0,
-            "args": {"name": f"mce run {header.get('run', '')}".strip()},
-        },
-    ]
-    for branch, n in tid.items():
-        label = of_branch.get(branch) or ("run" if not branch else f"branch {branch}")
-        out.append({"ph": "M", "name": "thread_name", "pid": 1, "tid": n, "args": {"name": label}})
-        out.append(
-            {"ph": "M", "name": "thread_sort_index", "pid": 1, "tid": n, "args": {"sort_index": n}}
-        )
-    for r in rows:
-        out.append(
-            {
-                "ph": "X",
-                "name": r.name,
-                "cat": r.kind,
-                "pid": 1,
-                "tid": tid[r.branch],
-                "ts": us(r.t0),
-                "dur": round((r.t1 - r.t0) * 1e6, 3),
-                "args": {
-                    "position": r.pos,
-                    "kind": r.kind,
-                    "attempts": r.attempts,
-                    "request": _short(r.request, 400),
-                    ("error" if r.failed else "result"): _short(r.result, 400),
-                },
-            }
-        )
-    for e in collected:
-        if e.event in ("step.start", "step.end"):
-            record: dict[str, Any] = {
-                "ph": "B" if e.event == "step.start" else "E",
-                "name": e.name,
-                "cat": "step",
-                "pid": 1,
-                "tid": tid[e.branch],
-                "ts": us(e.time),
-            }
-            if e.event == "step.end":
-                record["args"] = {"ok": e.ok}
-            out.append(record)
-    out.sort(key=lambda r: (r["ph"] != "M", r.get("ts", 0.0)))
-    return {"traceEvents": out, "displayTimeUnit": "ms"}

@@ -1,0 +1,58 @@
+"""A request's identity in the journal: its canonical JSON text and its fingerprint.
+
+Exported by `mce.effects`. Secrets never change either (they are redacted first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mce._secrets import Secret, redact
+from mce.codec import encode
+
+
+def canonical(request: Any) -> str:
+    """The canonical JSON text of a (redacted) request: sorted keys, no spaces.
+
+    >>> canonical({"b": 1, "a": (1, 2)})
+    '{"a":{"$tuple":[1,2]},"b":1}'
+    """
+    return json.dumps(
+        encode(redact(request), "request"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _fingerprint_default(value: Any) -> Any:
+    if type(value) is Secret:
+        return "<secret>"
+    return encode(value, "request")
+
+
+def fingerprint(request: Any) -> str:
+    """A short hash identifying a request; secrets do not change it.
+
+    It hashes the request's JSON text with sorted keys (so tuples and lists
+    holding the same items, or the keys 1 and "1", fingerprint alike).
+
+    >>> fingerprint({"q": "x", "key": Secret("a")}) == fingerprint({"q": "x", "key": Secret("b")})
+    True
+    >>> fingerprint({"a": 1, "b": [2]}) == fingerprint({"b": [2], "a": 1})
+    True
+    """
+    try:
+        text = json.dumps(
+            request,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=_fingerprint_default,
+        )
+    except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
+        text = canonical(request)
+    # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -134,8 +134,8 @@ __all__ = [
     "within_budget",
 ]
 
-# `mce.tools` builds parameter schemas with pydantic, a slow import: it is
-# loaded when one of its names is first used, so `import mce` stays fast.
+# `mce.tools` is loaded when one of its names is first used, so `import mce`
+# stays fast (its schemas, on pydantic, are built when a tool is first used).
 _FROM_TOOLS = ("Tool", "ToolError", "tool")
 
 

@@ -13,6 +13,11 @@ a `str` is expected: the function gets the value, the journal never does.
 A declared return type is what the workflow receives, on a live run and
 on replay alike (the journal holds its JSON form).
 
+The signature is checked when the tool is defined (every parameter passed
+by name, every type hint resolved); the schema and the validator are built
+on first use - a call that runs, `schema()`, `parameters` - so that a module
+of tools, and a workflow built from it, load without pydantic.
+
 >>> from mce import run_sync
 >>> @tool
 ... def add(a: int, b: int = 1) -> int:
@@ -32,7 +37,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, Generic, Literal, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, final, overload
 
 import anyio
 from anyio.lowlevel import RunVar
@@ -41,6 +46,7 @@ from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from mce._secrets import _has_secret
+from mce._signature import named_parameters
 from mce.effects import (
     EffectError,
     EffectFailed,
@@ -49,8 +55,13 @@ from mce.effects import (
     reveal,
 )
 from mce.executors import run_in_thread
-from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
+
+if TYPE_CHECKING:
+    from mce.schema import FieldError, FunctionSchema, Schema, SchemaError
+
+# `mce.schema` (pydantic) is imported where a schema is first needed, never
+# when a tool is defined or a step calling it is built.
 
 _A = TypeVar("_A")
 # Defaults, so that a bare `Tool` annotation means "some tool".
@@ -94,10 +105,15 @@ def _invalid(tool: str, kind: ToolErrorKind, exc: SchemaError) -> ToolError:
 
 
 def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, ToolError, Any]:
+    from mce.schema import SchemaError
+
     try:
         return pure(returns.validate(value))
     except SchemaError as exc:
         return fail(_invalid(tool, "invalid_result", exc))
+
+
+_UNSET: Any = object()
 
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -107,8 +123,8 @@ _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "
 class Tool(Generic[_P, _R]):
     """A function callable by workflows and models; calling it builds a `Step`.
 
-    `arguments` is its `mce.schema.FunctionSchema` (built once, here);
-    `returns` the `Schema` of its declared return type, or None.
+    `arguments` is its `mce.schema.FunctionSchema` (built once, on first
+    use); `returns` the `Schema` of its declared return type, or None.
 
     A `Tool[P, R]` keeps the function's parameters `P` and its (awaited)
     return type `R` for type checkers: calling it checks the arguments and
@@ -143,10 +159,14 @@ class Tool(Generic[_P, _R]):
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
         try:
-            self.arguments = FunctionSchema(fn, name=self.name)
+            self.signature, _hints = named_parameters(fn, self.name)
         except TypeError as exc:
             raise TypeError(f"tool {exc}") from None
-        self.description = description if description is not None else self.arguments.description
+        self._arguments: FunctionSchema | None = None
+        self._description = description
+        self._params: list[tuple[str, Any, bool]] | None = None
+        self._parameters: dict[str, Any] | None = None
+        self._returns: Schema[Any] | None = _UNSET
         self.timeout = timeout
         self.remote = remote
         if limit is not None and (
@@ -158,16 +178,67 @@ class Tool(Generic[_P, _R]):
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
         declare_kind(self.kind)  # a handler for it is never "unknown"
-        self.signature = inspect.signature(fn)
-        self.params: list[tuple[str, Any, bool]] = [
-            (p.name, p.type, p.required) for p in self.arguments.parameters
-        ]
-        self.parameters = self.arguments.json_schema
-        self.returns: Schema[Any] | None = self.arguments.returns
         self.is_async = inspect.iscoroutinefunction(fn)
 
     def __repr__(self) -> str:
         return f"<tool {self.name}>"
+
+    @property
+    def arguments(self) -> FunctionSchema:
+        """The parameters' schema and validator, built on first use."""
+        made = self._arguments
+        if made is None:
+            from mce.schema import FunctionSchema
+
+            try:
+                made = self._arguments = FunctionSchema(self.fn, name=self.name)
+            except TypeError as exc:
+                raise TypeError(f"tool {exc}") from None
+        return made
+
+    @property
+    def description(self) -> str:
+        """What the tool does, for a model: as given, else the docstring's summary."""
+        if self._description is None:
+            self._description = self.arguments.description
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
+
+    @property
+    def params(self) -> list[tuple[str, Any, bool]]:
+        """(name, type, required) of every parameter."""
+        if self._params is None:
+            self._params = [(p.name, p.type, p.required) for p in self.arguments.parameters]
+        return self._params
+
+    @params.setter
+    def params(self, value: list[tuple[str, Any, bool]]) -> None:
+        self._params = value
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (an object)."""
+        if self._parameters is None:
+            self._parameters = self.arguments.json_schema
+        return self._parameters
+
+    @parameters.setter
+    def parameters(self, value: dict[str, Any]) -> None:
+        self._parameters = value
+
+    @property
+    def returns(self) -> Schema[Any] | None:
+        """The `Schema` of the declared return type, or None."""
+        if self._returns is _UNSET:
+            self._returns = self.arguments.returns
+        return self._returns
+
+    @returns.setter
+    def returns(self, value: Schema[Any] | None) -> None:
+        self._returns = value
 
     @classmethod
     def from_schema(
@@ -231,6 +302,8 @@ class Tool(Generic[_P, _R]):
             declare_kind(kind)
 
         def require(arguments: dict[str, Any]) -> None:
+            from mce.schema import SchemaError
+
             for n in parameters.get("required") or ():
                 if n not in arguments:
                     raise SchemaError(n, "missing required argument")
@@ -256,6 +329,8 @@ class Tool(Generic[_P, _R]):
 
         `Secret`s are checked by their value, which no error message repeats.
         """
+        from mce.schema import SchemaError
+
         if self._check is not None:
             if not isinstance(arguments, dict):
                 raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
@@ -271,6 +346,8 @@ class Tool(Generic[_P, _R]):
     def validate_argument(self, name: str, value: Any) -> Any:
         """One argument checked alone (`SchemaError` with paths under `name`)."""
         if self._check is not None:  # described by a JSON schema: its simple types only
+            from mce.schema import Schema
+
             tp = next((t for n, t, _ in self.params if n == name), Any)
             return Schema.of(tp).validate(value, name)
         return self.arguments.validate_argument(name, value)
@@ -278,17 +355,29 @@ class Tool(Generic[_P, _R]):
     def __call__(
         self, *args: _P.args, **kwargs: _P.kwargs
     ) -> Step[object, ToolError | EffectError, _R]:
-        """A step that calls the tool with these arguments (validated when it runs)."""
+        """A step that calls the tool with these arguments (validated when it runs).
+
+        The arguments are turned into JSON when the step runs.
+        """
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"tool {self.name!r}: {exc}") from None
-        return self.call({k: to_json(v) for k, v in bound.arguments.items()})
+        given = bound.arguments
+
+        def build() -> Step[Any, ToolError | EffectError, Any]:
+            from mce.schema import to_json
+
+            return self.call({k: to_json(v) for k, v in given.items()})
+
+        return defer(build)
 
     def call(self, arguments: dict[str, Any]) -> Step[object, ToolError | EffectError, _R]:
         """A step that calls the tool with JSON `arguments` (as a model sends them)."""
 
         def build() -> Step[Any, ToolError | EffectError, Any]:
+            from mce.schema import SchemaError
+
             try:
                 self.validate(arguments)
             except SchemaError as exc:
@@ -322,6 +411,8 @@ class Tool(Generic[_P, _R]):
             return await self._handle(arguments)
 
     async def _handle(self, arguments: dict[str, Any]) -> Any:
+        from mce.schema import SchemaError
+
         try:
             kwargs = self.validate(arguments)
         except SchemaError as exc:

@@ -177,7 +177,8 @@ def report(results: dict[str, dict[str, tuple[float, float, list[str]]]], repeat
         f"Target: `import mce` ≤ 80 ms. Measured **{worst:.1f} ms** "
         f"({'met' if worst <= 80 else 'missed'}). Heavy libraries these commands import: "
         f"{', '.join(f'`{m}`' for m in seen) or 'none'} (`asyncio` to run on it; `pydantic` "
-        "for the `@tool` parameter schemas the workflow module builds when it is loaded).",
+        "to check the tool calls a replay makes - a `@tool` builds its schema and validator "
+        "on first use, not when it is defined).",
         END,
     ]
     return "\n".join(lines) + "\n"

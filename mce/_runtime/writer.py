@@ -69,21 +69,23 @@ _LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
 class JournalWriter:
     """Appends one run's records to its journal (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_buffer", "_failed", "_handed", "_thread", "journal")
+    __slots__ = ("__weakref__", "_buffer", "_failed", "_handed", "_live", "_thread", "journal")
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self._buffer: list[Header | Record] = []  # records not yet handed to a write
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._handed = 0  # records handed to the thread so far
+        self._live = False  # in `_LIVE`
         # Started on the first record handed to it.
         self._thread: WriteThread[Header | Record] = WriteThread(journal.append)
 
     def append(self, record: Header | Record) -> None:
         """Buffer a record; it is written by the next commit, `defer`, `durable()` or `finish()`."""
         self._buffer.append(record)
-        if self.journal.needs_thread:
-            _LIVE.add(self)  # a replay, which never appends, does not count
+        if not self._live and self.journal.needs_thread:
+            self._live = True  # a replay, which never appends, does not count
+            _LIVE.add(self)
 
     async def commit(self, record: Header | Record, *, alone: bool = False) -> None:
         """Append `record`; return once it is durable. Concurrent commits share a write.

@@ -33,6 +33,7 @@ tool 'add': invalid_arguments: 2 invalid fields: a: expected an integer, got 'tw
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -114,6 +115,7 @@ def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, To
 
 
 _UNSET: Any = object()
+_NO_DEADLINE = contextlib.nullcontext()
 
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -420,8 +422,10 @@ class Tool(Generic[_P, _R]):
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
         deadline: anyio.CancelScope | None = None
+        # No timeout, no cancel scope: entering one costs more than the rest of the call.
+        limit = _NO_DEADLINE if self.timeout is None else anyio.fail_after(self.timeout)
         try:
-            with anyio.fail_after(self.timeout) as deadline:
+            with limit as deadline:
                 if self.is_async:
                     result = await self.fn(**kwargs)
                 else:

@@ -231,7 +231,13 @@ class Effects:
         if self.recording:
             assert self._writer is not None
             try:
-                encoded = encode(value, f"effect {kind!r} at {position}")
+                t = type(value)
+                # A plain value is its own encoding: no need to name where it came from.
+                encoded = (
+                    value
+                    if t is str or t is int or t is bool or value is None
+                    else encode(value, f"effect {kind!r} at {position}")
+                )
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise

@@ -469,13 +469,25 @@ def floor_round(where: Path) -> dict[str, float]:
 
     fd = os.open(where / "floor", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
+    record = {"pos": "0", "kind": "step", "fp": "f" * 16, "ok": 1, "t0": 0.5, "t1": 0.75}
+    cold: list[float] = []  # a little Python work right after an fsync
+    warm: list[float] = []  # the same work alone
+
+    def work() -> float:
+        t0 = time.perf_counter()
+        for _ in range(4):
+            json.dumps(record)
+        return time.perf_counter() - t0
+
     def fsyncs() -> list[float]:
         out = []
         for _ in range(FLOOR_STEPS):
+            warm.append(work())
             t0 = time.perf_counter()
             os.write(fd, b"x" * 200 + b"\n")
             os.fsync(fd)
             out.append(time.perf_counter() - t0)
+            cold.append(work())
         return out
 
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else where
@@ -534,6 +546,8 @@ def floor_round(where: Path) -> dict[str, float]:
         "tmpfs_over_memory_us": (tmpfs - memory) * 1e6,
         "slow": slow_file / (slow_none + fsync),
         "slow_quiet": (quiet + slow_beyond) / (quiet + slow_none),
+        "warm_us": statistics.median(warm) * 1e6,
+        "cold_us": statistics.median(cold) * 1e6,
         "wide": statistics.median(pairs),
         "wide_tmpfs": statistics.median(on_tmpfs),
         "wide_cpu": statistics.median(cpu),
@@ -568,6 +582,8 @@ FLOOR_ROWS = {
     "wide_cpu": ("the same, disk file: CPU time (all threads) ÷ unjournaled", "-", None),
     "fsync_us": ("one `os.write` + `os.fsync` of 200 bytes, µs (the floor)", "-", None),
     "quiet_fsync_us": ("the same, lower decile of the round (a quiet fsync), µs", "-", None),
+    "warm_us": ("a little Python work (4 `json.dumps` of a record), alone, µs", "-", None),
+    "cold_us": ("the same work right after an fsync, µs", "-", None),
 }
 
 
@@ -630,9 +646,10 @@ def floor_report(results: dict[str, dict[str, list[float]]], rounds: int, load: 
         "to the next, so the rows *beyond its own write* time each step's own write and",
         "fsync inside the run and subtract it, leaving what the step costs besides; the",
         "ratios under them put that on top of the round's quietest fsyncs. Part of what is",
-        "left is the machine's, not mce's: on this machine about 10 µs of Python run right",
-        "after a blocking fsync takes ~50 µs (the process was switched out while the disk",
-        "worked), against the ~7 µs a step adds on tmpfs, where fsync does not block.",
+        "left is the machine's, not mce's: the last two rows time the same few µs of Python",
+        "alone and right after a blocking fsync (the process was switched out while the",
+        "disk worked, and comes back to cold caches), against the few µs a step adds on",
+        "tmpfs, where fsync does not block.",
         "",
         FLOOR_END,
     ]

@@ -16,14 +16,14 @@ of the run can go on meanwhile, and the hand-off to a thread and back would
 cost more than the write.
 
 A write that fails fails the run: every effect waiting for it, and every
-later `commit`, `defer`, `durable()` or `finish()`, raises
-`JournalWriteError` (the original error is its `__cause__`), and nothing
-handed to the thread after it is written. A failure in a write nobody waits
+later `commit`, `defer` or `durable()`, raises `JournalWriteError` (the
+original error is its `__cause__`), and no record handed to the thread
+after the failed write is written. A failure in a write nobody waits
 for is kept, not dropped, and raised by whoever next needs the journal
 durable - before any value whose record is missing is used.
 
 >>> import anyio
->>> from mce.journal import Header, Journal, Record
+>>> from mce.journal import FileJournal, Header, Journal, Record
 >>> j = Journal()
 >>> w = JournalWriter(j)
 >>> anyio.run(w.commit, Record("0", "k", "", True, 1))
@@ -34,9 +34,11 @@ durable - before any value whose record is missing is used.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from mce._runtime.write_thread import WriteThread
-from mce.journal import Header, Journal, Record
+from mce.journal import FileJournal, Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
 
@@ -69,7 +71,16 @@ _LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
 class JournalWriter:
     """Appends one run's records to its journal (see the module docstring)."""
 
-    __slots__ = ("__weakref__", "_buffer", "_failed", "_handed", "_live", "_thread", "journal")
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_failed",
+        "_handed",
+        "_lines",
+        "_live",
+        "_thread",
+        "journal",
+    )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
@@ -77,11 +88,16 @@ class JournalWriter:
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._handed = 0  # records handed to the thread so far
         self._live = False  # in `_LIVE`
-        # Started on the first record handed to it.
-        self._thread: WriteThread[Header | Record] = WriteThread(journal.append)
+        # A journal file's lines are made here, on the event loop, and only
+        # written in the thread: a thread that encodes competes with the
+        # loop for the GIL (and holds it while the OS runs something else).
+        self._lines = type(journal).append is FileJournal.append  # not a subclass's own
+        write = _writer_of(journal) if self._lines else journal.append
+        # Started on the first item handed to it.
+        self._thread: WriteThread[Any] = WriteThread(write)
 
     def append(self, record: Header | Record) -> None:
-        """Buffer a record; it is written by the next commit, `defer`, `durable()` or `finish()`."""
+        """Buffer a record; it is written by the next `commit`, `defer` or `durable()`."""
         self._buffer.append(record)
         if not self._live and self.journal.needs_thread:
             self._live = True  # a replay, which never appends, does not count
@@ -160,10 +176,14 @@ class JournalWriter:
             raise self._failure(exc) from exc
 
     def _submit(self) -> int:
-        """Hand the buffer to the writer thread; the count of records to wait for."""
+        """Hand the buffer to the writer thread; the count of items to wait for."""
         records, self._buffer = self._buffer, []
         try:
-            self._handed = self._thread.submit(records)
+            if self._lines:
+                assert isinstance(self.journal, FileJournal)
+                self._handed = self._thread.submit([self.journal.lines(records)])
+            else:
+                self._handed = self._thread.submit(records)
         except Exception as exc:
             self._failed = exc
             raise self._failure(exc) from exc
@@ -175,3 +195,13 @@ class JournalWriter:
         except Exception as exc:
             self._failed = exc
             raise self._failure(exc) from exc
+
+
+def _writer_of(journal: Journal) -> Callable[[list[bytes]], None]:
+    """What the writer thread calls with the lines made since its last write."""
+    assert isinstance(journal, FileJournal)
+
+    def write(chunks: list[bytes]) -> None:
+        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    return write

@@ -154,7 +154,9 @@ def report(results: dict[str, dict[str, tuple[float, float, list[str]]]], repeat
         START,
         "## Start-up (`benchmarks/bench_startup.py`)",
         "",
-        f"Measured {today()} on {machine()}.",
+        f"Measured {today()} on {machine()}; load average "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + " at the end.",
         f"Fastest of {repeats} whole-process runs each, bytecode cached, minus a bare "
         "`python -c pass` measured alongside; ms. Reproduce with "
         "`python benchmarks/bench_startup.py` (`--baseline DIR` adds another checkout, "

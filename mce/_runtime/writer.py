@@ -64,6 +64,9 @@ class JournalWriteError(OSError):
         )
 
 
+_FILE_APPEND = FileJournal.append
+"""`FileJournal.append` as mce defines it: `lines`, then `write_lines`."""
+
 _LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
 """Writers that have appended to a file journal and are not closed: the runs writing now."""
 
@@ -91,7 +94,7 @@ class JournalWriter:
         # A journal file's lines are made here, on the event loop, and only
         # written in the thread: a thread that encodes competes with the
         # loop for the GIL (and holds it while the OS runs something else).
-        self._lines = type(journal).append is FileJournal.append  # not a subclass's own
+        self._lines = type(journal).append is _FILE_APPEND  # not one replaced or overridden
         write = _writer_of(journal) if self._lines else journal.append
         # Started on the first item handed to it.
         self._thread: WriteThread[Any] = WriteThread(write)

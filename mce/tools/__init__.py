@@ -35,17 +35,18 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, final, overload
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 import anyio
 from anyio.lowlevel import RunVar
-from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
+# `ToolError`'s field types are resolved here, its public home, when a
+# journal is decoded: `FieldError` must be a name of this module.
+from mce._field_error import FieldError as FieldError
 from mce._secrets import _has_secret
 from mce._signature import named_parameters
 from mce.effects import (
@@ -57,9 +58,13 @@ from mce.effects import (
 )
 from mce.executors import run_in_thread
 from mce.step import Step, defer, fail, pure
+from mce.tools._errors import ToolError as ToolError
+from mce.tools._errors import ToolErrorKind as ToolErrorKind
+from mce.tools._errors import _invalid
+from mce.tools._registry import Registry as Registry
 
 if TYPE_CHECKING:
-    from mce.schema import FieldError, FunctionSchema, Schema, SchemaError
+    from mce.schema import FunctionSchema, Schema
 
 # `mce.schema` (pydantic) is imported where a schema is first needed, never
 # when a tool is defined or a step calling it is built.
@@ -69,40 +74,7 @@ _A = TypeVar("_A")
 _P = ParamSpec("_P", default=...)
 _R = DefaultTypeVar("_R", default=Any)
 
-ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
-"""What went wrong in a tool call (`ToolError.kind`)."""
-
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-@final
-@frozen
-class ToolError:
-    """A tool call failed: bad arguments, an exception, a timeout, a bad result, an unknown tool.
-
-    For bad arguments, `errors` lists every bad field with its path; `path`
-    is set when there is exactly one.
-
-    >>> str(ToolError("search", "invalid_arguments", "expected a string", path="q"))
-    "tool 'search': invalid_arguments at q: expected a string"
-    """
-
-    tool: str
-    kind: ToolErrorKind
-    message: str
-    path: str | None = None
-    exception_type: str | None = None
-    errors: tuple[FieldError, ...] = ()
-
-    def __str__(self) -> str:
-        where = f" at {self.path}" if self.path else ""
-        return f"tool {self.tool!r}: {self.kind}{where}: {self.message}"
-
-
-def _invalid(tool: str, kind: ToolErrorKind, exc: SchemaError) -> ToolError:
-    if len(exc.errors) == 1:
-        return ToolError(tool, kind, exc.message, path=exc.path or None, errors=exc.errors)
-    return ToolError(tool, kind, exc.describe(), errors=exc.errors)
 
 
 def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, ToolError, Any]:
@@ -518,77 +490,6 @@ def tool(
         )
 
     return wrap(fn) if fn is not None else ToolDecorator(wrap)
-
-
-@final
-class Registry:
-    """Tools by name: the set a model may call.
-
-    >>> @tool
-    ... def ping() -> str:
-    ...     "Answer pong."
-    ...     return "pong"
-    >>> reg = Registry([ping])
-    >>> reg.names, "ping" in reg
-    (['ping'], True)
-    >>> from mce import run_sync
-    >>> run_sync(reg.call("nope", "{}"), None).error.kind
-    'unknown_tool'
-    """
-
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        self._tools: dict[str, Tool] = {}
-        for t in tools:
-            self.add(t)
-
-    def add(self, t: Tool) -> Tool:
-        if not isinstance(t, Tool):
-            raise TypeError(f"Registry holds tools made with @tool, got {t!r}")
-        if t.name in self._tools:
-            raise ValueError(f"a tool named {t.name!r} is already registered")
-        self._tools[t.name] = t
-        return t
-
-    def __getitem__(self, name: str) -> Tool:
-        return self._tools[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._tools
-
-    def __iter__(self) -> Iterator[Tool]:
-        return iter(self._tools.values())
-
-    def __len__(self) -> int:
-        return len(self._tools)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._tools)
-
-    def schemas(self) -> list[dict[str, Any]]:
-        """Every tool's schema, for `chat(..., tools=...)`."""
-        return [t.schema() for t in self._tools.values()]
-
-    def call(
-        self, name: str, arguments: str | dict[str, Any]
-    ) -> Step[object, ToolError | EffectError, Any]:
-        """A step calling tool `name` with JSON text or a dict (as a model sends them).
-
-        Unknown tools and malformed JSON fail with a `ToolError`.
-        """
-        found = self._tools.get(name)
-        if found is None:
-            return fail(ToolError(name, "unknown_tool", f"no such tool; available: {self.names}"))
-        if isinstance(arguments, str):
-            try:
-                parsed = json.loads(arguments) if arguments.strip() else {}
-            except ValueError as exc:
-                return fail(
-                    ToolError(name, "invalid_arguments", f"arguments are not valid JSON: {exc}")
-                )
-        else:
-            parsed = arguments
-        return found.call(parsed)
 
 
 __all__ = ["Registry", "Tool", "ToolDecorator", "ToolError", "ToolErrorKind", "tool"]

@@ -7,20 +7,29 @@ sum of latencies along a dependency chain - the best any scheduler can do.
 An as-soon-as-ready scheduler should come within a few percent of it; a
 superstep scheduler (every "level" waits for its slowest task) cannot.
 
-Usage:  python benchmarks/bench_dag.py [--graphs 5] [--quick] [--no-write]
+Usage:  python benchmarks/bench_dag.py [--graphs 5] [--quick] [--no-write] [--baseline DIR]
+
+`--baseline DIR` measures another checkout of mce (the code before a
+change) on the same graphs, each graph in a fresh process per side, the
+sides alternating: a before/after of "mce ÷ hand-written" in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import machine, publish, today
+from _common import ROOT, machine, publish, today
 
 from mce import run
 from mce.plan import compile
@@ -95,31 +104,55 @@ def superstep_bound(plan: dict[str, Any]) -> float:
     return sum(slowest.values()) / 1000
 
 
-def measure(n: int, graphs: int, seed: int = 7) -> dict[str, Any]:
+def one_graph(n: int, latencies: list[int], deps: list[list[int]]) -> list[float]:
+    """Wall times on one graph, interleaved: mce, the hand-written schedule, mce again."""
+    step = compile(dag_plan(latencies, deps), [work], max_tasks=n, max_depth=n, max_fan_out=n)
+
+    async def timed() -> float:
+        t0 = time.perf_counter()
+        out = await run(step, None)
+        assert out.ok, out
+        return time.perf_counter() - t0
+
+    async def by_hand() -> float:
+        t0 = time.perf_counter()
+        await asyncio_schedule(latencies, deps)
+        return time.perf_counter() - t0
+
+    return [anyio.run(timed), anyio.run(by_hand), anyio.run(timed)]
+
+
+def graphs_of(n: int, graphs: int, seed: int = 7) -> list[tuple[list[int], list[list[int]], float]]:
     rnd = random.Random(seed + n)
-    ratios, supersteps, hand, versus = [], [], [], []
-    for _ in range(graphs):
-        latencies, deps, critical = random_dag_parts(n, rnd)
-        plan = dag_plan(latencies, deps)
-        step = compile(plan, [work], max_tasks=n, max_depth=n, max_fan_out=n)
+    return [random_dag_parts(n, rnd) for _ in range(graphs)]
 
-        async def timed(s: Any = step) -> float:
-            t0 = time.perf_counter()
-            out = await run(s, None)
-            assert out.ok, out
-            return time.perf_counter() - t0
 
-        async def by_hand(lat: list[int] = latencies, d: list[list[int]] = deps) -> float:
-            t0 = time.perf_counter()
-            await asyncio_schedule(lat, d)
-            return time.perf_counter() - t0
+def in_child(root: Path, n: int, index: int, graphs: int) -> list[float]:
+    """`one_graph` on graph `index` of size `n`, run by the mce checkout at `root`."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(n), str(index), str(graphs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    walls: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return walls
 
-        # Interleaved, same graph: mce, the hand-written schedule, mce again.
-        walls = [anyio.run(timed), anyio.run(by_hand), anyio.run(timed)]
+
+def measure(n: int, graphs: int, baseline: Path | None = None) -> dict[str, Any]:
+    ratios, supersteps, hand, versus, before = [], [], [], [], []
+    for index, (latencies, deps, critical) in enumerate(graphs_of(n, graphs)):
+        if baseline is None:
+            walls = one_graph(n, latencies, deps)
+        else:  # this checkout and the baseline, each graph in fresh processes, alternating
+            old = in_child(baseline, n, index, graphs)
+            walls = in_child(ROOT, n, index, graphs)
+            before.append(min(old[0], old[2]) / old[1])
         ratios += [walls[0] / critical, walls[2] / critical]
         hand.append(walls[1] / critical)
         versus.append(min(walls[0], walls[2]) / walls[1])
-        supersteps.append(superstep_bound(plan) / critical)
+        supersteps.append(superstep_bound(dag_plan(latencies, deps)) / critical)
     result = {
         "n": n,
         "median": statistics.median(ratios),
@@ -129,10 +162,13 @@ def measure(n: int, graphs: int, seed: int = 7) -> dict[str, Any]:
         "versus": statistics.median(versus),
         "superstep": statistics.median(supersteps),
     }
+    if before:
+        result["before"] = statistics.median(before)
     print(
         f"n={n}: mce wall/critical median {result['median']:.3f} ({result['min']:.3f}-{result['max']:.3f}); "
-        f"hand-written asyncio {result['hand']:.3f}; mce / hand-written {result['versus']:.3f}; "
-        f"a superstep schedule would take {result['superstep']:.2f}x",
+        f"hand-written asyncio {result['hand']:.3f}; mce / hand-written {result['versus']:.3f}"
+        + (f" (before: {result['before']:.3f})" if before else "")
+        + f"; a superstep schedule would take {result['superstep']:.2f}x",
         flush=True,
     )
     return result
@@ -140,20 +176,26 @@ def measure(n: int, graphs: int, seed: int = 7) -> dict[str, Any]:
 
 def report(rows: list[dict[str, Any]], graphs: int) -> str:
     worst = next((r["median"] for r in rows if r["n"] == 200), None)
+    before = all("before" in r for r in rows)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         START,
         "## DAG scheduling (`benchmarks/bench_dag.py`)",
         "",
-        f"Measured {today()} on {machine()}.",
+        f"Measured {today()} on {machine()}; load average {load} at the end.",
         f"{graphs} random DAGs per size (p = 0.15, at most 3 deps, latency 10-80 ms); "
         "wall time of the compiled plan over the critical path. Reproduce with "
         "`python benchmarks/bench_dag.py`.",
         "",
-        "| tasks | mce wall ÷ critical path, median (min-max) | hand-written asyncio ÷ critical path | mce ÷ hand-written | superstep schedule ÷ critical path (computed) |",
-        "|---:|---:|---:|---:|---:|",
+        "| tasks | mce wall ÷ critical path, median (min-max) | hand-written asyncio ÷ critical path | mce ÷ hand-written"
+        + (" | the same, before (`--baseline`)" if before else "")
+        + " | superstep schedule ÷ critical path (computed) |",
+        "|---:|---:|---:|---:|" + ("---:|" if before else "") + "---:|",
         *(
             f"| {r['n']} | {r['median']:.3f} ({r['min']:.3f}-{r['max']:.3f}) | {r['hand']:.3f} "
-            f"| {r['versus']:.3f} | {r['superstep']:.2f} |"
+            f"| {r['versus']:.3f}"
+            + (f" | {r['before']:.3f}" if before else "")
+            + f" | {r['superstep']:.2f} |"
             for r in rows
         ),
         "",
@@ -187,9 +229,16 @@ def main() -> None:
     parser.add_argument("--graphs", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="another mce checkout, measured alongside")
+    parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        n, index, graphs = args.child
+        latencies, deps, _critical = graphs_of(n, graphs)[index]
+        print(json.dumps(one_graph(n, latencies, deps)))
+        return
     sizes = [40] if args.quick else [40, 200, 1000]
-    rows = [measure(n, args.graphs) for n in sizes]
+    rows = [measure(n, args.graphs, args.baseline) for n in sizes]
     section = report(rows, args.graphs)
     publish(section, START, END, write=not args.no_write)
 

@@ -154,7 +154,9 @@ def report(results: dict[str, dict[str, tuple[float, float, list[str]]]], repeat
         START,
         "## Start-up (`benchmarks/bench_startup.py`)",
         "",
-        f"Measured {today()} on {machine()}.",
+        f"Measured {today()} on {machine()}; load average "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + " at the end.",
         f"Fastest of {repeats} whole-process runs each, bytecode cached, minus a bare "
         "`python -c pass` measured alongside; ms. Reproduce with "
         "`python benchmarks/bench_startup.py` (`--baseline DIR` adds another checkout, "
@@ -177,7 +179,8 @@ def report(results: dict[str, dict[str, tuple[float, float, list[str]]]], repeat
         f"Target: `import mce` ≤ 80 ms. Measured **{worst:.1f} ms** "
         f"({'met' if worst <= 80 else 'missed'}). Heavy libraries these commands import: "
         f"{', '.join(f'`{m}`' for m in seen) or 'none'} (`asyncio` to run on it; `pydantic` "
-        "for the `@tool` parameter schemas the workflow module builds when it is loaded).",
+        "to check the tool calls a replay makes - a `@tool` builds its schema and validator "
+        "on first use, not when it is defined).",
         END,
     ]
     return "\n".join(lines) + "\n"

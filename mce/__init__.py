@@ -68,13 +68,6 @@ if TYPE_CHECKING:
     from mce.tools import ToolError as ToolError
     from mce.tools import tool as tool
 
-try:
-    from importlib.metadata import version as _version
-
-    __version__: str = _version("mce")
-    """The installed mce version (`mce --version` prints it)."""
-except ImportError:  # pragma: no cover - metadata missing: running from a bare source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "AnswerInvalid",
@@ -134,9 +127,20 @@ __all__ = [
     "within_budget",
 ]
 
-# `mce.tools` builds parameter schemas with pydantic, a slow import: it is
-# loaded when one of its names is first used, so `import mce` stays fast.
+# `mce.tools` is loaded when one of its names is first used, so `import mce`
+# stays fast (its schemas, on pydantic, are built when a tool is first used).
 _FROM_TOOLS = ("Tool", "ToolError", "tool")
+
+
+def _installed_version() -> str:
+    """The installed mce version (`mce.__version__`; `mce --version` prints it)."""
+    # Read on first use: importlib.metadata and the lookup cost ~30 ms, a third of `import mce`.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mce")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
@@ -145,6 +149,9 @@ def __getattr__(name: str) -> Any:
 
         value = globals()[name] = getattr(mce.tools, name)
         return value
+    if name == "__version__":
+        found = globals()[name] = _installed_version()
+        return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

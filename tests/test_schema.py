@@ -359,16 +359,21 @@ class Opaque:
     pass
 
 
-def test_types_pydantic_cannot_describe_are_a_clear_error() -> None:
-    with pytest.raises(TypeError, match="tool 'use': cannot derive a JSON schema"):
+def test_types_pydantic_cannot_describe_are_a_clear_error_on_first_use() -> None:
+    # The schema is built on first use (so that defining tools needs no pydantic).
+    @tool
+    def use(thing: Opaque) -> None: ...
 
-        @tool
-        def use(thing: Opaque) -> None: ...
+    with pytest.raises(TypeError, match="tool 'use': cannot derive a JSON schema"):
+        use.schema()
+    with pytest.raises(TypeError, match="tool 'use': cannot derive a JSON schema"):
+        run_sync(use.call({"thing": 1}), None)
+
+    @tool
+    def make() -> Opaque: ...
 
     with pytest.raises(TypeError, match="tool 'make': return type: cannot derive a JSON schema"):
-
-        @tool
-        def make() -> Opaque: ...
+        run_sync(make(), None)
 
 
 # ----------------------------------------------------------------------------- descriptions

@@ -18,8 +18,9 @@ import pytest
 HEAVY = ("openai", "ray", "pydantic", "asyncio", "returns")
 """Libraries only a workflow that uses them should pay for (`asyncio`: a run on asyncio).
 
-A `@tool` builds its parameter schema with pydantic when it is defined, so a
-module of tools uses pydantic; a workflow of plain effects does not.
+A `@tool` builds its parameter schema with pydantic on first use - a call
+that runs, its schema asked for - never when it is defined: a module of
+tools loads without pydantic, and a run of it uses pydantic.
 """
 
 EFFECTS = """
@@ -94,8 +95,13 @@ def test_graph_of_an_effect_workflow_imports_no_heavy_library(tmp_path: Path) ->
     assert heavy(imported("-m", "mce", "graph", f"{path}:workflow")) == []
 
 
-def test_graph_of_a_tool_workflow_imports_no_model_client(flow: Path) -> None:
-    assert heavy(imported("-m", "mce", "graph", f"{flow}:workflow"), ("pydantic",)) == []
+def test_graph_of_a_tool_workflow_imports_no_heavy_library(flow: Path) -> None:
+    assert heavy(imported("-m", "mce", "graph", f"{flow}:workflow")) == []
+
+
+def test_defining_tools_and_building_their_calls_imports_no_pydantic(flow: Path) -> None:
+    code = "import flow; flow.workflow(); flow.add.signature, flow.add.name"
+    assert heavy(imported("-c", code, cwd=flow.parent)) == []
 
 
 def test_graph_of_a_scripted_llm_workflow_imports_no_model_client() -> None:

@@ -216,3 +216,23 @@ def test_a_name_ending_in_a_newline_is_refused() -> None:
         tool(name="add\n")(lambda a: a)
     with pytest.raises(ValueError, match="tool name"):
         Tool.from_schema("add\n", {"type": "object"}, lambda arguments: None)
+
+
+def test_a_journaled_tool_error_listing_bad_fields_replays() -> None:
+    # A tool error listing bad fields, journaled as an effect's error (a
+    # remote tool's own check, say), is decoded on replay by the types
+    # ToolError declares: FieldError must resolve where ToolError lives.
+    from mce import effect
+    from mce.effects import EffectFailed
+    from mce.schema import FieldError
+
+    bad = (FieldError("q", "too short"), FieldError("n", "too big"))
+
+    def remote(args: Any) -> Any:
+        raise EffectFailed(ToolError("shout", "invalid_arguments", "2 invalid fields", errors=bad))
+
+    call = effect("tool.shout", {"q": "x", "n": 9}, handler=remote, error=ToolError)
+    journal = Journal()
+    live = run_sync(call, None, journal=journal)
+    assert isinstance(live, Err) and live.error.errors == bad
+    assert run_sync(call, None, journal=journal, mode="replay") == live

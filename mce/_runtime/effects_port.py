@@ -27,7 +27,6 @@ import random as _random
 import secrets
 import time
 import uuid as _uuid
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -192,11 +191,6 @@ class Effects:
             if self.recording and self._writer is not None:
                 self._writer.append(Header(self.run_id, self.seed, time.time()))
 
-    def run_in_background(self, spawn: Callable[..., Any]) -> None:
-        """Let deferred journal writes run as background tasks started by `spawn`."""
-        if self._writer is not None:
-            self._writer.run_in_background(spawn)
-
     async def perform(
         self, node: Any, position: str, branch: str, *, defer: bool = False
     ) -> tuple[bool, Any]:
@@ -237,7 +231,13 @@ class Effects:
         if self.recording:
             assert self._writer is not None
             try:
-                encoded = encode(value, f"effect {kind!r} at {position}")
+                t = type(value)
+                # A plain value is its own encoding: no need to name where it came from.
+                encoded = (
+                    value
+                    if t is str or t is int or t is bool or value is None
+                    else encode(value, f"effect {kind!r} at {position}")
+                )
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
@@ -285,7 +285,7 @@ class Effects:
     async def finish(self) -> None:
         """Write what is still buffered (a header when the run made no effect)."""
         if self.recording and self._writer is not None:
-            await self._writer.finish()
+            await self._writer.durable()
 
     def charge_call(self, tracker: Tracker, position: str) -> BudgetExceeded | None:
         """Charge a budget for the effect at `position`; the exceeded budget if it may not run.

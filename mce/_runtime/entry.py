@@ -3,7 +3,7 @@
 `run` validates its arguments, opens the run's effects (reading the
 journal in a worker thread), runs the program - on the trampoline alone
 when it never awaits, else under the async driver in a task group that
-also holds shared steps and background journal writes - and reports.
+also holds shared steps - and reports.
 
 >>> from mce import par, pure
 >>> run_sync(par(pure(1), pure(2)).map(sum), None)
@@ -247,8 +247,7 @@ async def _execute(
     bug: BaseException | None = None
     try:
         async with anyio.create_task_group() as tg:
-            ctx.tg = tg  # where shared steps (and background journal writes) run
-            ctx.effects.run_in_background(tg.start_soon)
+            ctx.tg = tg  # where shared steps run
             try:
                 outcome = await resume(code, payload, stack, state, ctx, root)
             except anyio.get_cancelled_exc_class():

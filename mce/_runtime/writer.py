@@ -1,28 +1,31 @@
-"""The journal writer: records written in batches, durable before they are used.
+"""The journal writer: records written in groups, durable before they are used.
 
-Records of completed effects are written in batches, in the run's writer
-thread (`mce._runtime.write_thread`, for journals that do file I/O), and
-every record is durable - flushed and fsynced by the journal - before its
-effect's value is used. Usually an effect waits for its batch (`commit`);
-the last effect of a branch of an unbounded parallel block does not
-(`defer`): the block waits once, for all of its branches, in `durable()`.
-Effects that complete together share one write and one fsync. A step of the
-run's top-level sequence, with no write under way and no other run writing
-a journal in the process, writes its record on the event loop: nothing
-else of the run can go on meanwhile, and the hand-off to a thread and back
-would cost more than the write.
+Records of completed effects are handed to the run's writer thread
+(`mce._runtime.write_thread`, for journals that do file I/O), which writes
+whatever it has been handed with one write and one fsync, again and again:
+records that arrive while an fsync is under way share the next one. Every
+record is durable - flushed and fsynced by the journal - before its effect's
+value is used. Usually an effect waits for its record (`commit`); the last
+effect of a branch of an unbounded parallel block does not (`defer`): the
+block waits once, for all of its branches, in `durable()`. The thread wakes
+the event loop once per write, for every effect waiting for it, and never
+for a record nobody waits for yet. A step of the run's top-level sequence,
+with nothing left for the thread to write and no other run writing a
+journal in the process, writes its record on the event loop: nothing else
+of the run can go on meanwhile, and the hand-off to a thread and back would
+cost more than the write.
 
-A write that fails fails the run: every effect waiting for that batch, and
-every later `commit`, `durable()` or `finish()`, raises `JournalWriteError`
-(the original error is its `__cause__`). A failure in a background write is
-kept, not dropped, and raised by whoever next needs the journal durable -
-before any value whose record is missing is used.
+A write that fails fails the run: every effect waiting for it, and every
+later `commit`, `defer` or `durable()`, raises `JournalWriteError` (the
+original error is its `__cause__`), and no record handed to the thread
+after the failed write is written. A failure in a write nobody waits
+for is kept, not dropped, and raised by whoever next needs the journal
+durable - before any value whose record is missing is used.
 
 >>> import anyio
->>> from mce.journal import Header, Journal, Record
+>>> from mce.journal import FileJournal, Header, Journal, Record
 >>> j = Journal()
 >>> w = JournalWriter(j)
->>> from mce.journal import Record
 >>> anyio.run(w.commit, Record("0", "k", "", True, 1))
 >>> [r.value for r in j.read()[1]]
 [1]
@@ -34,12 +37,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.lowlevel
-
-from mce._runtime.context import new_event
 from mce._runtime.write_thread import WriteThread
-from mce.journal import Header, Journal, Record
+from mce.journal import FileJournal, Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
 
@@ -65,15 +64,8 @@ class JournalWriteError(OSError):
         )
 
 
-class _Batch:
-    """Records written together; their effects wait until the write is durable."""
-
-    __slots__ = ("done", "error")
-
-    def __init__(self) -> None:
-        self.done = new_event()
-        self.error: Exception | None = None
-
+_FILE_APPEND = FileJournal.append
+"""`FileJournal.append` as mce defines it: `lines`, then `write_lines`."""
 
 _LIVE: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
 """Writers that have appended to a file journal and are not closed: the runs writing now."""
@@ -84,89 +76,84 @@ class JournalWriter:
 
     __slots__ = (
         "__weakref__",
-        "_batch",
         "_buffer",
         "_failed",
-        "_flushing",
-        "_spawn",
+        "_handed",
+        "_lines",
+        "_live",
         "_thread",
-        "_writing",
         "journal",
     )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._buffer: list[Header | Record] = []  # records not yet written
-        self._batch: _Batch | None = None  # created lazily, inside the event loop
-        self._flushing = False
-        self._writing: _Batch | None = None  # the batch being written now
+        self._buffer: list[Header | Record] = []  # records not yet handed to a write
         self._failed: Exception | None = None  # the first failed write: the run is over
-        self._spawn: Callable[..., Any] | None = None
-        self._thread = WriteThread()  # started on the first write that needs it
-
-    def run_in_background(self, spawn: Callable[..., Any]) -> None:
-        """Let `defer` start background writes with `spawn` (a task group's `start_soon`)."""
-        self._spawn = spawn
+        self._handed = 0  # records handed to the thread so far
+        self._live = False  # in `_LIVE`
+        # A journal file's lines are made here, on the event loop, and only
+        # written in the thread: a thread that encodes competes with the
+        # loop for the GIL (and holds it while the OS runs something else).
+        self._lines = type(journal).append is _FILE_APPEND  # not one replaced or overridden
+        write = _writer_of(journal) if self._lines else journal.append
+        # Started on the first item handed to it.
+        self._thread: WriteThread[Any] = WriteThread(write)
 
     def append(self, record: Header | Record) -> None:
-        """Buffer a record; it is written by the next commit, `durable()` or `finish()`."""
+        """Buffer a record; it is written by the next `commit`, `defer` or `durable()`."""
         self._buffer.append(record)
-        if self.journal.needs_thread:
-            _LIVE.add(self)  # a replay, which never appends, does not count
-        if self._batch is None:  # an anyio Event needs the running event loop
-            self._batch = _Batch()
+        if not self._live and self.journal.needs_thread:
+            self._live = True  # a replay, which never appends, does not count
+            _LIVE.add(self)
 
     async def commit(self, record: Header | Record, *, alone: bool = False) -> None:
         """Append `record`; return once it is durable. Concurrent commits share a write.
 
         `alone` says that no other part of the run can go on meanwhile (the
-        effect is in the run's top-level sequence): then, if no write is
-        under way and no other run in this process writes a journal, the
-        record is written and fsynced right here, on the event loop - the
-        run would only wait for the thread doing it - sparing two thread
-        hand-offs, which cost more than the write itself on a fast disk.
+        effect is in the run's top-level sequence): then, if the writer
+        thread has nothing left to write and no other run in this process
+        writes a journal, the record is written and fsynced right here, on
+        the event loop - the run would only wait for the thread doing it -
+        sparing two thread hand-offs, which cost more than the write itself
+        on a fast disk.
         """
         self._check()
         self.append(record)
-        if not self.journal.needs_thread or (alone and not self._flushing and len(_LIVE) == 1):
+        if not self.journal.needs_thread:
             self._write_here()
             return
-        await self._flush_or_wait()
+        if alone and len(_LIVE) == 1 and self._thread.idle():
+            self._write_here()
+            return
+        await self._wait(self._submit())
 
     def defer(self, record: Header | Record) -> bool:
-        """Append `record` and write it in the background; False if that is not possible.
+        """Hand `record` to the writer thread and return at once; False if there is no thread.
 
         The caller promises that nothing uses the record's value before
         `durable()` returns.
         """
-        if self._spawn is None or not self.journal.needs_thread:
+        if not self.journal.needs_thread:
             return False
         self._check()
         self.append(record)
-        if not self._flushing:
-            self._flushing = True  # claimed now, so one flush task at a time
-            self._spawn(self._flush_in_background)
+        self._submit()
         return True
 
     async def durable(self) -> None:
-        """Return once every record appended so far is written and fsynced."""
-        if self._buffer:
-            await self._flush_or_wait()
-        elif self._writing is not None:
-            await self._wait(self._writing)
-        self._check()
+        """Return once every record appended so far is written and fsynced.
 
-    async def finish(self) -> None:
-        """Write what is still buffered (a header when the run made no effect)."""
-        if self.journal.needs_thread:
-            await self.durable()
-        else:
-            self._check()
-            if self._buffer:
-                self._write_here()
+        Also what a run does last: it writes what is still buffered (a
+        header, when the run made no effect).
+        """
+        self._check()
+        if self._buffer and not self.journal.needs_thread:
+            self._write_here()
+            return
+        await self._wait(self._submit() if self._buffer else self._handed)
 
     def close(self) -> None:
-        """Stop the writer's thread; the run writes no more."""
+        """Let the writer's thread write what it was handed, and stop it; the run writes no more."""
         self._thread.close()
         _LIVE.discard(self)
 
@@ -182,13 +169,8 @@ class JournalWriter:
         if self._failed is not None:
             raise self._failure(self._failed)
 
-    async def _wait(self, batch: _Batch) -> None:
-        await batch.done.wait()
-        if batch.error is not None:
-            raise self._failure(batch.error)
-
     def _write_here(self) -> None:
-        """Write the buffer now, on this thread (a journal that does no file I/O)."""
+        """Write the buffer now, on this thread."""
         records, self._buffer = self._buffer, []
         try:
             self.journal.append(records)
@@ -196,51 +178,33 @@ class JournalWriter:
             self._failed = exc
             raise self._failure(exc) from exc
 
-    async def _flush_or_wait(self) -> None:
-        self._check()
-        if self._batch is None:
-            self._batch = _Batch()
-        batch = self._batch
-        if self._flushing:
-            await self._wait(batch)
-            return
-        self._flushing = True
-        await self._flush()
-
-    async def _flush_in_background(self) -> None:
+    def _submit(self) -> int:
+        """Hand the buffer to the writer thread; the count of items to wait for."""
+        records, self._buffer = self._buffer, []
         try:
-            await self._flush()
-        except JournalWriteError:
-            # Not dropped: `_failed` holds it, and every waiter, `durable()`
-            # and `finish()` raises it before a value without a record is used.
-            assert self._failed is not None
+            if self._lines:
+                assert isinstance(self.journal, FileJournal)
+                self._handed = self._thread.submit([self.journal.lines(records)])
+            else:
+                self._handed = self._thread.submit(records)
+        except Exception as exc:
+            self._failed = exc
+            raise self._failure(exc) from exc
+        return self._handed
 
-    async def _flush(self) -> None:
-        """Write the buffer batch by batch (the caller has set `_flushing`)."""
-        journal = self.journal
+    async def _wait(self, count: int) -> None:
         try:
-            # Shielded: the write must finish even if the effect that started
-            # it is cancelled meanwhile - other effects' records wait on it.
-            with anyio.CancelScope(shield=True):
-                await anyio.lowlevel.checkpoint()  # effects completing now join this batch
-                while self._buffer:
-                    records, self._buffer = self._buffer, []
-                    batch, self._batch = self._batch, _Batch()
-                    assert batch is not None
-                    self._writing = batch
-                    try:
-                        await self._thread.run(journal.append, records)
-                    except Exception as exc:
-                        self._failed = batch.error = exc
-                        raise self._failure(exc) from exc
-                    finally:
-                        batch.done.set()
-                        self._writing = None
-        finally:
-            self._flushing = False
-            if self._failed is not None and self._batch is not None:
-                # Records appended meanwhile will never be written: wake
-                # their effects with the failure rather than leave them waiting.
-                pending, self._batch = self._batch, _Batch()
-                pending.error = self._failed
-                pending.done.set()
+            await self._thread.wait(count)
+        except Exception as exc:
+            self._failed = exc
+            raise self._failure(exc) from exc
+
+
+def _writer_of(journal: Journal) -> Callable[[list[bytes]], None]:
+    """What the writer thread calls with the lines made since its last write."""
+    assert isinstance(journal, FileJournal)
+
+    def write(chunks: list[bytes]) -> None:
+        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    return write

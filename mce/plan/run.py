@@ -29,6 +29,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Never, final
 
+import anyio.lowlevel
 import attrs
 from attrs import frozen
 
@@ -36,7 +37,7 @@ from mce.plan.ir import Plan, Ref, Template, refs_in
 from mce.plan.validate import PlanInvalid, topological_order, validate
 from mce.retry import RetryPolicy
 from mce.schema import to_json
-from mce.step import Step, fail, gather, pure, share
+from mce.step import Step, fail, gather, lift, pure, share
 from mce.tools import Registry, Tool
 
 
@@ -266,6 +267,47 @@ def finish(
     >>> run_sync(finish([a], {"n": Ref("a", ("n",))}, {"a": a}), None).value
     {'n': 3}
     """
+    return _finish(tasks, output, needs, limit, on_error, None)
+
+
+_YIELD = lift(anyio.lowlevel.checkpoint)
+
+
+def _after(steps: Sequence[Step[Any, Any, Any]], then: Step[Any, Any, Any]) -> Step[Any, Any, Any]:
+    """`then`, once every step of `steps` has finished (their values are not kept).
+
+    With steps to wait for, it first lets the event loop run what is ready:
+    a plan's branches are started one after another, and the tasks that
+    need nothing - started by the branches before - then begin at once,
+    instead of after every other branch has set up its wait.
+    """
+    result = then
+    for step in reversed(steps):
+        result = step.then(_const(result))
+    return _YIELD.then(_const(result)) if steps else result
+
+
+def _const(step: Step[Any, Any, Any]) -> Callable[[Any], Step[Any, Any, Any]]:
+    return lambda _: step
+
+
+def _finish(
+    tasks: Sequence[Step[Any, Any, Any]],
+    output: Any,
+    needs: Mapping[str, Step[Any, Any, Any]],
+    limit: int | None,
+    on_error: OnError,
+    inputs: Sequence[Sequence[Step[Any, Any, Any]]] | None,
+) -> Step[object, TaskFailed | PlanFailed, Any]:
+    """`finish`; with `inputs` (the tasks each task needs), a task is forced once they are done.
+
+    Every task is a shared step that waits for its inputs anyway; forcing
+    it only once they have finished spares the run a task (and its wait)
+    for every task not ready yet, so that the first tasks start after the
+    plan's branches have been set up - not after every task has been
+    started and has begun to wait. Which tasks run, with what, and every
+    journal position are the same either way.
+    """
     _check_on_error(on_error)
     names = list(needs)
 
@@ -275,7 +317,12 @@ def finish(
         except MissingField as exc:
             return fail(TaskFailed("output", "-", str(exc)))
 
-    every = gather(list(tasks), limit=limit)
+    branches = (
+        list(tasks)
+        if inputs is None
+        else [_after(i, t) for t, i in zip(tasks, inputs, strict=True)]
+    )
+    every = gather(branches, limit=limit)
     if on_error == "fail_fast":
         return every.then(lambda _: _all([needs[n] for n in names]).then(result))
 
@@ -298,24 +345,22 @@ def _steps(
     on_error: OnError,
     retry: RetryPolicy | None,
     reuse: Mapping[str, Any],
-) -> dict[str, Step[Any, Any, Any]]:
+) -> tuple[dict[str, Step[Any, Any, Any]], list[list[Step[Any, Any, Any]]]]:
+    """Every task's step, in topological order, and the steps each one needs."""
     by_id = {t.id: t for t in plan.tasks}
     steps: dict[str, Step[Any, Any, Any]] = {}
+    inputs: list[list[Step[Any, Any, Any]]] = []
     for name in topological_order(by_id):
         t = by_id[name]
         if name in reuse:  # finished in an earlier plan of the same run: not run again
             value = reuse[name]
             steps[name] = pure(value if on_error == "fail_fast" else _Done(name, value))
+            inputs.append([])
             continue
-        steps[name] = task(
-            name,
-            registry[t.tool],
-            t.args,
-            {n: steps[n] for n in t.needs()},
-            on_error=on_error,
-            retry=retry,
-        )
-    return steps
+        needs = {n: steps[n] for n in t.needs()}
+        steps[name] = task(name, registry[t.tool], t.args, needs, on_error=on_error, retry=retry)
+        inputs.append(list(needs.values()))
+    return steps, inputs
 
 
 def build(
@@ -327,9 +372,9 @@ def build(
     retry: RetryPolicy | None = None,
 ) -> Step[object, TaskFailed | PlanFailed, Any]:
     """The workflow of an already validated plan (tasks in topological order)."""
-    steps = _steps(plan, registry, on_error, retry, {})
+    steps, inputs = _steps(plan, registry, on_error, retry, {})
     output_needs = {r.task: steps[r.task] for r in _refs(plan.output)}
-    return finish(list(steps.values()), plan.output, output_needs, limit=limit, on_error=on_error)
+    return _finish(list(steps.values()), plan.output, output_needs, limit, on_error, inputs)
 
 
 @final
@@ -386,7 +431,7 @@ def observe(
     >>> seen.ok, seen.output, dict(seen.results), list(seen.errors)
     (True, 5, {'b': 5}, ['a'])
     """
-    steps = _steps(plan, registry, "continue", retry, dict(reuse or {}))
+    steps, inputs = _steps(plan, registry, "continue", retry, dict(reuse or {}))
 
     def settle(outcomes: tuple[Any, ...]) -> Step[object, Never, Observations]:
         results = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
@@ -400,7 +445,8 @@ def observe(
             return pure(Observations(False, None, results, errors, skipped, str(exc)))
         return pure(Observations(True, output, results, errors, skipped))
 
-    return gather(list(steps.values()), limit=limit).then(settle)
+    branches = [_after(i, t) for t, i in zip(steps.values(), inputs, strict=True)]
+    return gather(branches, limit=limit).then(settle)
 
 
 def _refs(value: Any) -> list[Ref]:

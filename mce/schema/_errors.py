@@ -7,29 +7,12 @@ by that name inside a `ToolError`, and tracebacks name `mce.schema.SchemaError`.
 from __future__ import annotations
 
 import typing
-from typing import Any, final, overload
+from typing import Any, overload
 
-import attrs
 from pydantic import ValidationError
 
+from mce._field_error import FieldError as FieldError
 from mce._public_name import public_in
-
-
-@public_in("mce.schema")
-@final
-@attrs.frozen
-class FieldError:
-    """One bad field: where (`items[2].name`, empty for the whole value) and what is wrong.
-
-    >>> str(FieldError("items[2].name", "expected a string, got 3"))
-    'items[2].name: expected a string, got 3'
-    """
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path or 'value'}: {self.message}"
 
 
 @public_in("mce.schema")

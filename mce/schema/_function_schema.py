@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_jsonable_python as _to_jsonable_python
 
+from mce._signature import named_parameters
 from mce.schema._errors import FieldError, SchemaError, _field_errors, _short
 from mce.schema._json_schema import _Generator, _inline, _order
 from mce.schema._records import _prepare, _TypedDict
@@ -147,23 +148,11 @@ class FunctionSchema:
     """
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
-        self.name = name or getattr(fn, "__name__", "function")
-        signature = inspect.signature(fn)
-        try:
-            hints = typing.get_type_hints(fn, include_extras=True)
-        except NameError as exc:
-            raise TypeError(f"{self.name!r}: cannot resolve a type hint: {exc}") from None
+        self.name: str = name or str(getattr(fn, "__name__", "function"))
+        signature, hints = named_parameters(fn, self.name)
         self.description, docs = parse_docstring(inspect.getdoc(fn))
         params: list[Parameter] = []
         for p in signature.parameters.values():
-            if p.kind is p.POSITIONAL_ONLY:
-                raise TypeError(
-                    f"{self.name!r}: parameter {p.name!r} is positional-only (before '/'); "
-                    "a model passes arguments by name, so no call could fill it - "
-                    "make it a regular parameter"
-                )
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(f"{self.name!r}: *args and **kwargs cannot be described to a model")
             tp = hints.get(p.name, Any)
             description = _field_description(tp) or docs.get(p.name)
             required = p.default is p.empty

@@ -13,6 +13,11 @@ a `str` is expected: the function gets the value, the journal never does.
 A declared return type is what the workflow receives, on a live run and
 on replay alike (the journal holds its JSON form).
 
+The signature is checked when the tool is defined (every parameter passed
+by name, every type hint resolved); the schema and the validator are built
+on first use - a call that runs, `schema()`, `parameters` - so that a module
+of tools, and a workflow built from it, load without pydantic.
+
 >>> from mce import run_sync
 >>> @tool
 ... def add(a: int, b: int = 1) -> int:
@@ -28,19 +33,22 @@ tool 'add': invalid_arguments: 2 invalid fields: a: expected an integer, got 'tw
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, Generic, Literal, TypeVar, final, overload
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final, overload
 
 import anyio
 from anyio.lowlevel import RunVar
-from attrs import frozen
 from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
+# `ToolError`'s field types are resolved here, its public home, when a
+# journal is decoded: `FieldError` must be a name of this module.
+from mce._field_error import FieldError as FieldError
 from mce._secrets import _has_secret
+from mce._signature import named_parameters
 from mce.effects import (
     EffectError,
     EffectFailed,
@@ -49,55 +57,37 @@ from mce.effects import (
     reveal,
 )
 from mce.executors import run_in_thread
-from mce.schema import FieldError, FunctionSchema, Schema, SchemaError, to_json
 from mce.step import Step, defer, fail, pure
+from mce.tools._errors import ToolError as ToolError
+from mce.tools._errors import ToolErrorKind as ToolErrorKind
+from mce.tools._errors import _invalid
+from mce.tools._registry import Registry as Registry
+
+if TYPE_CHECKING:
+    from mce.schema import FunctionSchema, Schema
+
+# `mce.schema` (pydantic) is imported where a schema is first needed, never
+# when a tool is defined or a step calling it is built.
 
 _A = TypeVar("_A")
 # Defaults, so that a bare `Tool` annotation means "some tool".
 _P = ParamSpec("_P", default=...)
 _R = DefaultTypeVar("_R", default=Any)
 
-ToolErrorKind = Literal["invalid_arguments", "failed", "timeout", "invalid_result", "unknown_tool"]
-"""What went wrong in a tool call (`ToolError.kind`)."""
-
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-@final
-@frozen
-class ToolError:
-    """A tool call failed: bad arguments, an exception, a timeout, a bad result, an unknown tool.
-
-    For bad arguments, `errors` lists every bad field with its path; `path`
-    is set when there is exactly one.
-
-    >>> str(ToolError("search", "invalid_arguments", "expected a string", path="q"))
-    "tool 'search': invalid_arguments at q: expected a string"
-    """
-
-    tool: str
-    kind: ToolErrorKind
-    message: str
-    path: str | None = None
-    exception_type: str | None = None
-    errors: tuple[FieldError, ...] = ()
-
-    def __str__(self) -> str:
-        where = f" at {self.path}" if self.path else ""
-        return f"tool {self.tool!r}: {self.kind}{where}: {self.message}"
-
-
-def _invalid(tool: str, kind: ToolErrorKind, exc: SchemaError) -> ToolError:
-    if len(exc.errors) == 1:
-        return ToolError(tool, kind, exc.message, path=exc.path or None, errors=exc.errors)
-    return ToolError(tool, kind, exc.describe(), errors=exc.errors)
-
-
 def _as_declared(tool: str, returns: Schema[Any], value: Any) -> Step[object, ToolError, Any]:
+    from mce.schema import SchemaError
+
     try:
         return pure(returns.validate(value))
     except SchemaError as exc:
         return fail(_invalid(tool, "invalid_result", exc))
+
+
+_UNSET: Any = object()
+_NO_DEADLINE = contextlib.nullcontext()
 
 
 _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -107,8 +97,8 @@ _JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "
 class Tool(Generic[_P, _R]):
     """A function callable by workflows and models; calling it builds a `Step`.
 
-    `arguments` is its `mce.schema.FunctionSchema` (built once, here);
-    `returns` the `Schema` of its declared return type, or None.
+    `arguments` is its `mce.schema.FunctionSchema` (built once, on first
+    use); `returns` the `Schema` of its declared return type, or None.
 
     A `Tool[P, R]` keeps the function's parameters `P` and its (awaited)
     return type `R` for type checkers: calling it checks the arguments and
@@ -143,10 +133,14 @@ class Tool(Generic[_P, _R]):
         if timeout is not None and not timeout > 0:
             raise ValueError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
         try:
-            self.arguments = FunctionSchema(fn, name=self.name)
+            self.signature, _hints = named_parameters(fn, self.name)
         except TypeError as exc:
             raise TypeError(f"tool {exc}") from None
-        self.description = description if description is not None else self.arguments.description
+        self._arguments: FunctionSchema | None = None
+        self._description = description
+        self._params: list[tuple[str, Any, bool]] | None = None
+        self._parameters: dict[str, Any] | None = None
+        self._returns: Schema[Any] | None = _UNSET
         self.timeout = timeout
         self.remote = remote
         if limit is not None and (
@@ -158,16 +152,67 @@ class Tool(Generic[_P, _R]):
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mce.tool.{self.name}.limit")
         self.kind = f"tool.{self.name}"
         declare_kind(self.kind)  # a handler for it is never "unknown"
-        self.signature = inspect.signature(fn)
-        self.params: list[tuple[str, Any, bool]] = [
-            (p.name, p.type, p.required) for p in self.arguments.parameters
-        ]
-        self.parameters = self.arguments.json_schema
-        self.returns: Schema[Any] | None = self.arguments.returns
         self.is_async = inspect.iscoroutinefunction(fn)
 
     def __repr__(self) -> str:
         return f"<tool {self.name}>"
+
+    @property
+    def arguments(self) -> FunctionSchema:
+        """The parameters' schema and validator, built on first use."""
+        made = self._arguments
+        if made is None:
+            from mce.schema import FunctionSchema
+
+            try:
+                made = self._arguments = FunctionSchema(self.fn, name=self.name)
+            except TypeError as exc:
+                raise TypeError(f"tool {exc}") from None
+        return made
+
+    @property
+    def description(self) -> str:
+        """What the tool does, for a model: as given, else the docstring's summary."""
+        if self._description is None:
+            self._description = self.arguments.description
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._description = value
+
+    @property
+    def params(self) -> list[tuple[str, Any, bool]]:
+        """(name, type, required) of every parameter."""
+        if self._params is None:
+            self._params = [(p.name, p.type, p.required) for p in self.arguments.parameters]
+        return self._params
+
+    @params.setter
+    def params(self, value: list[tuple[str, Any, bool]]) -> None:
+        self._params = value
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (an object)."""
+        if self._parameters is None:
+            self._parameters = self.arguments.json_schema
+        return self._parameters
+
+    @parameters.setter
+    def parameters(self, value: dict[str, Any]) -> None:
+        self._parameters = value
+
+    @property
+    def returns(self) -> Schema[Any] | None:
+        """The `Schema` of the declared return type, or None."""
+        if self._returns is _UNSET:
+            self._returns = self.arguments.returns
+        return self._returns
+
+    @returns.setter
+    def returns(self, value: Schema[Any] | None) -> None:
+        self._returns = value
 
     @classmethod
     def from_schema(
@@ -231,6 +276,8 @@ class Tool(Generic[_P, _R]):
             declare_kind(kind)
 
         def require(arguments: dict[str, Any]) -> None:
+            from mce.schema import SchemaError
+
             for n in parameters.get("required") or ():
                 if n not in arguments:
                     raise SchemaError(n, "missing required argument")
@@ -256,6 +303,8 @@ class Tool(Generic[_P, _R]):
 
         `Secret`s are checked by their value, which no error message repeats.
         """
+        from mce.schema import SchemaError
+
         if self._check is not None:
             if not isinstance(arguments, dict):
                 raise SchemaError("", f"arguments must be a JSON object, got {arguments!r}")
@@ -271,6 +320,8 @@ class Tool(Generic[_P, _R]):
     def validate_argument(self, name: str, value: Any) -> Any:
         """One argument checked alone (`SchemaError` with paths under `name`)."""
         if self._check is not None:  # described by a JSON schema: its simple types only
+            from mce.schema import Schema
+
             tp = next((t for n, t, _ in self.params if n == name), Any)
             return Schema.of(tp).validate(value, name)
         return self.arguments.validate_argument(name, value)
@@ -278,17 +329,29 @@ class Tool(Generic[_P, _R]):
     def __call__(
         self, *args: _P.args, **kwargs: _P.kwargs
     ) -> Step[object, ToolError | EffectError, _R]:
-        """A step that calls the tool with these arguments (validated when it runs)."""
+        """A step that calls the tool with these arguments (validated when it runs).
+
+        The arguments are turned into JSON when the step runs.
+        """
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"tool {self.name!r}: {exc}") from None
-        return self.call({k: to_json(v) for k, v in bound.arguments.items()})
+        given = bound.arguments
+
+        def build() -> Step[Any, ToolError | EffectError, Any]:
+            from mce.schema import to_json
+
+            return self.call({k: to_json(v) for k, v in given.items()})
+
+        return defer(build)
 
     def call(self, arguments: dict[str, Any]) -> Step[object, ToolError | EffectError, _R]:
         """A step that calls the tool with JSON `arguments` (as a model sends them)."""
 
         def build() -> Step[Any, ToolError | EffectError, Any]:
+            from mce.schema import SchemaError
+
             try:
                 self.validate(arguments)
             except SchemaError as exc:
@@ -322,6 +385,8 @@ class Tool(Generic[_P, _R]):
             return await self._handle(arguments)
 
     async def _handle(self, arguments: dict[str, Any]) -> Any:
+        from mce.schema import SchemaError
+
         try:
             kwargs = self.validate(arguments)
         except SchemaError as exc:
@@ -329,8 +394,10 @@ class Tool(Generic[_P, _R]):
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
         deadline: anyio.CancelScope | None = None
+        # No timeout, no cancel scope: entering one costs more than the rest of the call.
+        limit = _NO_DEADLINE if self.timeout is None else anyio.fail_after(self.timeout)
         try:
-            with anyio.fail_after(self.timeout) as deadline:
+            with limit as deadline:
                 if self.is_async:
                     result = await self.fn(**kwargs)
                 else:
@@ -423,77 +490,6 @@ def tool(
         )
 
     return wrap(fn) if fn is not None else ToolDecorator(wrap)
-
-
-@final
-class Registry:
-    """Tools by name: the set a model may call.
-
-    >>> @tool
-    ... def ping() -> str:
-    ...     "Answer pong."
-    ...     return "pong"
-    >>> reg = Registry([ping])
-    >>> reg.names, "ping" in reg
-    (['ping'], True)
-    >>> from mce import run_sync
-    >>> run_sync(reg.call("nope", "{}"), None).error.kind
-    'unknown_tool'
-    """
-
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        self._tools: dict[str, Tool] = {}
-        for t in tools:
-            self.add(t)
-
-    def add(self, t: Tool) -> Tool:
-        if not isinstance(t, Tool):
-            raise TypeError(f"Registry holds tools made with @tool, got {t!r}")
-        if t.name in self._tools:
-            raise ValueError(f"a tool named {t.name!r} is already registered")
-        self._tools[t.name] = t
-        return t
-
-    def __getitem__(self, name: str) -> Tool:
-        return self._tools[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._tools
-
-    def __iter__(self) -> Iterator[Tool]:
-        return iter(self._tools.values())
-
-    def __len__(self) -> int:
-        return len(self._tools)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._tools)
-
-    def schemas(self) -> list[dict[str, Any]]:
-        """Every tool's schema, for `chat(..., tools=...)`."""
-        return [t.schema() for t in self._tools.values()]
-
-    def call(
-        self, name: str, arguments: str | dict[str, Any]
-    ) -> Step[object, ToolError | EffectError, Any]:
-        """A step calling tool `name` with JSON text or a dict (as a model sends them).
-
-        Unknown tools and malformed JSON fail with a `ToolError`.
-        """
-        found = self._tools.get(name)
-        if found is None:
-            return fail(ToolError(name, "unknown_tool", f"no such tool; available: {self.names}"))
-        if isinstance(arguments, str):
-            try:
-                parsed = json.loads(arguments) if arguments.strip() else {}
-            except ValueError as exc:
-                return fail(
-                    ToolError(name, "invalid_arguments", f"arguments are not valid JSON: {exc}")
-                )
-        else:
-            parsed = arguments
-        return found.call(parsed)
 
 
 __all__ = ["Registry", "Tool", "ToolDecorator", "ToolError", "ToolErrorKind", "tool"]

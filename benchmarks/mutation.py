@@ -53,6 +53,7 @@ _JOURNAL_TESTS = [
     "tests/test_effects_port.py",
     "tests/test_replay.py",
 ]
+_JOURNAL_OWN_TESTS = [*_JOURNAL_TESTS, "tests/test_journal_exact.py", "tests/test_writer_exact.py"]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
@@ -60,8 +61,14 @@ TARGETS: dict[str, list[str]] = {
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
     "mce/_runtime/parallel.py": _RUNTIME_TESTS,
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
-    "mce/journal.py": _JOURNAL_TESTS,
-    "mce/_runtime/writer.py": _JOURNAL_TESTS,
+    "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/conversations.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/loading.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/memory.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/file.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/errors.py": _JOURNAL_OWN_TESTS,
+    "mce/_runtime/writer.py": _JOURNAL_OWN_TESTS,
     "mce/_runtime/replay.py": _JOURNAL_TESTS,
     "mce/_runtime/effects_port.py": _JOURNAL_TESTS,
 }

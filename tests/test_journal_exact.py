@@ -15,6 +15,7 @@ import pytest
 
 from mce import FileJournal, Journal, JournalInUse, Secret, effect, run_sync
 from mce._journal.lines import encode_line, sum_holds, summed
+from mce._journal.loading import split_lines
 from mce._journal.records import build_record, header_json
 from mce.journal import (
     Header,
@@ -243,3 +244,323 @@ def test_uppercase_checksum_digits_do_not_check_out() -> None:
             break
     assert sum_holds(line)
     assert not sum_holds(line[:-10] + digits.upper() + b'"}')
+
+
+# ---------------------------------------------------------------- loading
+
+_HEADER = {"mce_journal": 2, "run": "r", "seed": 1, "t0": 0.0}
+
+
+def _record(pos: str = "0", **fields: object) -> dict[str, object]:
+    data: dict[str, object] = {"pos": pos, "kind": "k", "fp": "", "ok": 1}
+    data.update(fields)
+    return data
+
+
+def _write(path: Path, *objects: dict[str, object]) -> None:
+    path.write_bytes(b"".join(encode_line(o) for o in objects))
+
+
+def _corrupt(path: Path) -> str:
+    with pytest.raises(JournalCorrupt) as caught:
+        FileJournal(path).read()
+    assert caught.value.where == str(path)
+    return f"{caught.value.line}: {caught.value.reason}"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (_record(x=1), "unknown field 'x'"),
+        (_record(run="r"), "unknown field 'run'"),
+        ({"pos": "0", "kind": "k", "ok": 1}, "a record needs pos, kind and fp; 'fp' is missing"),
+        ({"kind": "k", "fp": "", "ok": 1}, "a record needs pos, kind and fp; 'pos' is missing"),
+        ({"pos": "0", "fp": "", "ok": 1}, "a record needs pos, kind and fp; 'kind' is missing"),
+        (_record(pos=""), "pos and kind must be non-empty strings and fp a string"),
+        (_record(pos=0), "pos and kind must be non-empty strings and fp a string"),
+        (_record(kind=""), "pos and kind must be non-empty strings and fp a string"),
+        (_record(kind=1), "pos and kind must be non-empty strings and fp a string"),
+        (_record(fp=None), "pos and kind must be non-empty strings and fp a string"),
+        (_record(err=2), "a record holds exactly one of ok and err"),
+        ({"pos": "0", "kind": "k", "fp": ""}, "a record holds exactly one of ok and err"),
+        (_record(t0="1"), "t0 and t1 must be numbers"),
+        (_record(t1=[1]), "t0 and t1 must be numbers"),
+        (_record(t0=True), "t0 and t1 must be numbers"),
+        (_record(branch=1), "branch and run must be strings"),
+        (
+            _record(req_base=0, req={"messages": []}),
+            _REQ_BASE := "req_base must be a position and the request must hold messages",
+        ),
+        (_record(req_base="0", req=["m"]), _REQ_BASE),
+        (_record(req_base="0", req={"messages": "m"}), _REQ_BASE),
+        (
+            _record(req_base="9", req={"messages": []}),
+            "req_base '9' names no earlier request with messages",
+        ),
+        ({"mce_journal": 2, "run": "r", "seed": 1, "t0": 0.0}, "a header after the first line"),
+    ],
+)
+def test_each_schema_error_is_named_with_its_line(
+    tmp_path: Path, record: dict[str, object], reason: str
+) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("a"), record, _record("b"))
+    assert _corrupt(path) == f"3: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (_record(run=1), "branch and run must be strings"),
+        (_record(req_base="0"), "unknown field 'req_base'"),
+        (_record(t0=1, t1=2.5, branch="1", run="r"), None),
+    ],
+)
+def test_version_1_lines_are_checked_by_the_version_1_schema(
+    tmp_path: Path, record: dict[str, object], reason: str | None
+) -> None:
+    path = tmp_path / "run.jsonl"
+    lines = [{"mce_journal": 1, "run": "r", "seed": 1, "t0": 0}, _record("a", run="r"), record]
+    path.write_bytes(b"".join(json.dumps(o).encode() + b"\n" for o in lines))
+    if reason is not None:
+        assert _corrupt(path) == f"3: {reason}"
+        return
+    header, records = FileJournal(path).read()
+    assert header == Header("r", 1, 0.0, version=1) and type(header.t0) is float
+    assert [(r.pos, r.t0, r.t1, r.branch, r.line) for r in records] == [
+        ("a", None, None, None, 2),
+        ("0", 1, 2.5, "1", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (
+            {"mce_journal": 3, "run": "r", "seed": 1},
+            "format version 3; this mce reads versions (1, 2)",
+        ),
+        (
+            {"mce_journal": True, "run": "r", "seed": 1},
+            "format version True; this mce reads versions (1, 2)",
+        ),
+        (
+            {"mce_journal": "2", "run": "r", "seed": 1},
+            "format version '2'; this mce reads versions (1, 2)",
+        ),
+        ({**_HEADER, "pos": "0"}, "unknown header field 'pos'"),
+        ({**_HEADER, "zz": 1, "aa": 1}, "unknown header field 'aa'"),
+        (
+            {**_HEADER, "run": 1},
+            _NEEDS := "the header needs run (a string), seed (an int) and t0 (a number)",
+        ),
+        ({**_HEADER, "seed": "x"}, _NEEDS),
+        ({**_HEADER, "seed": 1.0}, _NEEDS),
+        ({**_HEADER, "t0": "0"}, _NEEDS),
+        ({"mce_journal": 2, "seed": 1}, _NEEDS),
+        ({"mce_journal": 2, "run": "r"}, _NEEDS),
+        (_record(), "the first line is not a header"),
+    ],
+)
+def test_each_header_error_is_named_with_line_1(
+    tmp_path: Path, header: dict[str, object], reason: str
+) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, header, _record())
+    assert _corrupt(path) == f"1: {reason}"
+
+
+def test_a_header_without_t0_starts_at_zero(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, {"mce_journal": 2, "run": "r", "seed": 4}, _record())
+    header, _ = FileJournal(path).read()
+    assert header == Header("r", 4, 0.0) and type(header.t0) is float
+    _write(path, {"mce_journal": 2, "run": "r", "seed": 4, "t0": 3}, _record())
+    header, _ = FileJournal(path).read()
+    assert header is not None and header.t0 == 3.0 and type(header.t0) is float
+
+
+def test_line_level_damage_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("a"), _record("b"))
+    good = path.read_bytes()
+    lines = good.splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1].replace(b'"ok":1', b'"ok":2') + lines[2])
+    assert _corrupt(path) == "2: the checksum does not match"
+    path.write_bytes(lines[0] + lines[1] + lines[2].replace(b'"ok":1', b'"ok":2'))
+    assert _corrupt(path) == "3: the checksum does not match"
+    path.write_bytes(lines[0].replace(b'"seed":1', b'"seed":2') + lines[1] + lines[2])
+    assert _corrupt(path) == "1: the checksum does not match"
+    unsummed = json.dumps(_record("b")).encode() + b"\n"
+    path.write_bytes(lines[0] + lines[1] + unsummed)
+    assert _corrupt(path) == "3: the checksum does not match"
+    path.write_bytes(b"{nope\n" + lines[1])
+    reason = _corrupt(path)
+    assert reason.startswith("1: not JSON (Expecting property name enclosed in double quotes")
+
+
+def _summed_line(text: bytes) -> bytes:
+    """`text` (JSON ending with `}`) with a correct checksum spliced in, whatever it holds."""
+    return text[:-1] + b',"sum":"%08x"}\n' % zlib.crc32(text)
+
+
+def test_a_line_that_checks_out_but_holds_two_objects_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    two = _summed_line(
+        b'{"pos":"x","kind":"k","fp":"","ok":1},{"pos":"y","kind":"k","fp":"","ok":1}'
+    )
+    path.write_bytes(encode_line(_HEADER) + encode_line(_record("a")) + two)
+    assert _corrupt(path).startswith("3: not JSON (Extra data: line 1 column")
+
+
+def test_a_line_that_checks_out_but_is_not_an_object_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    bad = b'["pos","kind",{"sum":"00000000"}]'
+    path.write_bytes(encode_line(_HEADER) + encode_line(_record("a")) + bad + b"\n")
+    assert _corrupt(path) == "3: the checksum does not match"
+    path.write_bytes(_summed_line(b'{"mce_journal":2,"run":"r","seed":1,"t0":0.0}'))
+    header, records = FileJournal(path).read()
+    assert header == Header("r", 1, 0.0) and records == ()
+
+
+def test_records_read_back_with_their_line_numbers_and_every_field(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(
+        path,
+        _HEADER,
+        _record("a", t0=1, t1=2.5, branch="0", req={"q": 1}),
+        {"pos": "b", "kind": "j", "fp": "f", "err": {"e": 1}},
+    )
+    header, records = FileJournal(path).read()
+    assert header == Header("r", 1, 0.0)
+    a, b = records
+    assert (a.pos, a.kind, a.fp, a.ok, a.value, a.req, a.t0, a.t1, a.branch, a.line) == (
+        "a",
+        "k",
+        "",
+        True,
+        1,
+        {"q": 1},
+        1,
+        2.5,
+        "0",
+        2,
+    )
+    assert (b.pos, b.kind, b.fp, b.ok, b.value, b.req, b.t0, b.t1, b.branch, b.line) == (
+        "b",
+        "j",
+        "f",
+        False,
+        {"e": 1},
+        None,
+        None,
+        None,
+        None,
+        3,
+    )
+
+
+def test_a_request_reference_is_made_whole_from_the_record_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(
+        path,
+        _HEADER,
+        _record("0", req={"model": "m", "messages": ["a"]}),
+        _record("1", req={"model": "m", "messages": ["b"]}, req_base="0", t0=1, t1=2, branch="x"),
+        _record("2", req={"model": "n", "messages": ["c"]}, req_base="1"),
+        {"pos": "3", "kind": "k", "fp": "", "err": "e", "req": {"messages": []}, "req_base": "2"},
+    )
+    _, records = FileJournal(path).read()
+    assert [r.req for r in records] == [
+        {"model": "m", "messages": ["a"]},
+        {"model": "m", "messages": ["a", "b"]},
+        {"model": "n", "messages": ["a", "b", "c"]},
+        {"messages": ["a", "b", "c"]},
+    ]
+    one = records[1]
+    assert (one.pos, one.kind, one.fp, one.ok, one.value, one.t0, one.t1, one.branch, one.line) == (
+        "1",
+        "k",
+        "",
+        True,
+        1,
+        1,
+        2,
+        "x",
+        3,
+    )
+    assert (records[3].ok, records[3].value, records[3].line) == (False, "e", 5)
+
+
+def test_a_request_reference_to_a_request_without_messages_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(
+        path,
+        _HEADER,
+        _record("0", req={"q": 1}),
+        _record("1", req={"messages": ["b"]}, req_base="0"),
+    )
+    assert _corrupt(path) == "3: req_base '0' names no earlier request with messages"
+    _write(path, _HEADER, _record("0"), _record("1", req={"messages": ["b"]}, req_base="0"))
+    assert _corrupt(path) == "3: req_base '0' names no earlier request with messages"
+
+
+def test_a_position_recorded_twice_is_corrupt_naming_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("0"), _record("1"), _record("0"))
+    assert _corrupt(path) == (
+        "4: position 0 is recorded twice (also at line 2): two runs wrote this journal"
+    )
+    failed = {"pos": "0", "kind": "k", "fp": "", "err": "e"}
+    _write(path, _HEADER, failed, _record("1"), {**_record("0"), "kind": "other"})
+    assert _corrupt(path) == (
+        "4: position 0 is recorded twice (also at line 2): two runs wrote this journal"
+    )
+    _write(path, _HEADER, failed, _record("1"), _record("0", ok=5), _record("0"))
+    assert _corrupt(path) == (
+        "5: position 0 is recorded twice (also at line 4): two runs wrote this journal"
+    )
+
+
+def test_a_retry_replaces_the_failure_in_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    failed = {"pos": "0", "kind": "k", "fp": "", "err": "e"}
+    _write(path, _HEADER, failed, _record("1"), failed, _record("0", ok=5))
+    _, records = FileJournal(path).read()
+    assert [(r.pos, r.ok, r.value, r.line) for r in records] == [
+        ("0", True, 5, 5),
+        ("1", True, 1, 3),
+    ]
+
+
+def test_a_torn_last_line_is_named_and_its_offset_cut(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("a"))
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"pos":"b"')
+    with pytest.warns(JournalWarning) as caught:
+        header, records = FileJournal(path).read()
+    assert [str(w.message) for w in caught] == [f"journal {path}: ignoring a torn last line 3"]
+    assert caught[0].filename == __file__  # reported where the journal was read
+    assert header == Header("r", 1, 0.0) and [r.pos for r in records] == ["a"]
+    assert split_lines(whole + b"x") == (whole.splitlines(), len(whole))
+    assert split_lines(b"x") == ([], 0)
+    last = encode_line(_record("b"))[:-1]
+    assert split_lines(last) == ([], 0)  # a lone line that checks out is still no journal
+    assert split_lines(whole + last) == ([*whole.splitlines(), last], None)
+
+
+def test_a_file_holding_only_a_torn_line_reads_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b'{"mce_jou')
+    with pytest.warns(JournalWarning, match=r"ignoring a torn last line 1$"):
+        assert FileJournal(path).read() == (None, ())
+    path.write_bytes(b"")
+    assert FileJournal(path).read() == (None, ())
+
+
+def test_a_journal_that_cannot_be_read_is_corrupt_at_line_0(tmp_path: Path) -> None:
+    with pytest.raises(JournalCorrupt) as caught:
+        FileJournal(tmp_path).read()  # a directory
+    assert caught.value.line == 0 and caught.value.where == str(tmp_path)
+    assert caught.value.reason.startswith("cannot be read: [Errno 21] Is a directory")

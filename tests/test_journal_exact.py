@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from mce.journal import (
     Record,
     ReplayDivergence,
     check_seed,
+    open_journal,
 )
 
 
@@ -564,3 +566,276 @@ def test_a_journal_that_cannot_be_read_is_corrupt_at_line_0(tmp_path: Path) -> N
         FileJournal(tmp_path).read()  # a directory
     assert caught.value.line == 0 and caught.value.where == str(tmp_path)
     assert caught.value.reason.startswith("cannot be read: [Errno 21] Is a directory")
+
+
+# ---------------------------------------------------------------- conversations
+
+
+def _chat(pos: str, *messages: object, kind: str = "llm.chat", **req: object) -> Record:
+    return Record(pos, kind, "", True, "reply", req={**req, "messages": list(messages)})
+
+
+def _lines_of(path: Path) -> list[dict[str, object]]:
+    out = []
+    for line in path.read_bytes().splitlines():
+        data = json.loads(line)
+        del data["sum"]
+        out.append(data)
+    return out
+
+
+def test_a_request_extending_an_earlier_one_is_written_as_a_reference(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    journal = FileJournal(path)
+    records = [
+        _chat("0", "a", model="m"),
+        _chat("1", "a", "b", model="m"),
+        _chat("2", "x", "y"),
+        _chat("3", "a", "b", "c", model="n"),
+        _chat("4", "a", "b", kind="tool.t"),
+        _chat("5", "a"),
+    ]
+    journal.append([Header("r", 1, 0.0), *records[:2]])
+    journal.append(records[2:])  # the same journal remembers what it wrote before
+    journal.close()
+    written = [(d["pos"], d["req"], d.get("req_base")) for d in _lines_of(path)[1:]]
+    assert written == [
+        ("0", {"model": "m", "messages": ["a"]}, None),
+        ("1", {"model": "m", "messages": ["b"]}, "0"),
+        ("2", {"messages": ["x", "y"]}, None),
+        ("3", {"model": "n", "messages": ["c"]}, "1"),  # the longest earlier prefix
+        ("4", {"messages": ["a", "b"]}, None),  # another kind: no reference
+        ("5", {"messages": []}, "0"),
+    ]
+    assert FileJournal(path).read()[1] == tuple(records)
+
+
+def test_messages_are_compared_one_by_one_not_as_one_text(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    journal = FileJournal(path)
+    records = [_chat("0", 1, 2), _chat("1", 12, 3), _chat("2", "1", "2", 3)]
+    journal.append([Header("r", 1, 0.0), *records])
+    journal.close()
+    assert [d.get("req_base") for d in _lines_of(path)[1:]] == [None, None, None]
+    assert FileJournal(path).read()[1] == tuple(records)
+
+
+def test_requests_that_cannot_be_referenced_are_written_whole(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    journal = FileJournal(path)
+    records = [
+        _chat("0"),  # no messages: nothing to extend
+        _chat("1", "a"),
+        Record("2", "llm.chat", "", True, "", req={"messages": "a"}),
+        Record("3", "llm.chat", "", True, "", req=["a"]),
+        Record("4", "llm.chat", "", True, ""),
+    ]
+    journal.append([Header("r", 1, 0.0), *records])
+    journal.close()
+    assert [d.get("req_base") for d in _lines_of(path)[1:]] == [None] * 5
+    assert FileJournal(path).read()[1] == tuple(records)
+
+
+def test_a_resumed_journal_references_requests_it_read(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    first = FileJournal(path)
+    first.append([Header("r", 1, 0.0), _chat("0", "a")])
+    first.close()
+    again = FileJournal(path)
+    again.read()
+    again.append([_chat("1", "a", "b")])
+    again.close()
+    assert _lines_of(path)[2] == {
+        "pos": "1",
+        "kind": "llm.chat",
+        "fp": "",
+        "ok": "reply",
+        "req": {"messages": ["b"]},
+        "req_base": "0",
+    }
+    fresh = FileJournal(tmp_path / "other.jsonl")
+    fresh.append([_chat("1", "a", "b")])  # nothing read: nothing to reference
+    fresh.close()
+    assert "req_base" not in _lines_of(tmp_path / "other.jsonl")[0]
+
+
+# ---------------------------------------------------------------- the in-memory journal
+
+
+def test_the_in_memory_journal_keeps_the_first_header_and_every_record() -> None:
+    journal = Journal()
+    assert journal.name == "<memory>" and journal.needs_thread is False
+    assert journal.read() == (None, ())
+    journal.append([Header("a", 1, 0.0), Record("0", "k", "", True, 1)])
+    journal.append([Header("b", 2, 0.0), Record("1", "k", "", True, 2)])
+    header, records = journal.read()
+    assert header == Header("a", 1, 0.0) and [r.pos for r in records] == ["0", "1"]
+    assert journal.load() == (
+        {"mce_journal": 2, "run": "a", "seed": 1, "t0": 0.0},
+        [
+            {"pos": "0", "kind": "k", "fp": "", "ok": 1},
+            {"pos": "1", "kind": "k", "fp": "", "ok": 2},
+        ],
+    )
+
+
+def test_the_in_memory_journal_checks_positions_by_its_name() -> None:
+    journal = Journal()
+    journal.append([Record("0", "k", "", True, 1), Record("0", "k", "", True, 2)])
+    with pytest.raises(JournalCorrupt) as caught:
+        journal.read()
+    assert str(caught.value) == (
+        "journal <memory> is corrupt at line 0: position 0 is recorded twice "
+        "(also at line 0): two runs wrote this journal"
+    )
+
+
+def test_write_checks_each_object_and_refuses_references() -> None:
+    journal = Journal()
+    with pytest.raises(JournalCorrupt) as caught:
+        journal.write([_HEADER, _record("0"), _record("1", x=1)])
+    assert str(caught.value) == "journal <memory> is corrupt at line 3: unknown field 'x'"
+    assert journal.read() == (None, ())  # nothing of a refused write is kept
+    with pytest.raises(JournalCorrupt) as caught:
+        journal.write([_record("0"), _record("1", req={"messages": []}, req_base="0")])
+    assert str(caught.value) == (
+        "journal <memory> is corrupt at line 2: req_base is for files; give whole requests"
+    )
+    with pytest.raises(JournalCorrupt, match="at line 1: unknown field 'run'"):
+        journal.write([_record("0", run="r")])  # written objects are version 2
+    journal.write([_HEADER, _record("0", t0=1)])
+    assert journal.read() == (Header("r", 1, 0.0), (Record("0", "k", "", True, 1, t0=1),))
+
+
+def test_begin_takes_the_journal_for_live_and_resume_only() -> None:
+    journal = Journal()
+    assert journal.begin("replay") == (None, ())
+    assert journal.begin("replay") == (None, ())  # replay takes no lock
+    assert journal.begin("live") == (None, ())
+    with pytest.raises(JournalInUse, match=r"^journal <memory> is in use by another run$"):
+        journal.begin("resume")
+    with pytest.raises(JournalInUse, match=r"^journal <memory> is in use by another run$"):
+        journal.begin("live")
+    journal.close()
+    journal.append([Record("0", "k", "", True, 1)])
+    assert journal.begin("resume")[1] == (Record("0", "k", "", True, 1),)
+    with pytest.raises(JournalInUse):
+        journal.acquire()
+    journal.close()
+    with pytest.raises(JournalInUse, match="already holds a run"):
+        journal.begin("live")  # records, no header
+    journal.acquire()  # the refusal released it
+
+
+def test_a_failing_begin_releases_the_journal() -> None:
+    journal = Journal()
+    journal.append([Record("0", "k", "", True, 1), Record("0", "k", "", True, 2)])
+    for mode in ("live", "resume"):
+        with pytest.raises(JournalCorrupt):
+            journal.begin(mode)  # type: ignore[arg-type]
+    journal.acquire()
+
+
+# ---------------------------------------------------------------- the file journal
+
+
+def test_the_file_journal_writes_exact_lines(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "run.jsonl"
+    journal = FileJournal(path)
+    assert journal.name == str(path) and journal.needs_thread is True and journal.path == path
+    journal.append([Header("r", 2, 1.5), Record("0", "k", "f", False, "e", t0=1, t1=2)])
+    journal.close()
+    assert path.read_bytes() == encode_line(
+        {"mce_journal": 2, "run": "r", "seed": 2, "t0": 1.5}
+    ) + encode_line({"pos": "0", "kind": "k", "fp": "f", "err": "e", "t0": 1, "t1": 2})
+    assert path.stat().st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_the_file_journal_writes_every_byte_of_a_short_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mce._journal.file as file_module
+
+    real_write = os.write
+    sizes: list[int] = []
+
+    def one_byte_at_a_time(fd: int, data: bytes) -> int:
+        sizes.append(len(data))
+        return real_write(fd, bytes(data[:1]))
+
+    monkeypatch.setattr(file_module.os, "write", one_byte_at_a_time)
+    path = tmp_path / "run.jsonl"
+    journal = FileJournal(path)
+    journal.append([Header("r", 1, 0.0)])
+    journal.close()
+    monkeypatch.undo()
+    assert path.read_bytes() == encode_line(_HEADER)
+    assert sizes == list(range(len(encode_line(_HEADER)), 0, -1))
+
+
+def test_the_file_lock_names_who_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    first, second = FileJournal(path), FileJournal(path)
+    first.acquire()
+    with pytest.raises(JournalInUse) as caught:
+        first.acquire()
+    assert str(caught.value) == f"journal {path} is in use by another run"
+    with pytest.raises(JournalInUse) as caught:
+        second.acquire()
+    assert str(caught.value) == (
+        f"journal {path} is in use by another run (another process holds its lock)"
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    first.close()
+    first.close()  # closing twice is harmless
+    second.acquire()  # the lock went with the close; the refused attempt kept nothing
+    with pytest.raises(JournalInUse):
+        first.acquire()
+    second.close()
+    first.acquire()
+    first.close()
+
+
+def test_repair_of_a_missing_or_empty_file_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    assert FileJournal(path).repair() == (None, ())
+    assert not path.exists()
+    path.write_bytes(b"")
+    assert FileJournal(path).repair() == (None, ())
+    assert path.read_bytes() == b""
+
+
+def test_resume_of_a_torn_journal_cuts_the_torn_line_before_appending(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    whole = _two_lines(path)
+    path.write_bytes(whole + b'{"pos":"1","kind":"k"')
+    calls, handlers = _ran()
+    with pytest.warns(JournalWarning, match="ignoring a torn last line 3"):
+        out = run_sync(
+            effect("k", 1).then(lambda _: effect("k", 2)),
+            None,
+            handlers=handlers,
+            journal=path,
+            mode="resume",
+        )
+    assert out.value == 2 and calls == [2]
+    data = path.read_bytes()
+    assert data.startswith(whole) and data.count(b"\n") == 3
+    assert [r.pos for r in FileJournal(path).read()[1]] == ["0", "1"]
+
+
+def test_open_journal_makes_a_path_a_file_journal() -> None:
+    memory = Journal()
+    assert open_journal(memory) is memory
+    for given in ("run.jsonl", Path("run.jsonl")):
+        opened = open_journal(given)
+        assert type(opened) is FileJournal and opened.path == Path("run.jsonl")
+    with pytest.raises(TypeError) as caught:
+        open_journal(3)  # type: ignore[arg-type]
+    assert str(caught.value) == "journal= needs a path or a Journal, got 3"

@@ -99,6 +99,20 @@ EQUIVALENT.update(
     }
 )
 
+_SHA1_FLAG = "usedforsecurity only matters on an OpenSSL in FIPS mode: the digests are the same"
+EQUIVALENT.update(
+    {
+        f"mce._journal.conversations.xǁConversationsǁ_prefixes__mutmut_{n}": _SHA1_FLAG
+        for n in (2, 3)
+    }
+)
+EQUIVALENT["mce._journal.conversations.xǁConversationsǁ_prefixes__mutmut_7"] = (
+    "any fixed separator after each message's JSON tells the same prefixes apart"
+)
+_HELD_FALSY = "`_held` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._journal.memory.xǁJournalǁ__init____mutmut_3"] = _HELD_FALSY
+EQUIVALENT["mce._journal.memory.xǁJournalǁclose__mutmut_1"] = _HELD_FALSY
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

@@ -666,6 +666,9 @@ def test_the_in_memory_journal_keeps_the_first_header_and_every_record() -> None
     journal = Journal()
     assert journal.name == "<memory>" and journal.needs_thread is False
     assert journal.read() == (None, ())
+    journal.append([Record("0", "k", "", True, 1)])
+    assert journal.load() == (None, [{"pos": "0", "kind": "k", "fp": "", "ok": 1}])
+    journal = Journal()
     journal.append([Header("a", 1, 0.0), Record("0", "k", "", True, 1)])
     journal.append([Header("b", 2, 0.0), Record("1", "k", "", True, 2)])
     header, records = journal.read()

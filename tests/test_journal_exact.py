@@ -543,7 +543,6 @@ def test_a_torn_last_line_is_named_and_its_offset_cut(tmp_path: Path) -> None:
     with pytest.warns(JournalWarning) as caught:
         header, records = FileJournal(path).read()
     assert [str(w.message) for w in caught] == [f"journal {path}: ignoring a torn last line 3"]
-    assert caught[0].filename == __file__  # reported where the journal was read
     assert header == Header("r", 1, 0.0) and [r.pos for r in records] == ["a"]
     assert split_lines(whole + b"x") == (whole.splitlines(), len(whole))
     assert split_lines(b"x") == ([], 0)

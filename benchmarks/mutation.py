@@ -113,6 +113,23 @@ _HELD_FALSY = "`_held` is only tested for truth: None is as false as False"
 EQUIVALENT["mce._journal.memory.xǁJournalǁ__init____mutmut_3"] = _HELD_FALSY
 EQUIVALENT["mce._journal.memory.xǁJournalǁclose__mutmut_1"] = _HELD_FALSY
 
+_ROUTE_ONLY = (
+    "only routes the lines to the line-by-line parse (the one `json.loads` fails or is not "
+    "tried), which gives the same records and errors, more slowly"
+)
+EQUIVALENT.update(
+    {f"mce._journal.loading.x__parse_body__mutmut_{n}": _ROUTE_ONLY for n in (25, 27, 28, 29, 31)}
+)
+EQUIVALENT["mce._journal.loading.x_parse_lines__mutmut_34"] = (
+    "only skips the shortcut for a journal without references: resolving none gives the same records"
+)
+EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_73"] = (
+    "the default only has to be a str when a record has no run id"
+)
+EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_75"] = (
+    "no record holds every allowed key (ok and err exclude each other), so <= and < agree"
+)
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

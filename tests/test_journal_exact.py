@@ -841,3 +841,56 @@ def test_open_journal_makes_a_path_a_file_journal() -> None:
     with pytest.raises(TypeError) as caught:
         open_journal(3)  # type: ignore[arg-type]
     assert str(caught.value) == "journal= needs a path or a Journal, got 3"
+
+
+def test_a_later_header_is_found_line_by_line_too(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    v1 = [
+        {"mce_journal": 1, "run": "r", "seed": 1},
+        _record("a"),
+        {"mce_journal": 1, "run": "r", "seed": 1},
+    ]
+    path.write_bytes(b"".join(json.dumps(o).encode() + b"\n" for o in v1))
+    assert _corrupt(path) == "3: a header after the first line"
+    broken = _summed_line(b'{"pos":"x"]}')  # checks out, is not JSON: read line by line
+    path.write_bytes(encode_line(_HEADER) + encode_line(_HEADER) + broken)
+    assert _corrupt(path) == "2: a header after the first line"
+    path.write_bytes(encode_line(_HEADER) + encode_line(_record("a")) + broken)
+    assert _corrupt(path).startswith("3: not JSON (Expecting ',' delimiter")
+
+
+def test_lines_that_check_out_but_split_objects_across_lines_are_corrupt(tmp_path: Path) -> None:
+    # Each line has a correct checksum, and the lines together are valid JSON with as
+    # many values as lines - but line 2 starts with a number, not an object.
+    path = tmp_path / "run.jsonl"
+    two = _summed_line(b'1,{"pos":"a","kind":"k","fp":"","ok":1}')
+    opened = _summed_line(b'{"pos":"b","kind":"k","fp":"","ok":{"c":1}')
+    closing = _summed_line(b'"t0":1}')
+    path.write_bytes(encode_line(_HEADER) + two + opened + closing)
+    assert _corrupt(path) == "2: not a checksummed JSON object"
+
+
+@pytest.mark.parametrize("times", [{"t0": 1}, {"t1": 2.5}, {"t0": 1, "t1": 2}])
+def test_a_bad_branch_is_named_even_when_the_times_are_fine(
+    tmp_path: Path, times: dict[str, object]
+) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("a", branch=0, **times))
+    assert _corrupt(path) == "2: branch and run must be strings"
+
+
+def test_a_lone_reference_names_no_earlier_request(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, _HEADER, _record("1", req={"messages": ["b"]}, req_base="0"))
+    assert _corrupt(path) == "2: req_base '0' names no earlier request with messages"
+
+
+def test_a_record_that_is_not_an_object_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b'{"mce_journal":1,"run":"r","seed":1}\n[1,2]\n')
+    assert _corrupt(path) == "2: a record must be a JSON object, not list"
+    with pytest.raises(JournalCorrupt) as caught:
+        Journal().write([_HEADER, "x"])  # type: ignore[list-item]
+    assert str(caught.value) == (
+        "journal <memory> is corrupt at line 2: a record must be a JSON object, not str"
+    )

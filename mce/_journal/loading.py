@@ -44,7 +44,7 @@ __all__ = [
 
 _ENTRY_KEYS_1 = frozenset({"pos", "kind", "fp", "ok", "err", "req", "t0", "t1", "branch", "run"})
 _ENTRY_KEYS = (_ENTRY_KEYS_1 - {"run"}) | {"req_base"}
-_HEADER_KEYS = _HEADER_KEYS_1 = frozenset({HEADER_KEY, "run", "seed", "t0"})
+_HEADER_KEYS = frozenset({HEADER_KEY, "run", "seed", "t0"})  # the same in versions 1 and 2
 _NUMBER = (int, float)
 
 
@@ -185,7 +185,7 @@ def parse_header(data: dict[str, Any], where: str, line: int) -> Header:
         raise JournalCorrupt(
             where, line, f"format version {version!r}; this mce reads versions {FORMATS}"
         )
-    bad = data.keys() - (_HEADER_KEYS if version >= 2 else _HEADER_KEYS_1)
+    bad = data.keys() - _HEADER_KEYS
     if bad:
         raise JournalCorrupt(where, line, f"unknown header field {sorted(bad)[0]!r}")
     run, seed, t0 = data.get("run"), data.get("seed"), data.get("t0", 0.0)
@@ -256,13 +256,10 @@ def parse_line(raw: bytes, where: str, number: int, has_sum: bool) -> Header | R
     except ValueError as exc:
         raise JournalCorrupt(where, number, f"not JSON ({exc})") from None
     if has_sum:
-        if type(data) is not dict:
-            raise JournalCorrupt(where, number, "not a JSON object")
+        # JSON text that ends with `,"sum":"<hex>"}` (what `sum_holds` checked) can only
+        # be an object with a top-level "sum" member: the last `}` closes the outermost value.
         del data["sum"]
-    record = parse_object(data, where, number, 2 if has_sum else 1)
-    if number > 1 and type(record) is Header:
-        raise JournalCorrupt(where, number, "a header after the first line")
-    return record
+    return parse_object(data, where, number, 2 if has_sum else 1)
 
 
 def _parse_body(lines: list[bytes], version: int, where: str) -> list[Record | Extends]:
@@ -289,7 +286,9 @@ def _parse_body(lines: list[bytes], version: int, where: str) -> list[Record | E
             out.append(item)
         return out
     for number, raw in enumerate(body, 2):  # find the line that is off (or read version 1)
-        item = parse_line(raw, where, number, version >= 2 or summed(raw))
+        # a version-2 line here has passed `sum_holds`; a version-1 journal that was
+        # resumed holds version-2 lines after its own
+        item = parse_line(raw, where, number, summed(raw))
         if type(item) is Header:
             raise JournalCorrupt(where, number, "a header after the first line")
         out.append(item)

@@ -894,3 +894,28 @@ def test_a_record_that_is_not_an_object_is_named(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "journal <memory> is corrupt at line 2: a record must be a JSON object, not str"
     )
+
+
+def test_appends_and_repairs_are_fsynced_once_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.jsonl"
+    synced: list[int] = []  # the size of the file each fsync made durable
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    journal = FileJournal(path)
+    journal.append([Header("r", 1, 0.0)])
+    header_size = path.stat().st_size
+    journal.append([Record("0", "k", "", True, 1), Record("1", "k", "", True, 2)])
+    journal.close()
+    whole = path.read_bytes()
+    assert synced == [header_size, len(whole)]
+    path.write_bytes(whole[:-1])
+    synced.clear()
+    FileJournal(path).repair()
+    assert synced == [len(whole)] and path.read_bytes() == whole

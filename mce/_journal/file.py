@@ -117,7 +117,6 @@ class FileJournal(Journal):
                     f.write(b"\n")
             f.flush()
             os.fsync(f.fileno())
-        self._torn_at = None
         return loaded
 
     def append(self, records: Sequence[Header | Record]) -> None:

@@ -40,6 +40,12 @@ class Held(Journal):
         super().append(records)
 
 
+async def _started(journal: Held) -> None:
+    """Return once `journal`'s write is under way; cancellable, so a broken writer fails, not hangs."""
+    started = await anyio.to_thread.run_sync(journal.entered.wait, 30, abandon_on_cancel=True)
+    assert started, "the write never started"
+
+
 def _rec(pos: str) -> Record:
     return Record(pos, "k", "", True, int(pos))
 
@@ -65,7 +71,7 @@ async def test_cancelling_an_effect_while_its_record_is_written_does_not_stop_th
         async with anyio.create_task_group() as tg:
             tg.start_soon(first)
             tg.start_soon(second)
-            await anyio.to_thread.run_sync(journal.entered.wait)  # the write is under way
+            await _started(journal)  # the write is under way
             scopes[0].cancel()  # the effect whose commit started the write is cancelled
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()
@@ -201,7 +207,7 @@ async def test_a_lone_step_waits_for_a_write_under_way(anyio_backend: str) -> No
         order.append("0")
 
     async def lone() -> None:
-        await anyio.to_thread.run_sync(journal.entered.wait)
+        await _started(journal)
         await writer.commit(_rec("1"), alone=True)  # a write is under way: join, not race it
         order.append("1")
 
@@ -209,7 +215,7 @@ async def test_a_lone_step_waits_for_a_write_under_way(anyio_backend: str) -> No
         async with anyio.create_task_group() as tg:
             tg.start_soon(background)
             tg.start_soon(lone)
-            await anyio.to_thread.run_sync(journal.entered.wait)
+            await _started(journal)
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()
             assert order == []
@@ -268,7 +274,7 @@ async def test_durable_waits_for_the_write_under_way(anyio_backend: str) -> None
     seen: list[list[str]] = []
 
     async def waiter() -> None:
-        await anyio.to_thread.run_sync(journal.entered.wait)
+        await _started(journal)
         await writer.durable()  # nothing buffered, but the write is not done yet
         seen.append([r.pos for r in journal.read()[1]])
 
@@ -277,7 +283,7 @@ async def test_durable_waits_for_the_write_under_way(anyio_backend: str) -> None
             writer.run_in_background(tg.start_soon)
             assert writer.defer(_rec("0"))
             tg.start_soon(waiter)
-            await anyio.to_thread.run_sync(journal.entered.wait)
+            await _started(journal)
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()
             assert seen == []
@@ -311,7 +317,7 @@ async def test_records_appended_during_a_failed_write_fail_with_it(anyio_backend
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(commit, "0")
-            await anyio.to_thread.run_sync(journal.entered.wait)
+            await _started(journal)
             tg.start_soon(commit, "1")  # joins the next batch, which will never be written
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()

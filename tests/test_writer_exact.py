@@ -327,3 +327,29 @@ async def test_records_appended_during_a_failed_write_fail_with_it(anyio_backend
         writer.close()
     assert sorted(errors) == ["0: [Errno 5] I/O error", "1: [Errno 5] I/O error"]
     assert [[r.pos for r in w] for w in journal.writes] == [["0"]]
+
+
+async def test_records_committed_during_a_write_share_the_next_one(anyio_backend: str) -> None:
+    journal = Held()
+    writer = JournalWriter(journal)
+    returned: list[str] = []
+
+    async def commit(pos: str) -> None:
+        await writer.commit(_rec(pos))
+        returned.append(pos)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(commit, "0")
+            await _started(journal)
+            tg.start_soon(commit, "1")
+            tg.start_soon(commit, "2")
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            assert returned == []
+            journal.release.set()
+    finally:
+        journal.release.set()
+        writer.close()
+    assert sorted(returned) == ["0", "1", "2"]
+    assert [sorted(r.pos for r in w) for w in journal.writes] == [["0"], ["1", "2"]]

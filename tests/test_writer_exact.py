@@ -68,15 +68,16 @@ async def test_cancelling_an_effect_while_its_record_is_written_does_not_stop_th
         seen_by_second.append(journal.read()[1])  # what is durable when commit returns
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(first)
-            tg.start_soon(second)
-            await _started(journal)  # the write is under way
-            scopes[0].cancel()  # the effect whose commit started the write is cancelled
-            for _ in range(5):
-                await anyio.lowlevel.checkpoint()
-            assert seen_by_second == []  # the shared write has not ended: nobody returned
-            journal.release.set()
+        with anyio.fail_after(10):  # a safety net: a broken writer fails, not hangs
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                tg.start_soon(second)
+                await _started(journal)  # the write is under way
+                scopes[0].cancel()  # the effect whose commit started the write is cancelled
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+                assert seen_by_second == []  # the shared write has not ended: nobody returned
+                journal.release.set()
     finally:
         journal.release.set()
         writer.close()
@@ -212,14 +213,15 @@ async def test_a_lone_step_waits_for_a_write_under_way(anyio_backend: str) -> No
         order.append("1")
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(background)
-            tg.start_soon(lone)
-            await _started(journal)
-            for _ in range(5):
-                await anyio.lowlevel.checkpoint()
-            assert order == []
-            journal.release.set()
+        with anyio.fail_after(10):  # a safety net: a broken writer fails, not hangs
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(background)
+                tg.start_soon(lone)
+                await _started(journal)
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+                assert order == []
+                journal.release.set()
     finally:
         journal.release.set()
         writer.close()
@@ -279,15 +281,16 @@ async def test_durable_waits_for_the_write_under_way(anyio_backend: str) -> None
         seen.append([r.pos for r in journal.read()[1]])
 
     try:
-        async with anyio.create_task_group() as tg:
-            writer.run_in_background(tg.start_soon)
-            assert writer.defer(_rec("0"))
-            tg.start_soon(waiter)
-            await _started(journal)
-            for _ in range(5):
-                await anyio.lowlevel.checkpoint()
-            assert seen == []
-            journal.release.set()
+        with anyio.fail_after(10):  # a safety net: a broken writer fails, not hangs
+            async with anyio.create_task_group() as tg:
+                writer.run_in_background(tg.start_soon)
+                assert writer.defer(_rec("0"))
+                tg.start_soon(waiter)
+                await _started(journal)
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+                assert seen == []
+                journal.release.set()
     finally:
         journal.release.set()
         writer.close()
@@ -315,13 +318,14 @@ async def test_records_appended_during_a_failed_write_fail_with_it(anyio_backend
             errors.append(f"{pos}: {exc.reason}")
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(commit, "0")
-            await _started(journal)
-            tg.start_soon(commit, "1")  # joins the next batch, which will never be written
-            for _ in range(5):
-                await anyio.lowlevel.checkpoint()
-            journal.release.set()
+        with anyio.fail_after(10):  # a safety net: a broken writer fails, not hangs
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(commit, "0")
+                await _started(journal)
+                tg.start_soon(commit, "1")  # joins the next batch, which will never be written
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+                journal.release.set()
     finally:
         journal.release.set()
         writer.close()
@@ -339,15 +343,16 @@ async def test_records_committed_during_a_write_share_the_next_one(anyio_backend
         returned.append(pos)
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(commit, "0")
-            await _started(journal)
-            tg.start_soon(commit, "1")
-            tg.start_soon(commit, "2")
-            for _ in range(5):
-                await anyio.lowlevel.checkpoint()
-            assert returned == []
-            journal.release.set()
+        with anyio.fail_after(10):  # a safety net: a broken writer fails, not hangs
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(commit, "0")
+                await _started(journal)
+                tg.start_soon(commit, "1")
+                tg.start_soon(commit, "2")
+                for _ in range(5):
+                    await anyio.lowlevel.checkpoint()
+                assert returned == []
+                journal.release.set()
     finally:
         journal.release.set()
         writer.close()

@@ -133,9 +133,9 @@ EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_75"] = (
 EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush_or_wait__mutmut_2"] = (
     "the branch never runs: `_flush_or_wait` is only called after `append` made a batch"
 )
-EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_15"] = (
-    "`_flushing` is only tested for truth: None is as false as False"
-)
+_FLUSHING_FALSY = "`_flushing` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_15"] = _FLUSHING_FALSY
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ__init____mutmut_4"] = _FLUSHING_FALSY
 EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_17"] = (
     "after a write that did not fail, the batch it would wake has no record and no waiter: "
     "nothing is appended between the loop's end and the finally (no await)"

@@ -141,6 +141,22 @@ EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_17"] = (
     "nothing is appended between the loop's end and the finally (no await)"
 )
 
+_LOCKED_FALSY = "`_locked` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._journal.file.xǁFileJournalǁ__init____mutmut_4"] = _LOCKED_FALSY
+EQUIVALENT["mce._journal.file.xǁFileJournalǁclose__mutmut_4"] = _LOCKED_FALSY
+EQUIVALENT["mce._journal.file.xǁFileJournalǁ__init____mutmut_6"] = (
+    "`_torn_at` is only used by repair, which reads (setting it) first"
+)
+_STACKLEVEL = (
+    "stacklevel only picks the frame a warning is reported at, and under mutmut's "
+    "trampolines the frames are not a real run's: not observable here"
+)
+EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_17"] = _STACKLEVEL
+EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
+_LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
+EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
+EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

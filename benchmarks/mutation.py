@@ -123,6 +123,9 @@ EQUIVALENT.update(
 EQUIVALENT["mce._journal.loading.x_parse_lines__mutmut_34"] = (
     "only skips the shortcut for a journal without references: resolving none gives the same records"
 )
+EQUIVALENT["mce._journal.loading.x_parse_line__mutmut_32"] = (
+    "a version is only compared with `>= 2`: 3 reads as 2"
+)
 EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_73"] = (
     "the default only has to be a str when a record has no run id"
 )

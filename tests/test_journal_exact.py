@@ -919,3 +919,19 @@ def test_appends_and_repairs_are_fsynced_once_written(
     synced.clear()
     FileJournal(path).repair()
     assert synced == [len(whole)] and path.read_bytes() == whole
+
+
+def test_an_object_without_a_checksum_among_split_lines_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    two = _summed_line(b'{"x":1},{"pos":"a","kind":"k","fp":"","ok":1}')
+    opened = _summed_line(b'{"pos":"b","kind":"k","fp":"","ok":{"c":1}')
+    closing = _summed_line(b'"t0":1}')
+    path.write_bytes(encode_line(_HEADER) + two + opened + closing)
+    assert _corrupt(path) == "2: not a checksummed JSON object"
+
+
+def test_a_checksummed_line_read_line_by_line_is_checked_as_version_2(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    broken = _summed_line(b'{"pos":"x"]}')  # forces the line-by-line parse
+    path.write_bytes(encode_line(_HEADER) + encode_line(_record("a", run="r")) + broken)
+    assert _corrupt(path) == "2: unknown field 'run'"

@@ -26,14 +26,14 @@ from mce._runtime import trampoline as _trampoline
 from mce._runtime.asking import Unanswered
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.diagnostics import annotate, describe_where, not_a_step
-from mce._runtime.nodes import AWAIT, COLLECT, ERR, FAIL_FAST, LIFT, NODE, OK, RUNNING_BLOCK
+from mce._runtime.nodes import AWAIT, COLLECT, ERR, FAIL_FAST, LIFT, OK, RUNNING_BLOCK
 from mce._runtime.replay import PAR_DECISION
 from mce._runtime.runners import BranchRunner, runner_for
 from mce.errors import Failures
 from mce.journal import ReplayDivergence
 from mce.merge import StateConflict, first_writer
 from mce.outcome import Err, Ok
-from mce.step import Step, _Pure
+from mce.step import Step
 
 Pending = tuple[int, Any, list[Any], Any, Seq | None]
 """A branch stopped at its first await: (code, payload, stack, state, sequence)."""
@@ -119,10 +119,7 @@ def _start(b: Block, i: int) -> Pending | None:
     """Run branch `i` inline up to its first await; None if it finished."""
     step: Any = _branch(b, i)
     if step._tag == LIFT:  # a lifted callable: the commonest branch, kept lean
-        if step.is_async:  # nothing to do before the await
-            b.went_async = True
-            return (NODE, step, [], b.base, None)  # the sequence is made if needed
-        try:
+        try:  # an async callable only makes its coroutine: nothing runs before the task
             value = step.thunk()
         except Exception as exc:
             annotate(exc, step, [], _seq(b, i))
@@ -186,24 +183,21 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
         run = b.run
         while True:
             try:
-                # A lifted coroutine, made by the interpreter (NODE) or
-                # returned by a sync thunk (AWAIT).
-                while code == AWAIT or (code == NODE and payload._tag == LIFT):
-                    lifted = payload[0] if code == AWAIT else payload
-                    try:
-                        if code == AWAIT:
+                # A lifted coroutine: the branch is just this coroutine, or it
+                # goes on (a chain of lifted steps is awaited by the driver's loop).
+                if code == AWAIT:
+                    if stack:
+                        seq = seq or _seq(b, i)
+                        code, payload, st = await _driver.lifted_chain(
+                            payload[0], payload[1], stack, st, run, seq
+                        )
+                    else:
+                        try:
                             value = await payload[1]
-                        else:
-                            value = await payload.thunk()
-                    except Exception as exc:
-                        annotate(exc, lifted, stack, seq or _seq(b, i))
-                        raise
-                    if not stack:  # the branch was just this coroutine
+                        except Exception as exc:
+                            annotate(exc, payload[0], stack, seq or _seq(b, i))
+                            raise
                         code, payload = OK, value
-                        break
-                    if seq is None:
-                        seq = _seq(b, i)
-                    code, payload, st = _trampoline.advance(_Pure(value), stack, st, run, seq)
                 if code == OK:
                     b.results[i] = payload
                     b.states[i] = st

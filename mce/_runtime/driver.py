@@ -17,6 +17,7 @@ Ok(value='1', state=None)
 from __future__ import annotations
 
 import time
+from types import CoroutineType as _CoroutineType
 from typing import Any
 
 from mce._runtime import parallel as _parallel
@@ -156,14 +157,13 @@ async def lifted_chain(
     """
     pop = stack.pop
     lift_type = _Lift
+    coroutine = _CoroutineType
     cur = lifted
     try:
         while True:
             value = await awaitable
             # Unwind to the next lifted step that needs awaiting.
-            while True:
-                if not stack:
-                    return (OK, value, state)
+            while stack:
                 frame = pop()
                 if frame._tag != 1:  # not THEN: a frame only the trampoline handles
                     stack.append(frame)
@@ -174,9 +174,11 @@ async def lifted_chain(
                     return _trampoline.advance(node, stack, state, run, where, frame)
                 cur = node
                 value = node.thunk()
-                if hasattr(value, "__await__"):
+                if type(value) is coroutine or hasattr(value, "__await__"):
                     awaitable = value
                     break
+            else:
+                return (OK, value, state)
     except Exception as exc:
         annotate(exc, cur, stack, where)
         raise

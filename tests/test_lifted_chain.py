@@ -22,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mce import Journal, Step, effect, fail, gather, lift, modify, pure, run
+from mce import Journal, Step, defer, effect, fail, gather, lift, modify, pure, run
 from mce._runtime import driver, trampoline
 from mce._runtime.diagnostics import annotate
 from mce.events import TraceEvent
+from mce.merge import concat
 from mce.step import _Pure
 
 BACKENDS = ["asyncio", "trio"]
@@ -46,19 +47,25 @@ async def _reference_chain(
 Op = Any  # a tuple naming one link of a generated chain
 
 
-def ops(depth: int = 2) -> st.SearchStrategy[list[Op]]:
-    leaf = st.one_of(
-        st.tuples(st.sampled_from(["async", "sync", "sync_coro", "map", "put"]), st.integers(0, 9)),
-        st.tuples(st.sampled_from(["effect", "named", "recover", "map_error"]), st.integers(0, 3)),
-        st.tuples(
-            st.sampled_from(["fail", "raise", "raise_in_then", "not_a_step", "timeout"]),
-            st.integers(0, 3),
-        ),
-    )
+SAFE = ["async", "sync", "sync_coro", "map", "put", "effect", "named", "recover", "map_error"]
+FAILING = ["fail", "raise", "raise_in_then", "not_a_step", "timeout"]
+
+
+def ops(depth: int = 2, failing: bool = True) -> st.SearchStrategy[list[Op]]:
+    """Links of a chain. Inside a parallel block nothing fails: how far a failure
+    finds its siblings depends on the scheduler (trio shuffles its run queue); a
+    `race` block, outside any other, fails once its other branches surely wait."""
+    kinds = SAFE + FAILING if failing else SAFE
+    leaf = st.tuples(st.sampled_from(kinds), st.integers(0, 3))
     if depth == 0:
         return st.lists(leaf, max_size=6)
-    nested = st.tuples(
-        st.sampled_from(["par", "nested"]), st.lists(ops(depth - 1), min_size=1, max_size=3)
+    blocks = ["par", "race"] if failing else ["par"]
+    nested = st.one_of(
+        st.tuples(st.just("nested"), st.lists(ops(depth - 1, failing), min_size=1, max_size=1)),
+        st.tuples(
+            st.sampled_from(blocks),
+            st.lists(ops(depth - 1, failing=False), min_size=1, max_size=3),
+        ),
     )
     return st.lists(st.one_of(leaf, leaf, leaf, nested), max_size=8)
 
@@ -119,8 +126,31 @@ def link(s: Step[Any, Any, Any], op: Op) -> Step[Any, Any, Any]:
         )
     if kind == "par":
         return s.then(lambda x: gather([chain(sub, lift(lambda: _add(x, 0))) for sub in k]))
+    if kind == "race":  # the last branch fails once the others wait forever: they are cancelled
+        return s.then(lambda x: defer(lambda: race(x, k)))
     assert kind == "nested"  # a right-nested chain: each link's callback holds the rest
     return s.then(lambda x: chain(k[0], lift(functools.partial(_add, x, 1))))
+
+
+def race(x: Any, subs: list[list[Op]]) -> Step[Any, Any, Any]:
+    waiting = [anyio.Event() for _ in subs]
+
+    def wait_forever(i: int) -> Any:
+        async def wait() -> None:
+            waiting[i].set()
+            await anyio.sleep_forever()
+
+        return wait
+
+    async def all_waiting() -> None:
+        for event in waiting:
+            await event.wait()
+
+    waiters = [
+        chain(sub, lift(functools.partial(_add, x, i))).then(lambda _, i=i: lift(wait_forever(i)))
+        for i, sub in enumerate(subs)
+    ]
+    return gather([*waiters, lift(all_waiting).then(lambda _: fail("raced"))])
 
 
 def observe(prog: Step[Any, Any, Any], backend: str) -> tuple[Any, ...]:
@@ -128,14 +158,21 @@ def observe(prog: Step[Any, Any, Any], backend: str) -> tuple[Any, ...]:
     journal = Journal()
 
     async def main() -> Any:
-        return await run(prog, (), journal=journal, trace=events.append)
+        # Branches append to the state: merged in branch order, never a conflict.
+        return await run(prog, (), journal=journal, trace=events.append, merge=concat)
 
     try:
         result: Any = ("outcome", anyio.run(main, backend=backend))
     except Exception as exc:
         result = ("bug", type(exc), str(exc), getattr(exc, "__notes__", None))
-    seen = [(e.event, e.position, e.name, e.branch, e.ok, e.result) for e in events]
-    records = [(r["pos"], r["kind"], r.get("req"), r.get("ok")) for r in journal.load()[1]]
+    # Branches interleave as the scheduler likes (trio shuffles its run queue):
+    # events are compared in their order within each branch.
+    seen: dict[str, list[Any]] = {}
+    for e in events:
+        seen.setdefault(e.branch, []).append((e.event, e.position, e.name, e.ok, e.result))
+    records = sorted(
+        (r["pos"], r["kind"], repr(r.get("req")), r.get("ok")) for r in journal.load()[1]
+    )
     return result, seen, records
 
 

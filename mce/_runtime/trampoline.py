@@ -169,7 +169,7 @@ def advance(
                 k = where.n
                 where.n = k + 1
                 block = _parallel.start_block(node, state, run, where, stack, k)
-                if block.pending or block.must_record:
+                if block.pending or block.lean_count or block.must_record:
                     return (NODE, block, state)
                 out = _parallel.outcome(block)
                 state = out.state

@@ -134,7 +134,7 @@ def _start(b: Block, i: int) -> Pending | None:
 
     A branch that is just a lifted coroutine is *lean* where the runner
     allows it (asyncio, unbounded block): its coroutine waits in `results`
-    for a bare task of its own, finished by a done-callback (`_lean_done`) -
+    for a bare task of its own, finished by a done-callback (`lean_done`) -
     no per-branch record, continuation stack or wrapping coroutine.
     """
     step: Any = _branch(b, i)

@@ -42,6 +42,12 @@ def branch(spec: Branch, i: int) -> Step[Any, Any, Any]:
     kind, turns = spec
     if kind == "value":  # lean on asyncio
         return lift(lambda: _after(turns, ("v", i)))
+    if kind == "async_def":  # lean; on the general path, its coroutine is made in its task
+
+        async def made_late() -> Any:
+            return await _after(turns, ("a", i))
+
+        return lift(made_late)
     if kind == "raise":  # lean, a bug
         return lift(lambda: _after(turns, ValueError(f"boom {i}")))
     if kind == "mapped":  # the general path: a continuation after the coroutine
@@ -58,7 +64,7 @@ def branch(spec: Branch, i: int) -> Step[Any, Any, Any]:
 # one turn a done-callback takes to run.
 blocks = st.lists(
     st.tuples(
-        st.sampled_from(["value", "raise", "mapped", "fails", "effect", "plain"]),
+        st.sampled_from(["value", "async_def", "raise", "mapped", "fails", "effect", "plain"]),
         st.integers(0, 6).map(lambda t: 3 * t),
     ),
     min_size=1,

@@ -17,7 +17,8 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
-from types import CoroutineType
+from inspect import CO_COROUTINE
+from types import CoroutineType, FunctionType, MethodType
 from typing import Any
 
 import anyio
@@ -27,7 +28,7 @@ from mce._runtime import trampoline as _trampoline
 from mce._runtime.asking import Unanswered
 from mce._runtime.context import RunContext, Seq
 from mce._runtime.diagnostics import annotate, describe_where, not_a_step
-from mce._runtime.nodes import AWAIT, COLLECT, ERR, FAIL_FAST, LIFT, OK, RUNNING_BLOCK
+from mce._runtime.nodes import AWAIT, COLLECT, ERR, FAIL_FAST, LIFT, NODE, OK, RUNNING_BLOCK
 from mce._runtime.replay import PAR_DECISION
 from mce._runtime.runners import BranchRunner, runner_for
 from mce.errors import Failures
@@ -129,6 +130,13 @@ _LEAN: Pending = (-1, None, [], None, None)
 """What `_start` returns for a lean branch (kept in the block, not in `pending`)."""
 
 
+def _async_function(fn: Any) -> bool:
+    """Whether `fn` is a plain `async def` function or method (read from its code flags)."""
+    if type(fn) is MethodType:
+        fn = fn.__func__
+    return type(fn) is FunctionType and bool(fn.__code__.co_flags & CO_COROUTINE)
+
+
 def _start(b: Block, i: int) -> Pending | None:
     """Run branch `i` inline up to its first await; None if it finished.
 
@@ -139,6 +147,11 @@ def _start(b: Block, i: int) -> Pending | None:
     """
     step: Any = _branch(b, i)
     if step._tag == LIFT:  # a lifted callable: the commonest branch
+        if b.lean is None and _async_function(step.thunk):
+            # Its coroutine is made in its own task: thousands of coroutines made
+            # up front, before any task runs, cost a third more per branch.
+            b.went_async = True
+            return (NODE, step, [], b.base, None)
         try:  # an async callable only makes its coroutine: nothing runs before the task
             value = step.thunk()
         except Exception as exc:
@@ -209,6 +222,13 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
         run = b.run
         while True:
             try:
+                if code == NODE and payload._tag == LIFT:  # an async function, called here
+                    try:
+                        payload = (payload, payload.thunk())
+                    except Exception as exc:
+                        annotate(exc, payload, stack, seq or _seq(b, i))
+                        raise
+                    code = AWAIT
                 # A lifted coroutine: the branch is just this coroutine, or it
                 # goes on (a chain of lifted steps is awaited by the driver's loop).
                 if code == AWAIT:

@@ -39,7 +39,7 @@ from typing import Any
 
 import anyio
 import trio
-from _common import Stat, machine, publish, repeat, timed, timed_async, today
+from _common import Stat, machine, publish, repeat, today
 
 from mce import Step, gather, lift, pure, run
 
@@ -95,10 +95,10 @@ def bench_binds(depths: list[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for depth in depths:
         reps = max(3, repeats if depth < 1_000_000 else repeats // 2)
-        build = repeat(reps, lambda d=depth: timed(lambda: build_chain(d)), depth)
+        build = repeat(reps, lambda d=depth: cpu(lambda: build_chain(d)), depth)
         chain = build_chain(depth)
-        mce_run = repeat(reps, lambda c=chain: timed_async("asyncio", lambda: run(c, None)), depth)
-        floor = repeat(reps, lambda d=depth: timed_async("asyncio", lambda: await_loop(d)), depth)
+        mce_run = repeat(reps, lambda c=chain: cpu_async(lambda: run(c, None)), depth)
+        floor = repeat(reps, lambda d=depth: cpu_async(lambda: await_loop(d)), depth)
         rows.append(
             {
                 "depth": depth,
@@ -123,9 +123,9 @@ def lifted_chain(depth: int) -> Step[Any, Any, int]:
     return s
 
 
-def cpu_async(fn: Callable[[], Awaitable[Any]]) -> float:
-    """CPU seconds of this thread for `await fn()` on asyncio: on a shared machine,
-    time spent waiting for a core is not counted."""
+def cpu_async(fn: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> float:
+    """CPU seconds of this thread for `await fn()`: on a shared machine, time spent
+    waiting for a core is not counted (everything measured here runs on this thread)."""
 
     async def main() -> float:
         gc.collect()
@@ -133,7 +133,14 @@ def cpu_async(fn: Callable[[], Awaitable[Any]]) -> float:
         await fn()
         return time.thread_time() - t0
 
-    return asyncio.run(main())
+    return float(anyio.run(main, backend=backend))
+
+
+def cpu(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    t0 = time.thread_time()
+    fn()
+    return time.thread_time() - t0
 
 
 def own_calls(depth: int) -> Callable[[], Awaitable[int]]:
@@ -258,7 +265,7 @@ def bench_branches(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"n": n}
 
         def per_branch(backend: str, work: Callable[[], Awaitable[Any]], n: int = n) -> Stat:
-            return repeat(repeats, lambda: timed_async(backend, work), n)
+            return repeat(repeats, lambda: cpu_async(work, backend), n)
 
         for backend in ("asyncio", "trio"):
             row[f"mce_{backend}"] = per_branch(backend, lambda b=block: run(b, None))
@@ -295,7 +302,9 @@ def report(
         "## Core overhead (`benchmarks/bench_core.py`)",
         "",
         f"Measured {today()} on {machine()}.",
-        f"Median of {repeats} runs (fewer at depth 10^6), min–max in brackets; µs per unit.",
+        f"Median of {repeats} runs (fewer at depth 10^6), min–max in brackets; µs per unit, CPU time",
+        "of the running thread (all of it runs there), so that waiting for a core on a shared",
+        "machine is not counted.",
         "Reproduce with `python benchmarks/bench_core.py`.",
         "",
         "### Per bind (left-nested `.then` chain, asyncio)",

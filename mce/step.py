@@ -15,7 +15,7 @@ Ok(value=20, state=2)
 
 from __future__ import annotations
 
-import inspect
+import types
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, final, overload
 
@@ -44,6 +44,9 @@ from mce.errors import Failures, StepTimeout
 
 if TYPE_CHECKING:
     from mce.retry import RetryPolicy
+
+_new = object.__new__
+_FunctionType = types.FunctionType
 
 _S = TypeVar("_S")
 _S_contra = TypeVar("_S_contra", contravariant=True)
@@ -354,16 +357,11 @@ class _Defer(Step[Any, Any, Any]):
 
 @final
 class _Lift(Step[Any, Never, Any]):
-    __slots__ = ("is_async", "thunk")
-    _tag = LIFT
+    """Built by `lift` alone (without an `__init__`: a chain builds one per step)."""
 
-    def __init__(self, thunk: Callable[[], Any]) -> None:
-        self.thunk = thunk
-        code = getattr(thunk, "__code__", None)  # a plain function: read its flags (fast)
-        if code is not None:
-            self.is_async = bool(code.co_flags & inspect.CO_COROUTINE)
-        else:
-            self.is_async = inspect.iscoroutinefunction(thunk)
+    __slots__ = ("thunk",)
+    _tag = LIFT
+    thunk: Callable[[], Any]
 
     def __repr__(self) -> str:
         return f"lift({_callable_name(self.thunk)})"
@@ -522,9 +520,11 @@ def lift(thunk: Callable[[], Any]) -> Step[object, Never, Any]:
     >>> run_sync(lift(fetch), None).value
     'data'
     """
-    if not callable(thunk):
+    if type(thunk) is not _FunctionType and not callable(thunk):
         raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
-    return _Lift(thunk)
+    node = _new(_Lift)
+    node.thunk = thunk
+    return node
 
 
 def defer(thunk: Callable[[], Step[_S, _E, _A]]) -> Step[_S, _E, _A]:

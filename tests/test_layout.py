@@ -27,7 +27,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "mce/_runtime/trampoline.py:advance": "the interpreter's hot loop: a call per node would cost",
     "mce/_runtime/parallel.py:_work": "the per-branch hot path (its docstring says why)",
-    "mce/_runtime/driver.py:resume": "the driver's await loop; to be split (issue 14 item 1)",
 }
 
 

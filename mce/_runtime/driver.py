@@ -65,58 +65,7 @@ async def resume(
         if code == ERR:
             return Err(payload, state)
         if code == EFFECT_LIVE:
-            effect, position = payload
-            tracer = run.tracer
-            if tracer is not None:
-                tracer(
-                    TraceEvent(
-                        "effect.start",
-                        time.time(),
-                        position,
-                        effect.kind,
-                        where.prefix[:-1],
-                        request=redact(effect.request),
-                    )
-                )
-            # A remote effect may host a sub-run (a sub-agent): tell it what
-            # the enclosing budgets still allow, and where to trace.
-            parent = (
-                PARENT.set(Parent(allowance_of(where.budget), position, tracer))
-                if effect.remote
-                else None
-            )
-            retries = retry_reporting(
-                None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
-            )
-            try:
-                ok, value = await run.effects.perform(
-                    effect, position, where.prefix[:-1], defer=where.defer and not stack
-                )
-            except Unanswered as stop:  # this sequence stops at its question
-                stop.state = state
-                if tracer is not None:  # an end with ok=None: the question is left open
-                    _trace_end(tracer, effect, position, where, None)
-                raise
-            except Exception as exc:
-                annotate(exc, effect, stack, where)
-                raise
-            except BaseException:
-                # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
-                # ended without a result, and nothing was journaled for it.
-                if tracer is not None:
-                    _trace_end(tracer, effect, position, where, False)
-                raise
-            finally:
-                stop_retry_reporting(retries)
-                if parent is not None:
-                    PARENT.reset(parent)
-            if tracer is not None:
-                _trace_end(tracer, effect, position, where, ok, value)
-            if ok and where.budget is not None:
-                exceeded = run.effects.charge_value(where.budget, position, value)
-                if exceeded is not None:
-                    ok, value = False, exceeded
-            node: Any = _Pure(value) if ok else _Fail(value)
+            node: Any = await _perform_live(payload, stack, state, run, where)
         elif code == AWAIT:
             code, payload, state = await lifted_chain(
                 payload[0], payload[1], stack, state, run, where
@@ -139,6 +88,62 @@ async def resume(
             node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
             state = out.state
         code, payload, state = _trampoline.advance(node, stack, state, run, where)
+
+
+async def _perform_live(
+    payload: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
+) -> Any:
+    """Perform a live effect, tracing and charging it; the node that carries its result."""
+    effect, position = payload
+    tracer = run.tracer
+    if tracer is not None:
+        tracer(
+            TraceEvent(
+                "effect.start",
+                time.time(),
+                position,
+                effect.kind,
+                where.prefix[:-1],
+                request=redact(effect.request),
+            )
+        )
+    # A remote effect may host a sub-run (a sub-agent): tell it what
+    # the enclosing budgets still allow, and where to trace.
+    parent = (
+        PARENT.set(Parent(allowance_of(where.budget), position, tracer)) if effect.remote else None
+    )
+    retries = retry_reporting(
+        None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
+    )
+    try:
+        ok, value = await run.effects.perform(
+            effect, position, where.prefix[:-1], defer=where.defer and not stack
+        )
+    except Unanswered as stop:  # this sequence stops at its question
+        stop.state = state
+        if tracer is not None:  # an end with ok=None: the question is left open
+            _trace_end(tracer, effect, position, where, None)
+        raise
+    except Exception as exc:
+        annotate(exc, effect, stack, where)
+        raise
+    except BaseException:
+        # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
+        # ended without a result, and nothing was journaled for it.
+        if tracer is not None:
+            _trace_end(tracer, effect, position, where, False)
+        raise
+    finally:
+        stop_retry_reporting(retries)
+        if parent is not None:
+            PARENT.reset(parent)
+    if tracer is not None:
+        _trace_end(tracer, effect, position, where, ok, value)
+    if ok and where.budget is not None:
+        exceeded = run.effects.charge_value(where.budget, position, value)
+        if exceeded is not None:
+            ok, value = False, exceeded
+    return _Pure(value) if ok else _Fail(value)
 
 
 async def lifted_chain(

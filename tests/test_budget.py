@@ -252,3 +252,18 @@ async def test_nested_budgets_count_each_served_effect_once() -> None:
     resumed = await run(prog(again), None, journal=crashed, mode="resume")
     assert resumed == Ok((1, 6, 7, 8), None)
     assert sorted(again + [r.req for r in records[:5]]) == list(range(9))
+
+
+async def test_resuming_a_block_that_a_budget_failed_records_its_decision_once() -> None:
+    # The block's recorded decision (its branch 1 failed first) is served on
+    # resume; that branch still awaits (its budget scope), which must not make
+    # the block journal the decision a second time.
+    inner = within_budget(
+        gather([effect("w", i, handler=str) for i in (2, 3)]), Budget(max_calls=1)
+    )
+    prog = gather([effect("w", 0, handler=str), inner])
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert live == Err(BudgetExceeded("calls", 1))
+    assert await run(prog, None, journal=j, mode="resume") == live
+    assert await run(prog, None, journal=j, mode="replay") == live  # the journal still loads

@@ -27,6 +27,7 @@ import random as _random
 import secrets
 import time
 import uuid as _uuid
+from bisect import bisect_left
 from typing import Any
 
 import anyio
@@ -35,6 +36,7 @@ import anyio.to_thread
 from mce._runtime.asking import Answers, Unanswered
 from mce._runtime.replay import (
     BUDGET_DECISION,
+    DECISIONS,
     MODES,
     REFUSED,
     Mode,
@@ -45,7 +47,7 @@ from mce._runtime.replay import (
 )
 from mce._runtime.report import RunStats
 from mce._runtime.writer import JournalWriter
-from mce.budget import BudgetExceeded, Tracker
+from mce.budget import BudgetExceeded, Tracker, recorded_charge
 from mce.codec import encode
 from mce.effects import (
     NOW,
@@ -134,6 +136,7 @@ class Effects:
         "_executor",
         "_handlers",
         "_journal",
+        "_positions",
         "_replay",
         "_stats",
         "_writer",
@@ -174,6 +177,7 @@ class Effects:
             journal=journal.name if journal is not None else "<memory>",
         )
         self._stats = RunStats()
+        self._positions: list[str] | None = None  # recorded positions, sorted: for `precharge`
         self._writer = JournalWriter(journal) if journal is not None else None
         self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.
@@ -287,20 +291,53 @@ class Effects:
         if self.recording and self._writer is not None:
             await self._writer.durable()
 
+    def precharge(self, tracker: Tracker, prefix: str) -> BudgetExceeded | None:
+        """Charge a budget scope starting at `prefix` with what the journal recorded under it.
+
+        Every recorded effect under the scope counts as one call, with the
+        tokens its value reports - except a failure that `retry_failed`
+        will run again (it is charged when it runs). The limit they already
+        exceed, if any (`Tracker.precharge`).
+        """
+        recorded = self._replay.recorded
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = sorted(recorded)
+        # Every position that starts with `prefix` (which ends in "/"), in
+        # sorted order: from `prefix` up to the same text ending in "0",
+        # the character after "/".
+        lo = bisect_left(positions, prefix)
+        hi = bisect_left(positions, prefix[:-1] + "0", lo)
+        retry = self._replay.retry_failed
+        calls = tokens = 0
+        for i in range(lo, hi):
+            entry = recorded[positions[i]]
+            if entry.kind in DECISIONS:
+                continue
+            if not entry.ok:
+                if not retry:
+                    calls += 1
+                continue
+            sub, used = recorded_charge(entry.value)
+            calls += 1 + sub
+            tokens += used
+        return tracker.precharge(prefix, calls, tokens)
+
     def charge_call(self, tracker: Tracker, position: str) -> BudgetExceeded | None:
         """Charge a budget for the effect at `position`; the exceeded budget if it may not run.
 
         Which effect a budget refuses under concurrency depends on timing,
         so a refusal is journaled (at `<position>/budget`) and served back:
         a replayed or resumed run refuses the effects the recorded run
-        refused, and never one that ran.
+        refused, and never one that ran. An effect served from the journal
+        was counted when its budget scope started (`precharge`).
         """
         if self.serving:
             refused = self._replay.refusal(position)
             if refused is not None:
                 return tracker.refuse(_exceeded(refused, position))
             if self._replay.ran(position):
-                tracker.charge_call(force=True)
+                tracker.charge_served_call(position)
                 return None
             if self.mode == "replay":
                 return None  # the lookup names the divergence
@@ -314,7 +351,8 @@ class Effects:
         refused = self._replay.refusal(position)
         if refused is not None:
             return tracker.refuse(_exceeded(refused, position))
-        tracker.charge_value(value, force=True)
+        entry = self._replay.recorded[position]
+        tracker.charge_served_value(value, position, recorded_charge(entry.value))
         return None
 
     def charge_value(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:

@@ -271,9 +271,11 @@ def recorded_charge(raw: Any) -> tuple[int, int]:
     >>> from mce.llm import AssistantMessage, Usage
     >>> recorded_charge(encode(AssistantMessage("hi", usage=Usage(3, 1)))), recorded_charge(7)
     ((0, 4), (0, 0))
+    >>> recorded_charge(encode({"fields": {"usage": {"fields": {"prompt_tokens": 9}}}}))
+    (0, 0)
     """
-    if type(raw) is not dict:
-        return 0, 0
+    if type(raw) is not dict or ("$attrs" not in raw and "$dataclass" not in raw):
+        return 0, 0  # not a class instance (a dict with such keys is written as "$dict")
     fields = raw.get("fields")
     if type(fields) is not dict:
         return 0, 0

@@ -26,12 +26,14 @@ import itertools
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 from _common import Stat, machine, publish, today
 
 from mce import FileJournal, Journal, Step, effect, gather, pure, run
+from mce.journal import Header, Record
 
 START, END = "<!-- bench_replay:start -->", "<!-- bench_replay:end -->"
 
@@ -125,9 +127,9 @@ class TimedJournal(FileJournal):
         super().__init__(path)
         self.spent: list[float] = []
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[Header | Record]) -> None:
         t0 = time.perf_counter()
-        super().write(records)
+        super().append(records)
         self.spent.append(time.perf_counter() - t0)
 
 

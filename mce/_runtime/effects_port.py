@@ -141,9 +141,9 @@ def _without_gc_pauses(begin: Callable[[Mode], Any], mode: Mode) -> Any:
     line - by the hundred thousand, and every few tens of thousands the
     collector would walk every object of the process again (the program's
     nodes included): three full collections, a quarter of replaying 100,000
-    effects (`docs/benchmarks.md`). Nothing is freed later than it would be:
-    the collector resumes when the last load under way ends, unless it was
-    off already when the first began.
+    effects (`docs/benchmarks.md`). The collector resumes when the last
+    load under way ends (unless it was off already when the first began):
+    cyclic garbage that other tasks make meanwhile waits that long for it.
 
     >>> import gc
     >>> _without_gc_pauses(lambda mode: gc.isenabled(), "replay"), gc.isenabled()

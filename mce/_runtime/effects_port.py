@@ -30,6 +30,7 @@ import threading
 import time
 import uuid as _uuid
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 import anyio

@@ -379,8 +379,9 @@ def start_block(
     if b.cancelled:
         _discard(b)
     # Which branch failed first depends on timing once a branch has awaited:
-    # the choice is journaled so that a replay reports the same error.
-    b.must_record = effects.recording and b.went_async and node.mode == FAIL_FAST
+    # the choice is journaled so that a replay reports the same error (once:
+    # not again by a resume that served it).
+    b.must_record = effects.recording and b.went_async and node.mode == FAIL_FAST and b.only is None
     return b
 
 

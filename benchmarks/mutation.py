@@ -53,6 +53,12 @@ _JOURNAL_TESTS = [
     "tests/test_effects_port.py",
     "tests/test_replay.py",
 ]
+# the recorder's exact contract: what is served, journaled, charged, and every divergence
+_REPLAY_TESTS = [
+    *_JOURNAL_TESTS,
+    "tests/test_replay_exact.py",
+    "tests/test_effects_port_exact.py",
+]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
@@ -62,8 +68,8 @@ TARGETS: dict[str, list[str]] = {
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/journal.py": _JOURNAL_TESTS,
     "mce/_runtime/writer.py": _JOURNAL_TESTS,
-    "mce/_runtime/replay.py": _JOURNAL_TESTS,
-    "mce/_runtime/effects_port.py": _JOURNAL_TESTS,
+    "mce/_runtime/replay.py": _REPLAY_TESTS,
+    "mce/_runtime/effects_port.py": _REPLAY_TESTS,
 }
 
 # mutant name -> why it cannot be killed (it does not change behaviour)

@@ -168,7 +168,7 @@ async def test_opening_a_live_run_writes_a_header_with_a_fresh_run_id_and_the_se
 
 async def test_without_a_seed_each_run_draws_a_64_bit_one() -> None:
     seeds = set()
-    for _ in range(4):
+    for _ in range(32):
         effects = await open_effects("live", None, {}, None)
         assert type(effects.seed) is int and 0 <= effects.seed < 2**64
         seeds.add(effects.seed)
@@ -677,3 +677,55 @@ async def test_a_budget_over_a_block_refuses_the_same_effects_on_replay_and_resu
     ran.clear()
     assert await run(prog, None, journal=j, mode="resume") == live
     assert ran == []
+
+
+# ------------------------------------------------------------- more on opening and serving
+
+
+@frozen
+class Renamed:
+    title: str
+
+
+async def test_a_live_run_refuses_a_journal_that_holds_a_run() -> None:
+    from mce import JournalInUse
+
+    j = Journal()
+    assert await run(effect("k", 1, handler=str), None, journal=j) == Ok("1", None)
+    with pytest.raises(JournalInUse, match="already holds a run"):
+        await run(effect("k", 1, handler=str), None, journal=j)
+    j.acquire()  # the refused run released the journal
+
+
+async def test_a_value_that_does_not_fit_the_declared_type_names_the_file_and_line(
+    tmp_path: Any,
+) -> None:
+    from mce.journal import JournalCorrupt
+
+    path = tmp_path / "run.jsonl"
+    recorded = effect("k", 1, handler=lambda r: Renamed("x"), into=Renamed)
+    assert await run(recorded, None, journal=path) == Ok(Renamed("x"), None)
+    with pytest.raises(JournalCorrupt) as caught:
+        await run(effect("k", 1, into=Reply), None, journal=path, mode="replay")
+    assert (caught.value.where, caught.value.line) == (str(path), 2)
+    assert caught.value.reason.startswith("position 0: value: Reply has no field 'title'")
+
+
+async def test_a_replay_of_a_headerless_journal_writes_nothing() -> None:
+    j = Journal()
+    j.append([Record("0/0/0", "k", effect("k", 1).fp, True, 1)])
+    j.append([Record("0/1/0", "k", effect("k", 2).fp, True, 2)])
+    out = await run(par(effect("k", 1), effect("k", 2)), None, journal=j, mode="replay")
+    assert out == Ok((1, 2), None)
+    assert j.read()[0] is None
+
+
+async def test_a_question_is_answered_by_its_position() -> None:
+    j = Journal()
+    prog = par(pure(0), ask("how many?", into=int))
+    first = await run(prog, None, journal=j)
+    assert isinstance(first, Waiting)
+    assert [q.position for q in first.questions] == ["0/1/0"]
+    out = await run(prog, None, journal=j, mode="resume", answers={"0/1/0": 4})
+    assert out == Ok((0, 4), None)
+    assert [(r.pos, r.kind, r.value) for r in records(j)] == [("0/1/0", "mce.ask", 4)]

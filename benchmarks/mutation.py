@@ -98,6 +98,17 @@ EQUIVALENT.update(
     }
 )
 
+_UNTYPED_DICT = (
+    "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
+    "decode does not check the outer shape (refusal() checks it itself)"
+)
+EQUIVALENT.update(
+    {
+        "mce._runtime.replay.xǁReplayLookupǁdecision__mutmut_13": _UNTYPED_DICT,
+        "mce._runtime.replay.xǁReplayLookupǁrefusal__mutmut_9": _UNTYPED_DICT,
+    }
+)
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

@@ -296,15 +296,7 @@ async def test_a_failure_is_journaled_as_an_effect_error(clock: Clock) -> None:
     expected = EffectError("k", "0", "bad 5", "Outer.Boom")
     assert out == Err(expected, None)
     (r,) = records(j)
-    assert (r.pos, r.kind, r.ok, r.req, r.t0, r.t1, r.branch) == (
-        "0",
-        "k",
-        False,
-        5,
-        20.0,
-        30.0,
-        "",
-    )
+    assert r == Record("0", "k", effect("k", 5).fp, False, r.value, 5, 20.0, 30.0, "")
     assert await run(effect("k", 5), None, journal=j, mode="replay") == out
 
 
@@ -316,10 +308,8 @@ async def test_a_typed_failure_is_the_handler_s_error() -> None:
     out = await run(effect("k", 1, handler=refuses, error=Refusal), None, journal=j)
     assert out == Err(Refusal("no", Usage(5, 5)), None)
     assert out.report is not None
-    assert (out.report.prompt_tokens, out.report.completion_tokens) == (
-        0,
-        0,
-    )  # a failure is not accounted
+    # a failure is not accounted, whatever usage its error reports
+    assert out.report.prompt_tokens == out.report.completion_tokens == 0
     (r,) = records(j)
     assert r.ok is False
     assert await run(effect("k", 1, error=Refusal), None, journal=j, mode="replay") == out
@@ -501,12 +491,8 @@ async def test_the_report_counts_served_and_live_effects() -> None:
     effects.lookup("0", "k", None, "f")
     await effects.perform(effect("k", 2, handler=str), "1", "")
     report = effects.report(2.5)
-    assert (report.effects, report.live_calls, report.replayed, report.wall_seconds) == (
-        2,
-        1,
-        1,
-        2.5,
-    )
+    assert (report.effects, report.live_calls, report.replayed) == (2, 1, 1)
+    assert report.wall_seconds == 2.5
     effects.close()
 
 

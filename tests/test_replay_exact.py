@@ -65,11 +65,9 @@ def rec(
 
 def test_the_decision_kinds_and_modes() -> None:
     assert MODES == ("live", "replay", "resume")
-    assert (PAR_DECISION, TIMEOUT_DECISION, BUDGET_DECISION) == (
-        "mce.par",
-        "mce.timeout",
-        "mce.budget",
-    )
+    assert PAR_DECISION == "mce.par"
+    assert TIMEOUT_DECISION == "mce.timeout"
+    assert BUDGET_DECISION == "mce.budget"
     assert {"mce.par", "mce.timeout", "mce.budget"} == DECISIONS
     assert REFUSED == "budget"
 
@@ -415,12 +413,9 @@ async def test_a_replay_reports_what_it_served() -> None:
     live = await run(prog, None, journal=j)
     assert live.report is not None and (live.report.live_calls, live.report.replayed) == (2, 0)
     replayed = await run(prog, None, journal=j, mode="replay")
-    assert replayed.report is not None
-    assert (replayed.report.live_calls, replayed.report.replayed, replayed.report.effects) == (
-        0,
-        2,
-        2,
-    )
+    report = replayed.report
+    assert report is not None
+    assert (report.live_calls, report.replayed, report.effects) == (0, 2, 2)
 
 
 @pytest.mark.anyio

@@ -109,6 +109,40 @@ EQUIVALENT.update(
     }
 )
 
+_EP = "mce._runtime.effects_port."
+_FALLBACK_NAME = (
+    "the fallback name is used only without a journal, whose lookup has nothing to decode"
+)
+_BRANCH_DEFAULT = "Record's branch defaults to None: the same record"
+EQUIVALENT.update(
+    {
+        _EP + "x_open_effects__mutmut_12": (
+            "entries stays () only without a journal: that run is live, and a live run's "
+            "lookup is given no entries"
+        ),
+        _EP + "xǁEffectsǁ__init____mutmut_33": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_34": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_38": (
+            "a writer without a journal is never given a record: every append is guarded by "
+            "`recording`, which needs a journal"
+        ),
+        _EP + "xǁEffectsǁ__init____mutmut_58": (
+            "a replay never flushes its writer (commit, durable and finish are guarded by "
+            "`recording`): a header it buffers is never written"
+        ),
+        _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁfinish__mutmut_1": (
+            "a replay buffers nothing (every append is guarded by `recording`): "
+            "finishing it writes nothing"
+        ),
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_1": (
+            "a replay never gets here: charge_call returns before charging live, and "
+            "charge_value follows only a live effect"
+        ),
+    }
+)
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

@@ -47,7 +47,7 @@ from mce._runtime import effects_port
 from mce._runtime.effects_port import Effects, check_run_options, open_effects
 from mce._runtime.replay import BUDGET_DECISION, PAR_DECISION
 from mce.budget import Tracker
-from mce.journal import Header, Record
+from mce.journal import Header, Record, ReplayDivergence
 from mce.questions import ask
 
 pytestmark = pytest.mark.anyio
@@ -715,3 +715,98 @@ async def test_a_question_is_answered_by_its_position() -> None:
     out = await run(prog, None, journal=j, mode="resume", answers={"0/1/0": 4})
     assert out == Ok((0, 4), None)
     assert [(r.pos, r.kind, r.value) for r in records(j)] == [("0/1/0", "mce.ask", 4)]
+
+
+async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened() -> None:
+    class BreaksAfterOpening(Journal):
+        opened = False
+        closed = 0
+
+        def begin(self, mode: Any) -> Any:
+            loaded = super().begin(mode)
+            self.opened = True
+            return loaded
+
+        @property
+        def name(self) -> str:
+            if self.opened:
+                raise RuntimeError("broken after opening")
+            return "<memory>"
+
+        def close(self) -> None:
+            self.closed += 1
+            super().close()
+
+    j = BreaksAfterOpening()
+    with pytest.raises(RuntimeError, match="broken after opening"):
+        await open_effects("live", j, {}, None)
+    assert j.closed == 1
+    j.opened = False
+    j.acquire()  # the lock was released
+
+
+async def test_effects_serve_a_recorded_failure_unless_told_to_retry() -> None:
+    failed = Record("0", "k", "f", False, "boom")
+    header = Header("r", 1, 0.0)
+    served = Effects("resume", Journal(), header, (failed,), {}, None, None)
+    assert served.lookup("0", "k", None, "f") is failed
+    retried = Effects("resume", Journal(), header, (failed,), {}, None, None, True)
+    assert retried.lookup("0", "k", None, "f") is None
+
+
+async def test_perform_waits_for_its_record_unless_deferred(tmp_path: Any) -> None:
+    path = tmp_path / "run.jsonl"
+    effects = await open_effects("live", FileJournal(path), {}, 1)
+    spawned: list[Any] = []
+    effects.run_in_background(spawned.append)
+    try:
+        await effects.perform(effect("k", 1, handler=str), "0/0/0", "0/0")
+        assert spawned == []  # written and durable before perform returned
+        assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0"]
+        assert await effects.perform(effect("k", 2, handler=str), "0/1/0", "0/1", defer=True) == (
+            True,
+            "2",
+        )
+        assert len(spawned) == 1  # handed to a background write: not written yet
+        assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0"]
+        await spawned[0]()
+        await effects.durable()
+        assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0", "0/1/0"]
+    finally:
+        effects.close()
+
+
+async def test_an_unanswered_question_uncounts_only_itself() -> None:
+    prog = effect("k", 1, handler=str).then(
+        lambda _: effect("k", 2, handler=str).then(lambda _: ask("ok?", into=bool))
+    )
+    out = await run(prog, None, journal=Journal())
+    assert isinstance(out, Waiting)
+    assert out.report is not None and out.report.live_calls == 2
+
+
+async def test_a_request_changed_after_the_effect_was_built_cannot_be_journaled() -> None:
+    request: list[Any] = [1]
+    prog = effect("k", request, handler=len)
+    request.append(object())
+    with pytest.raises(TypeError) as caught:
+        await run(prog, None, journal=Journal())
+    assert str(caught.value).startswith("request[1]: cannot journal a object")
+
+
+@pytest.mark.parametrize("served", [False, True])
+async def test_a_malformed_recorded_refusal_is_a_divergence_at_its_effect(served: bool) -> None:
+    j = Journal()
+    refused = {"refused": {"resource": "money", "limit": 1}}
+    j.append([Header("r", 1, 0.0), Record("2/1/budget", BUDGET_DECISION, "", True, refused)])
+    effects = await open_effects("replay", j, {}, None)
+    with pytest.raises(ReplayDivergence) as caught:
+        if served:
+            effects.charge_served(tracker(max_tokens=5), "2/1", Reply("a", Usage(1, 1)))
+        else:
+            effects.charge_call(tracker(max_calls=5), "2/1")
+    assert (caught.value.position, caught.value.kind) == ("2/1", BUDGET_DECISION)
+    assert caught.value.reason == (
+        "the journal's budget decision is malformed: {'resource': 'money', 'limit': 1}"
+    )
+    effects.close()

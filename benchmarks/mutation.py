@@ -130,6 +130,14 @@ EQUIVALENT.update(
             "a replay never flushes its writer (commit, durable and finish are guarded by "
             "`recording`): a header it buffers is never written"
         ),
+        _EP + "xǁEffectsǁperform__mutmut_1": (
+            "the one caller, the driver, always passes `defer`; without a spawner a deferred "
+            "record is committed in place anyway"
+        ),
+        _EP + "xǁEffectsǁrun_in_background__mutmut_2": (
+            "without a spawner the writer commits a deferred record in place: the same records, "
+            "durable before any value is used; only where the effect waits for the write changes"
+        ),
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁfinish__mutmut_1": (

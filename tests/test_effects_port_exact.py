@@ -47,6 +47,7 @@ from mce._runtime import effects_port
 from mce._runtime.effects_port import Effects, check_run_options, open_effects
 from mce._runtime.replay import BUDGET_DECISION, PAR_DECISION
 from mce.budget import Tracker
+from mce.codec import encode
 from mce.journal import Header, Record, ReplayDivergence
 from mce.questions import ask
 
@@ -619,7 +620,7 @@ async def test_a_resume_with_retry_failed_charges_a_recorded_failure_live() -> N
 
 async def test_a_served_value_s_tokens_are_charged_without_refusal() -> None:
     j = Journal()
-    j.append([Header("r", 1, 0.0)])
+    j.append([Header("r", 1, 0.0), Record("0", "k", "f", True, encode(Reply("a", Usage(2, 2))))])
     effects = await open_effects("replay", j, {}, None)
     t = tracker(max_tokens=3)
     assert effects.charge_served(t, "0", Reply("a", Usage(2, 2))) is None
@@ -754,23 +755,15 @@ async def test_effects_serve_a_recorded_failure_unless_told_to_retry() -> None:
     assert retried.lookup("0", "k", None, "f") is None
 
 
-async def test_perform_waits_for_its_record_unless_deferred(tmp_path: Any) -> None:
+async def test_perform_returns_once_its_record_is_durable_unless_deferred(tmp_path: Any) -> None:
     path = tmp_path / "run.jsonl"
     effects = await open_effects("live", FileJournal(path), {}, 1)
-    spawned: list[Any] = []
-    effects.run_in_background(spawned.append)
     try:
-        await effects.perform(effect("k", 1, handler=str), "0/0/0", "0/0")
-        assert spawned == []  # written and durable before perform returned
+        assert await effects.perform(effect("k", 1, handler=str), "0/0/0", "0/0") == (True, "1")
         assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0"]
-        assert await effects.perform(effect("k", 2, handler=str), "0/1/0", "0/1", defer=True) == (
-            True,
-            "2",
-        )
-        assert len(spawned) == 1  # handed to a background write: not written yet
-        assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0"]
-        await spawned[0]()
-        await effects.durable()
+        deferred = await effects.perform(effect("k", 2, handler=str), "0/1/0", "0/1", defer=True)
+        assert deferred == (True, "2")
+        await effects.durable()  # what a deferring caller waits for before using the value
         assert [r.pos for r in FileJournal(path).read()[1]] == ["0/0/0", "0/1/0"]
     finally:
         effects.close()

@@ -28,6 +28,7 @@ from mce import (
     Err,
     FileJournal,
     Journal,
+    JournalInUse,
     MissingHandler,
     Ok,
     Secret,
@@ -226,7 +227,7 @@ async def test_a_live_run_logs_no_resume(caplog: pytest.LogCaptureFixture) -> No
     assert not [m for m in caplog.messages if m.startswith("resuming")]
 
 
-async def test_a_journal_is_released_when_the_effects_cannot_be_made() -> None:
+async def test_a_journal_that_fails_while_opening_is_released() -> None:
     class Unnamed(Journal):
         closed = 0
 
@@ -250,7 +251,7 @@ async def test_a_file_journal_is_opened_and_locked(tmp_path: Any) -> None:
     j = FileJournal(path)
     effects = await open_effects("live", j, {}, 3)
     try:
-        with pytest.raises(Exception, match="in use"):
+        with pytest.raises(JournalInUse, match="is in use by another run"):
             await open_effects("live", FileJournal(path), {}, 3)
     finally:
         effects.close()
@@ -675,8 +676,6 @@ class Renamed:
 
 
 async def test_a_live_run_refuses_a_journal_that_holds_a_run() -> None:
-    from mce import JournalInUse
-
     j = Journal()
     assert await run(effect("k", 1, handler=str), None, journal=j) == Ok("1", None)
     with pytest.raises(JournalInUse, match="already holds a run"):

@@ -69,7 +69,8 @@ TARGETS: dict[str, list[str]] = {
     "mce/journal.py": _JOURNAL_TESTS,
     "mce/_runtime/writer.py": _JOURNAL_TESTS,
     "mce/_runtime/replay.py": _REPLAY_TESTS,
-    "mce/_runtime/effects_port.py": _REPLAY_TESTS,
+    # test_budget.py: the port charges budgets (live, served, refused)
+    "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],
 }
 
 # mutant name -> why it cannot be killed (it does not change behaviour)

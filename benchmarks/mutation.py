@@ -132,12 +132,7 @@ EQUIVALENT.update(
             "`recording`): a header it buffers is never written"
         ),
         _EP + "xǁEffectsǁperform__mutmut_1": (
-            "the one caller, the driver, always passes `defer`; without a spawner a deferred "
-            "record is committed in place anyway"
-        ),
-        _EP + "xǁEffectsǁrun_in_background__mutmut_2": (
-            "without a spawner the writer commits a deferred record in place: the same records, "
-            "durable before any value is used; only where the effect waits for the write changes"
+            "the default is never used in a run: the one caller, the driver, passes `defer`"
         ),
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,

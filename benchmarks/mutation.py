@@ -115,6 +115,10 @@ _FALLBACK_NAME = (
     "the fallback name is used only without a journal, whose lookup has nothing to decode"
 )
 _BRANCH_DEFAULT = "Record's branch defaults to None: the same record"
+_PLAIN_FAST_PATH = (
+    "only narrows the fast path: encode returns a str, int, bool or None as itself, so a "
+    "plain value sent through it is recorded the same"
+)
 EQUIVALENT.update(
     {
         _EP + "x_open_effects__mutmut_12": (
@@ -127,13 +131,13 @@ EQUIVALENT.update(
             "a writer without a journal is never given a record: every append is guarded by "
             "`recording`, which needs a journal"
         ),
-        _EP + "xǁEffectsǁ__init____mutmut_58": (
-            "a replay never flushes its writer (commit, durable and finish are guarded by "
-            "`recording`): a header it buffers is never written"
-        ),
         _EP + "xǁEffectsǁperform__mutmut_1": (
             "the default is never used in a run: the one caller, the driver, passes `defer`"
         ),
+        **{
+            f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_FAST_PATH
+            for n in (69, 70, 72, 74, 75, 76)
+        },
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁfinish__mutmut_1": (

@@ -35,6 +35,7 @@ from mce import (
     Waiting,
     effect,
     gather,
+    lift,
     now,
     par,
     pure,
@@ -701,8 +702,15 @@ async def test_a_replay_of_a_headerless_journal_writes_nothing() -> None:
     j = Journal()
     j.append([Record("0/0/0", "k", effect("k", 1).fp, True, 1)])
     j.append([Record("0/1/0", "k", effect("k", 2).fp, True, 2)])
-    out = await run(par(effect("k", 1), effect("k", 2)), None, journal=j, mode="replay")
-    assert out == Ok((1, 2), None)
+
+    async def later() -> int:
+        await anyio.sleep(0)
+        return 3
+
+    # A branch that awaits makes the block wait for its branches, then for the journal.
+    prog = par(effect("k", 1), effect("k", 2).then(lambda _: lift(later)))
+    out = await run(prog, None, journal=j, mode="replay")
+    assert out == Ok((1, 3), None)
     assert j.read()[0] is None
 
 

@@ -53,6 +53,12 @@ _JOURNAL_TESTS = [
     "tests/test_effects_port.py",
     "tests/test_replay.py",
 ]
+# the recorder's exact contract: what is served, journaled, charged, and every divergence
+_REPLAY_TESTS = [
+    *_JOURNAL_TESTS,
+    "tests/test_replay_exact.py",
+    "tests/test_effects_port_exact.py",
+]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
@@ -62,8 +68,9 @@ TARGETS: dict[str, list[str]] = {
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/journal.py": _JOURNAL_TESTS,
     "mce/_runtime/writer.py": _JOURNAL_TESTS,
-    "mce/_runtime/replay.py": _JOURNAL_TESTS,
-    "mce/_runtime/effects_port.py": _JOURNAL_TESTS,
+    "mce/_runtime/replay.py": _REPLAY_TESTS,
+    # test_budget.py: the port charges budgets (live, served, refused)
+    "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],
 }
 
 # mutant name -> why it cannot be killed (it does not change behaviour)
@@ -89,6 +96,58 @@ EQUIVALENT.update(
     {
         f"mce.step.xǁ_Liftǁ__init____mutmut_{n}": _FAST_PATH_ONLY
         for n in (2, 3, 7, 8, 9, 10, 11, 12, 14, 15)
+    }
+)
+
+_UNTYPED_DICT = (
+    "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
+    "decode does not check the outer shape (refusal() checks it itself)"
+)
+EQUIVALENT.update(
+    {
+        "mce._runtime.replay.xǁReplayLookupǁdecision__mutmut_13": _UNTYPED_DICT,
+        "mce._runtime.replay.xǁReplayLookupǁrefusal__mutmut_9": _UNTYPED_DICT,
+    }
+)
+
+_EP = "mce._runtime.effects_port."
+_FALLBACK_NAME = (
+    "the fallback name is used only without a journal, whose lookup has nothing to decode"
+)
+_BRANCH_DEFAULT = "Record's branch defaults to None: the same record"
+_PLAIN_FAST_PATH = (
+    "only narrows the fast path: encode returns a str, int, bool or None as itself, so a "
+    "plain value sent through it is recorded the same"
+)
+EQUIVALENT.update(
+    {
+        _EP + "x_open_effects__mutmut_12": (
+            "entries stays () only without a journal: that run is live, and a live run's "
+            "lookup is given no entries"
+        ),
+        _EP + "xǁEffectsǁ__init____mutmut_33": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_34": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_38": (
+            "a writer without a journal is never given a record: every append is guarded by "
+            "`recording`, which needs a journal"
+        ),
+        _EP + "xǁEffectsǁperform__mutmut_1": (
+            "the default is never used in a run: the one caller, the driver, passes `defer`"
+        ),
+        **{
+            f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_FAST_PATH
+            for n in (69, 70, 72, 74, 75, 76)
+        },
+        _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁfinish__mutmut_1": (
+            "a replay buffers nothing (every append is guarded by `recording`): "
+            "finishing it writes nothing"
+        ),
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_1": (
+            "a replay never gets here: charge_call returns before charging live, and "
+            "charge_value follows only a live effect"
+        ),
     }
 )
 

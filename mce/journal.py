@@ -203,12 +203,17 @@ def check_seed(seed: object) -> int | None:
     raise TypeError(f"run(seed=...) must be an int, got {seed!r} ({type(seed).__name__})")
 
 
+# A parallel block's record of which branch failed first (mce._runtime.replay.PAR_DECISION).
+_BLOCK_DECISION = "mce.par"
+
+
 def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
     """The records, checked: a position appears once, unless a retry supersedes a failure.
 
     A record that follows a *failed* record of the same kind at the same
-    position replaces it (what `retry_failed` appends); any other repeat of
-    a position is two runs writing one journal.
+    position replaces it (what `retry_failed` appends), and so does a parallel
+    block's decision that follows one (a block that `retry_failed` decided
+    again); any other repeat of a position is two runs writing one journal.
     """
     records = tuple(records)
     if len({r.pos for r in records}) == len(records):
@@ -222,7 +227,7 @@ def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
             out.append(record)
             continue
         earlier = out[i]
-        if earlier.ok or earlier.kind != record.kind:
+        if earlier.kind != record.kind or (earlier.ok and earlier.kind != _BLOCK_DECISION):
             raise JournalCorrupt(
                 where,
                 record.line,

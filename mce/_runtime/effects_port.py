@@ -184,6 +184,7 @@ class Effects:
         "lookup",
         "mode",
         "recording",
+        "retrying",
         "run_id",
         "seed",
         "serving",
@@ -205,6 +206,7 @@ class Effects:
         self.mode = mode
         self.serving = mode != "live"
         self.recording = journal is not None and mode != "replay"
+        self.retrying = retry_failed and mode == "resume"  # failures recorded run again
         self._journal = journal
         self._handlers = handlers
         self._executor: Executor = executor if executor is not None else LOCAL

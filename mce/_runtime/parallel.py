@@ -64,6 +64,7 @@ class Block:
         "parent_stack",
         "pending",
         "position",
+        "redecided",
         "results",
         "run",
         "runner",
@@ -96,6 +97,7 @@ class Block:
         self.must_record = False  # the first failure must be journaled
         self.waiting = False  # some branch stopped at a question nobody has answered
         self.only: int | None = None  # on replay: the branch recorded as failing first
+        self.redecided = False  # a resume with retry_failed decides again (see start_block)
         # Lean branches (see `_start`): lean[i] is 1 when results[i] holds branch
         # i's coroutine - then its task, then its value. None: no branch may be lean.
         self.lean: bytearray | None = None
@@ -359,7 +361,12 @@ def start_block(
     effects = run.effects
     if effects.serving and node.mode == FAIL_FAST:
         recorded = effects.decision(b.position, PAR_DECISION)
-        if recorded is not None:
+        if recorded is not None and effects.retrying:
+            # A resume that re-runs what failed decides again which branch fails
+            # first (the failure may not recur); the new decision, or "none
+            # failed", is journaled and supersedes the recorded one.
+            b.redecided = True
+        elif recorded is not None and recorded["branch"] is not None:
             b.only = recorded["branch"]
             b.next = b.only
             for i in range(b.n):  # the other branches' records are not asked for
@@ -381,7 +388,11 @@ def start_block(
     # Which branch failed first depends on timing once a branch has awaited:
     # the choice is journaled so that a replay reports the same error (once:
     # not again by a resume that served it).
-    b.must_record = effects.recording and b.went_async and node.mode == FAIL_FAST and b.only is None
+    b.must_record = (
+        effects.recording
+        and node.mode == FAIL_FAST
+        and ((b.went_async and b.only is None) or b.redecided)
+    )
     return b
 
 
@@ -394,8 +405,11 @@ async def finish(b: Block) -> Ok[Any, Any] | Err[Any, Any]:
         # Branches may have left their last records to be written in the
         # background: they must be durable before the block's value is used.
         await effects.durable()
-    if b.must_record and b.failed is not None and b.bug is None:
-        await effects.record_decision(b.position, PAR_DECISION, {"branch": b.failed_branch})
+    if b.must_record and b.bug is None:
+        if b.failed is not None:
+            await effects.record_decision(b.position, PAR_DECISION, {"branch": b.failed_branch})
+        elif b.redecided:  # the recorded failure did not recur: no branch failed
+            await effects.record_decision(b.position, PAR_DECISION, {"branch": None})
     return outcome(b)
 
 

@@ -46,6 +46,8 @@ _RUNTIME_TESTS = [
     "tests/test_runtime_nodes.py",
     "tests/test_budget.py",
     "tests/test_runtime_exact.py",
+    "tests/test_parallel_exact.py",
+    "tests/test_scopes_exact.py",
 ]
 _JOURNAL_TESTS = [
     "tests/test_journal.py",
@@ -149,6 +151,43 @@ EQUIVALENT.update(
             "charge_value follows only a live effect"
         ),
     }
+)
+
+_PAR = "mce._runtime.parallel."
+_NEVER_NONE = (
+    "dead code: a branch task's sequence is None only while its stack is empty "
+    "(a lifted coroutine the branch started with), and then the branch ends first"
+)
+EQUIVALENT.update({f"{_PAR}x__work__mutmut_{n}": _NEVER_NONE for n in (40, 41, 42, 43, 44)})
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead code: the driver is resumed only from a stop the "
+        "trampoline made, in a sequence that is never None"
+        for n in (83, 84, 85, 86)
+    }
+)
+EQUIVALENT[f"{_PAR}x__work__mutmut_31"] = (
+    "a new sequence for the same branch is described the same way in a bug's note"
+)
+EQUIVALENT[f"{_PAR}x__work__mutmut_9"] = (
+    "the inline await of a lifted coroutine is a fast path: the driver's resume awaits "
+    "it the same way, with the same note on a bug"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead condition: a cancellation is caught by the "
+        "clause before, so this one never sees it"
+        for n in (136, 137, 138)
+    }
+)
+EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (
+    "defer only lets a branch's last record be written in the background; the block "
+    "waits for every record before its value is used, so writing it at once differs "
+    "only in speed"
+)
+EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
+    "the generic anyio task-group runner runs and cancels branches as the asyncio and "
+    "trio runners do; those only cost less"
 )
 
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")

@@ -143,7 +143,9 @@ async def test_a_branch_task_numbers_on_from_its_inline_start(anyio_backend: str
 
 
 def _slow_failure() -> Step[Any, Any, Any]:
-    return sleeper(0).then(lambda _: sleeper(0)).then(lambda _: sleeper(0)).then(lambda _: fail("b"))
+    return (
+        sleeper(0).then(lambda _: sleeper(0)).then(lambda _: sleeper(0)).then(lambda _: fail("b"))
+    )
 
 
 async def test_a_replay_of_a_recorded_first_failure_skips_the_other_branches_records(
@@ -258,7 +260,7 @@ async def test_a_base_exception_in_a_branch_task_stops_the_block_and_leaves_as_i
     def branch(i: int) -> Step[Any, Any, Any]:
         return lift(lambda: started.append(i)).then(lambda _: bodies[i])
 
-    with pytest.raises(Halt, match="^stop$"):
+    with pytest.raises(Halt, match=r"^stop$"):
         await run(traverse(range(3), branch, limit=2), None)
     assert started == [0, 1]
 

@@ -190,6 +190,25 @@ EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
     "trio runners do; those only cost less"
 )
 
+_SCO = "mce._runtime.scopes."
+_NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
+EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED
+EQUIVALENT[f"{_PAR}x_start_block__mutmut_15"] = _NOTHING_SERVED
+EQUIVALENT[f"{_SCO}x_run_budget__mutmut_72"] = (
+    "None and False are both false: `decided` is only negated"
+)
+EQUIVALENT[f"{_SCO}x__share_key__mutmut_13"] = (
+    "a step's key is made once (its cell is kept in run.shares), so what is stored is "
+    "only ever compared with other steps"
+)
+EQUIVALENT.update(
+    {
+        f"{_SCO}x_force_share__mutmut_{n}": "the message of an assertion run() always "
+        "satisfies: it opens its task group before it runs any step"
+        for n in (18, 19)
+    }
+)
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

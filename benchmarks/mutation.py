@@ -193,7 +193,6 @@ EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
 _SCO = "mce._runtime.scopes."
 _NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
 EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED
-EQUIVALENT[f"{_PAR}x_start_block__mutmut_15"] = _NOTHING_SERVED
 EQUIVALENT[f"{_SCO}x_run_budget__mutmut_72"] = (
     "None and False are both false: `decided` is only negated"
 )

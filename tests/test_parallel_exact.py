@@ -34,10 +34,17 @@ from mce import (
     run,
     traverse,
 )
+from mce.executors import nonblocking
 from mce.journal import ReplayDivergence
 from mce.merge import StateConflict
 
 pytestmark = pytest.mark.anyio
+
+
+@nonblocking
+def to_str(request: Any) -> str:
+    """A handler called on the event loop: it ends before any timer can fire."""
+    return str(request)
 
 
 def sleeper(value: Any) -> Step[Any, Any, Any]:
@@ -154,7 +161,7 @@ async def test_a_replay_of_a_recorded_first_failure_skips_the_other_branches_rec
     # branch 0 recorded an effect before branch 1 failed first: the replay
     # runs branch 1 only, and does not ask for branch 0's record
     ran: list[int] = []
-    first = effect("k", 1, handler=str).then(lambda _: lift(anyio.sleep_forever))
+    first = effect("k", 1, handler=to_str).then(lambda _: lift(anyio.sleep_forever))
     prog = par(first, lift(lambda: ran.append(1)).then(lambda _: _slow_failure()))
     j = Journal()
     assert await run(prog, None, journal=j) == Err("b")
@@ -170,7 +177,7 @@ async def test_a_collect_replayed_against_a_recorded_first_failure_has_diverged(
 ) -> None:
     # which branch failed first is a fail-fast block's decision: a collect in
     # its place runs every branch, and the recorded decision is left unused
-    branches = [effect("k", 1, handler=str), _slow_failure()]
+    branches = [effect("k", 1, handler=to_str), _slow_failure()]
     j = Journal()
     assert await run(par(*branches), None, journal=j) == Err("b")
     assert [e["pos"] for e in j.load()[1]] == ["0/0/0", "0"]

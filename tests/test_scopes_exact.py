@@ -32,9 +32,16 @@ from mce import (
     run,
     within_budget,
 )
+from mce.executors import nonblocking
 from mce.journal import Record, ReplayDivergence
 
 pytestmark = pytest.mark.anyio
+
+
+@nonblocking
+def to_str(request: Any) -> str:
+    """A handler called on the event loop: it ends before any timer can fire."""
+    return str(request)
 
 
 def sleeper(value: Any) -> Step[Any, Any, Any]:
@@ -56,7 +63,7 @@ def records(j: Journal) -> list[tuple[str, str, Any]]:
 
 
 def k(n: int) -> Step[Any, Any, str]:
-    return effect("k", n, handler=str)
+    return effect("k", n, handler=to_str)
 
 
 async def empty_run() -> Journal:

@@ -190,6 +190,10 @@ EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
     "trio runners do; those only cost less"
 )
 
+EQUIVALENT[f"{_PAR}x__merged__mutmut_3"] = (
+    "acc_from is set with the first changed state, before any merge can conflict: "
+    "its initial value is never read"
+)
 _SCO = "mce._runtime.scopes."
 _NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
 EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED

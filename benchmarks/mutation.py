@@ -194,6 +194,26 @@ EQUIVALENT[f"{_PAR}x__merged__mutmut_3"] = (
     "acc_from is set with the first changed state, before any merge can conflict: "
     "its initial value is never read"
 )
+_FALSY = "None is false like False, and the flag is only ever tested for truth"
+EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28)})
+EQUIVALENT.update(
+    {
+        f"{_PAR}xǁBlockǁ__init____mutmut_{n}": "failed_branch is read only with the "
+        "failure that sets it"
+        for n in (16, 17, 18)
+    }
+)
+EQUIVALENT[f"{_PAR}xǁBlockǁ__init____mutmut_27"] = (
+    "must_record is always set by start_block before finish reads it"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__start__mutmut_{n}": "a branch that is only a lifted coroutine can raise "
+        "but never fail, so which failure of its block comes first does not depend on "
+        "when it ends: it need not mark the block as timing-dependent"
+        for n in (7, 8, 28, 29)
+    }
+)
 _SCO = "mce._runtime.scopes."
 _NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
 EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED

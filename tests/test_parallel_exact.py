@@ -127,6 +127,31 @@ async def test_a_custom_awaitable_of_a_branch_that_never_runs_is_dropped(
     assert await run(par(lift(Awaitable), pure(2)), None) == Ok((1, 2), None)
 
 
+def traverse_bug(i: int) -> Step[Any, Any, int]:
+    if i == 2:
+        raise Broken("cannot build")
+    return pure(i)
+
+
+def traverse_non_step(i: int) -> Any:
+    return i
+
+
+async def test_a_traverse_function_that_raises_or_returns_no_step_is_named(
+    anyio_backend: str,
+) -> None:
+    with pytest.raises(Broken) as info:
+        await run(par(pure(0), traverse([1, 2], traverse_bug)).named("t"), None)
+    assert info.value.__notes__ == [
+        f"mce: raised by the traverse() function {traverse_bug.__qualname__} at 't' > branch 1 > branch 1"
+    ]
+    with pytest.raises(TypeError) as info2:
+        await run(traverse([7], traverse_non_step).named("t"), None)
+    assert str(info2.value).startswith(
+        f"the traverse() function {traverse_non_step.__qualname__} at 't' > branch 0 returned 7"
+    )
+
+
 # ---------------------------------------------------------------- positions in a branch task
 
 
@@ -284,9 +309,10 @@ async def test_a_branch_task_cancelled_by_lifted_code_is_a_bug_naming_the_branch
         return 1
 
     with pytest.raises(RuntimeError) as info:
-        await run(pure(0).then(lambda _: par(sleeper(0), lift(cancels_itself))).named("p"), None)
+        inner = par(sleeper(0), lift(cancels_itself))
+        await run(par(pure(0), inner).named("p"), None)
     assert str(info.value) == (
-        "parallel branch 1 at 'p' was cancelled by something other than mce "
+        "parallel branch 1 at 'p' > branch 1 was cancelled by something other than mce "
         "(task.cancel() on a branch's task)"
     )
 

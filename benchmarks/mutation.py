@@ -214,6 +214,12 @@ EQUIVALENT.update(
         for n in (7, 8, 28, 29)
     }
 )
+EQUIVALENT.update(
+    {
+        f"mce._runtime.driver.x_resume__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"]
+        for n in (62, 66)
+    }
+)
 _SCO = "mce._runtime.scopes."
 _NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
 EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED

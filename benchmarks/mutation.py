@@ -85,7 +85,18 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (181, 182, 184)}
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (189, 190, 192)}
+)
+EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_198"] = (
+    "charge_served uses the position only to find a refusal the recorded run made there, "
+    "and charge_call has already refused such an effect before it could be served"
+)
+EQUIVALENT.update(
+    {
+        f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
+        "only an effect with a recorded refusal, which charge_call refused before it was served"
+        for n in (204, 205, 206)
+    }
 )
 EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_1"] = (
     "advance is entered only with a Step, and every node that can raise sets `cur` first"

@@ -8,6 +8,7 @@ Mutation testing of `mce/_runtime/` showed these details were held by nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Never
 
@@ -765,3 +766,86 @@ async def test_a_remote_effect_is_told_its_parents_allowance_position_and_tracer
         ("local", None),
     ]
     assert PARENT.get() is None
+
+
+# ---------------------------------------------------------------- the trampoline serving a journal
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+async def test_a_served_list_is_decoded_into_the_declared_type(anyio_backend: str) -> None:
+    async def points(_: object) -> list[Point]:
+        return [Point(1), Point(2)]
+
+    prog = effect("k", 1, handler=points, into=list[Point])
+    j = Journal()
+    assert await run(prog, None, journal=j) == Ok([Point(1), Point(2)], None)
+    assert await run(prog, None, journal=j, mode="replay") == Ok([Point(1), Point(2)], None)
+
+
+async def test_a_resume_counts_served_replies_and_refuses_as_the_recorded_run_did() -> None:
+    model = ScriptedModel().when("q", "one two three four five")
+    handlers = {"llm.chat": scripted_handler(model)}
+    asks = chat(["q0"]).then(lambda _: chat(["q1"]))
+    j = Journal()
+    live = await run(asks, None, handlers=handlers, journal=j)
+    assert live.report is not None
+    total = live.report.prompt_tokens + live.report.completion_tokens
+    tight = within_budget(asks, Budget(max_tokens=total - 1))
+    j = Journal()
+    over = await run(tight, None, handlers=handlers, journal=j)
+    assert over == Err(BudgetExceeded("tokens", total - 1))
+    header, recorded = j.read()
+    assert [(r.pos, r.kind) for r in recorded] == [
+        ("0/0", "llm.chat"),
+        ("0/1", "llm.chat"),
+        ("0/1/budget", "mce.budget"),
+        ("0", "mce.budget"),
+    ]
+    # crashed after the first reply: the served reply's tokens count, and the
+    # live second one goes over the budget
+    crashed = Journal()
+    crashed.append([header, recorded[0]])  # type: ignore[list-item]
+    assert await run(tight, None, handlers=handlers, journal=crashed, mode="resume") == over
+    # crashed after the refusal, before the budget's decision: the served
+    # second reply is refused again, as it was
+    crashed = Journal()
+    crashed.append([header, *recorded[:3]])  # type: ignore[list-item]
+    assert await run(tight, None, journal=crashed, mode="resume") == over
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    why: str
+
+
+async def test_a_served_failure_is_decoded_as_the_error_type_it_declares(
+    anyio_backend: str,
+) -> None:
+    async def refuses(_: object) -> Never:
+        raise EffectFailed(Refused("no"))
+
+    prog = effect("k", 1, handler=refuses, error=Refused)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(Refused("no"))
+    assert await run(prog, None, journal=j, mode="replay") == Err(Refused("no"))
+
+
+async def test_an_object_with_a_foreign_tag_in_a_branch_names_the_branch() -> None:
+    class Tagged:
+        _tag = "x"
+
+    with pytest.raises(TypeError, match=r"^the .then callback .* at 'p' > branch 1 returned <"):
+        await run(par(pure(0), pure(1).then(lambda _: Tagged())).named("p"), None)  # type: ignore[arg-type, return-value]
+
+
+async def test_a_recorded_decision_of_another_kind_names_the_block() -> None:
+    j = Journal()
+    await run(effect("k", 1, handler=str), None, journal=j)
+    with pytest.raises(ReplayDivergence) as info:
+        await run(par(fail("x"), pure(0)), None, journal=j, mode="replay")
+    assert info.value.reason == "the journal recorded a 'k' here, not 'mce.par'"
+    assert info.value.__notes__[0].startswith("mce: raised by the parallel block ")

@@ -203,8 +203,9 @@ def check_seed(seed: object) -> int | None:
     raise TypeError(f"run(seed=...) must be an int, got {seed!r} ({type(seed).__name__})")
 
 
-# A parallel block's record of which branch failed first (mce._runtime.replay.PAR_DECISION).
-_BLOCK_DECISION = "mce.par"
+# The decisions a resume with `retry_failed` may take again: which branch of a
+# parallel block failed first, whether a timeout fired (mce._runtime.replay).
+_REDECIDED = frozenset({"mce.par", "mce.timeout"})
 
 
 def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
@@ -212,8 +213,9 @@ def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
 
     A record that follows a *failed* record of the same kind at the same
     position replaces it (what `retry_failed` appends), and so does a parallel
-    block's decision that follows one (a block that `retry_failed` decided
-    again); any other repeat of a position is two runs writing one journal.
+    block's or a timeout's decision that follows one (what `retry_failed`
+    decided again); any other repeat of a position is two runs writing one
+    journal.
     """
     records = tuple(records)
     if len({r.pos for r in records}) == len(records):
@@ -227,7 +229,7 @@ def _conflicts(where: str, records: Iterable[Record]) -> tuple[Record, ...]:
             out.append(record)
             continue
         earlier = out[i]
-        if earlier.kind != record.kind or (earlier.ok and earlier.kind != _BLOCK_DECISION):
+        if earlier.kind != record.kind or (earlier.ok and earlier.kind not in _REDECIDED):
             raise JournalCorrupt(
                 where,
                 record.line,

@@ -326,6 +326,30 @@ async def test_resume_can_retry_a_failed_branch_of_a_block(
     assert await run(prog, None, journal=path, mode="resume") == retried
 
 
+async def test_resume_can_retry_a_timed_out_step(tmp_path: Path) -> None:
+    """A timeout recorded as fired is decided again: the step runs under a new timer."""
+    path = tmp_path / "run.jsonl"
+    attempts: list[int] = []
+
+    async def call(req: Any) -> Any:
+        attempts.append(req)
+        if req == 1 and attempts.count(1) == 1:
+            await anyio.sleep_forever()  # only the timer ends this one
+        return f"done {req}"
+
+    prog = effect("call", 0, handler=call).then(
+        lambda _: effect("call", 1, handler=call).timeout(0.5)
+    )
+    first = await run(prog, None, journal=path)
+    assert isinstance(first, Err) and type(first.error).__name__ == "StepTimeout"
+    assert await run(prog, None, journal=path, mode="resume") == first  # served as it was
+    retried = await run(prog, None, journal=path, mode="resume", retry_failed=True)
+    assert retried == Ok("done 1", None)
+    assert attempts == [0, 1, 1]  # what completed is served; the timed-out call ran again
+    assert await run(prog, None, journal=path, mode="replay") == retried
+    assert await run(prog, None, journal=path, mode="resume") == retried
+
+
 async def test_retry_failed_needs_resume() -> None:
     with pytest.raises(ValueError, match="retry_failed"):
         await run(pure(1), None, journal=Journal(), mode="replay", retry_failed=True)

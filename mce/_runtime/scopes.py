@@ -38,6 +38,10 @@ async def run_timeout(
     inner = Seq(where, stack, None, f"{position}/")
     effects = run.effects
     recorded = effects.decision(position, TIMEOUT_DECISION) if effects.serving else None
+    if recorded is not None and recorded["fired"] and effects.retrying:
+        # A resume that re-runs what failed runs a timed-out step again, under a
+        # new timer; its new decision is journaled and supersedes the recorded one.
+        recorded = None
     if recorded is None and effects.mode == "replay":
         raise ReplayDivergence(
             position, TIMEOUT_DECISION, "the journal has no record of this timeout"

@@ -9,8 +9,18 @@ run to run, ratios hold.
   Building the chain is timed separately (build cost per `.then`).
 * per branch: `gather` of N trivial lifted coroutines (N = 10^3, 10^4); the
   floors are `asyncio.gather`, an anyio task group, and a trio nursery.
+* per lifted step: a chain `s = s.then(lambda x: lift(lambda: inc(x)))` of
+  depth 10^3..10^5 (each step awaits a coroutine), against the same
+  `x = await inc(x)` loop; and the pure bind above, at the same depths.
+* memory per pending branch: tracemalloc while 10,000 branches wait on one
+  event, next to `asyncio.gather` and an anyio task group (mce twice: with
+  its program - the `lift` nodes and their lambdas, which `gather`'s input
+  does not have - built while traced, and built before).
 
 Usage:  python benchmarks/bench_core.py [--repeats 7] [--quick] [--no-write]
+            [--only binds,branches,lifted,memory]
+With --only, the rows are printed (one `row:` JSON line each, for pairing runs
+of two checkouts) and nothing is written.
 It prints the tables and (unless --no-write) replaces the "Core overhead"
 section of docs/benchmarks.md.
 """
@@ -19,13 +29,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import sys
+import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import trio
-from _common import Stat, machine, publish, repeat, timed, timed_async, today
+from _common import Stat, machine, publish, repeat, today
 
 from mce import Step, gather, lift, pure, run
 
@@ -81,10 +95,10 @@ def bench_binds(depths: list[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for depth in depths:
         reps = max(3, repeats if depth < 1_000_000 else repeats // 2)
-        build = repeat(reps, lambda d=depth: timed(lambda: build_chain(d)), depth)
+        build = repeat(reps, lambda d=depth: cpu(lambda: build_chain(d)), depth)
         chain = build_chain(depth)
-        mce_run = repeat(reps, lambda c=chain: timed_async("asyncio", lambda: run(c, None)), depth)
-        floor = repeat(reps, lambda d=depth: timed_async("asyncio", lambda: await_loop(d)), depth)
+        mce_run = repeat(reps, lambda c=chain: cpu_async(lambda: run(c, None)), depth)
+        floor = repeat(reps, lambda d=depth: cpu_async(lambda: await_loop(d)), depth)
         rows.append(
             {
                 "depth": depth,
@@ -102,6 +116,146 @@ def bench_binds(depths: list[int], repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+def lifted_chain(depth: int) -> Step[Any, Any, int]:
+    s: Step[Any, Any, int] = pure(0)
+    for _ in range(depth):
+        s = s.then(lambda x: lift(lambda x=x: inc(x)))
+    return s
+
+
+def cpu_async(fn: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> float:
+    """CPU seconds of this thread for `await fn()`: on a shared machine, time spent
+    waiting for a core is not counted (everything measured here runs on this thread)."""
+
+    async def main() -> float:
+        gc.collect()
+        t0 = time.thread_time()
+        await fn()
+        return time.thread_time() - t0
+
+    return float(anyio.run(main, backend=backend))
+
+
+def cpu(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    t0 = time.thread_time()
+    fn()
+    return time.thread_time() - t0
+
+
+def own_calls(depth: int) -> Callable[[], Awaitable[int]]:
+    """The lifted chain's own work without an interpreter: each callback called, the
+    `lift` node it builds made, its callable called and the coroutine awaited."""
+    callbacks = [lambda x: lift(lambda x=x: inc(x)) for _ in range(depth)]
+
+    async def own() -> int:
+        value = 0
+        for f in callbacks:
+            step: Any = f(value)
+            value = await step.thunk()
+        return value
+
+    return own
+
+
+def bench_lifted(depths: list[int], repeats: int) -> list[dict[str, Any]]:
+    """Lifted chain step and pure bind against the raw await loop, interleaved."""
+    rows = []
+    for depth in depths:
+        lifted, bound, own = lifted_chain(depth), build_chain(depth), own_calls(depth)
+        samples: dict[str, list[float]] = {"lifted": [], "own": [], "bind": [], "floor": []}
+        for _ in range(repeats + 1):  # interleaved; the first round is a warm-up
+            for key, work in (
+                ("lifted", lambda c=lifted: run(c, None)),
+                ("own", own),
+                ("bind", lambda c=bound: run(c, None)),
+                ("floor", lambda d=depth: await_loop(d)),
+            ):
+                samples[key].append(cpu_async(work))
+        row: dict[str, Any] = {"depth": depth}
+        for key, values in samples.items():
+            row[key] = Stat(values[1:], depth)
+        row["ratio_lifted"] = row["lifted"].median / row["floor"].median
+        row["ratio_own"] = row["own"].median / row["floor"].median
+        row["ratio_bind"] = row["bind"].median / row["floor"].median
+        rows.append(row)
+        print(
+            f"lifted depth {depth:>7,}: lifted {row['lifted'].cell()} own calls {row['own'].cell()} "
+            f"bind {row['bind'].cell()} await {row['floor'].cell()} -> lifted "
+            f"{row['ratio_lifted']:.2f}x, own calls {row['ratio_own']:.2f}x, bind {row['ratio_bind']:.2f}x",
+            flush=True,
+        )
+    return rows
+
+
+async def waiter(release: anyio.Event) -> None:
+    await release.wait()
+
+
+def pending_bytes(n: int, make: Callable[[anyio.Event], Awaitable[Any]]) -> float:
+    """Bytes per branch, traced while `n` branches wait on one event."""
+
+    async def main() -> float:
+        release = anyio.Event()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        seen: list[float] = []
+
+        async def sampler() -> None:
+            await anyio.sleep(0.2)
+            seen.append(tracemalloc.get_traced_memory()[0] - base)
+            release.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sampler)
+            await make(release)
+        tracemalloc.stop()
+        return seen[0] / n
+
+    return asyncio.run(main())
+
+
+def bench_memory(n: int) -> dict[str, float]:
+    async def anyio_waiters(ev: anyio.Event) -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(n):
+                tg.start_soon(waiter, ev)
+
+    def mce_block(ev: anyio.Event) -> Awaitable[Any]:
+        return run(gather([lift(lambda: waiter(ev)) for _ in range(n)]), None)
+
+    row: dict[str, float] = {
+        "mce": pending_bytes(n, mce_block),
+        "gather": pending_bytes(n, lambda ev: asyncio.gather(*[waiter(ev) for _ in range(n)])),
+        "anyio": pending_bytes(n, anyio_waiters),
+    }
+
+    # The same block built before tracing starts: what running it costs. Its
+    # event is made inside the traced loop, so the branches find it through `events`.
+    events: list[anyio.Event] = []
+
+    async def late_waiter() -> None:
+        await events[0].wait()
+
+    prebuilt = gather([lift(late_waiter) for _ in range(n)])
+
+    def run_prebuilt(ev: anyio.Event) -> Awaitable[Any]:
+        events.append(ev)
+        return run(prebuilt, None)
+
+    row["mce_run_only"] = pending_bytes(n, run_prebuilt)
+    row["ratio"] = row["mce"] / row["gather"]
+    row["ratio_run_only"] = row["mce_run_only"] / row["gather"]
+    print(
+        f"memory per pending branch ({n:,}): mce {row['mce']:.0f} B "
+        f"(run only {row['mce_run_only']:.0f} B), asyncio.gather {row['gather']:.0f} B, "
+        f"anyio task group {row['anyio']:.0f} B -> {row['ratio']:.2f}x ({row['ratio_run_only']:.2f}x)",
+        flush=True,
+    )
+    return row
+
+
 def bench_branches(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
@@ -111,7 +265,7 @@ def bench_branches(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"n": n}
 
         def per_branch(backend: str, work: Callable[[], Awaitable[Any]], n: int = n) -> Stat:
-            return repeat(repeats, lambda: timed_async(backend, work), n)
+            return repeat(repeats, lambda: cpu_async(work, backend), n)
 
         for backend in ("asyncio", "trio"):
             row[f"mce_{backend}"] = per_branch(backend, lambda b=block: run(b, None))
@@ -134,7 +288,13 @@ def bench_branches(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- report
 
 
-def report(binds: list[dict[str, Any]], branches: list[dict[str, Any]], repeats: int) -> str:
+def report(
+    binds: list[dict[str, Any]],
+    branches: list[dict[str, Any]],
+    lifted: list[dict[str, Any]],
+    memory: dict[str, float],
+    repeats: int,
+) -> str:
     worst_bind = max(r["ratio"] for r in binds)
     worst_branch = max(r["ratio_asyncio"] for r in branches)
     lines = [
@@ -142,7 +302,9 @@ def report(binds: list[dict[str, Any]], branches: list[dict[str, Any]], repeats:
         "## Core overhead (`benchmarks/bench_core.py`)",
         "",
         f"Measured {today()} on {machine()}.",
-        f"Median of {repeats} runs (fewer at depth 10^6), min–max in brackets; µs per unit.",
+        f"Median of {repeats} runs (fewer at depth 10^6), min–max in brackets; µs per unit, CPU time",
+        "of the running thread (all of it runs there), so that waiting for a core on a shared",
+        "machine is not counted.",
         "Reproduce with `python benchmarks/bench_core.py`.",
         "",
         "### Per bind (left-nested `.then` chain, asyncio)",
@@ -183,9 +345,49 @@ def report(binds: list[dict[str, Any]], branches: list[dict[str, Any]], repeats:
         "trio nursery task) *before* it starts awaiting - never an anyio task-group task, which",
         "costs several times more - so cancel scopes inside lifted code still belong to the",
         "branch's own task.",
+        "",
+        "### Per lifted step (`.then` chain of steps that each await a coroutine, asyncio)",
+        "",
+        "CPU time of the running thread (time spent waiting for a core on a shared machine is",
+        "not counted); the three workloads interleaved, round after round.",
+        "",
+        "*Own calls*: the chain's callbacks, `lift` nodes and callables called in a plain loop,",
+        "without mce - what the workload itself costs above the `await`.",
+        "",
+        "| depth | lifted step µs | own calls µs | pure bind µs | plain `await` µs "
+        "| lifted ÷ await | own calls ÷ await | bind ÷ await |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in lifted:
+        lines.append(
+            f"| {r['depth']:,} | {r['lifted'].cell()} | {r['own'].cell()} | {r['bind'].cell()} | "
+            f"{r['floor'].cell()} | {r['ratio_lifted']:.2f}× | {r['ratio_own']:.2f}× | "
+            f"{r['ratio_bind']:.2f}× |"
+        )
+    at = next((r for r in lifted if r["depth"] == 10_000), lifted[-1])
+    lines += [
+        "",
+        f"Target: a lifted step ≤ 4× a plain `await` at depth 10,000: **{at['ratio_lifted']:.2f}×** "
+        f"({'met' if at['ratio_lifted'] <= 4 else 'missed'}).",
+        "",
+        f"### Memory per pending branch ({MEMORY_N:,} branches waiting on one event, tracemalloc)",
+        "",
+        "| mce | mce, program built before tracing | `asyncio.gather` | anyio task group | mce ÷ gather |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {memory['mce']:,.0f} B | {memory['mce_run_only']:,.0f} B | {memory['gather']:,.0f} B | "
+        f"{memory['anyio']:,.0f} B | {memory['ratio']:.2f}× ({memory['ratio_run_only']:.2f}× "
+        "without the program) |",
+        "",
+        f"Target: ≤ 1.0× `asyncio.gather`: **{memory['ratio']:.2f}×** "
+        f"({'met' if memory['ratio'] <= 1.0 else 'missed'}). mce's side includes its program",
+        "(a `lift` node and a lambda per branch, which `gather`'s input does not have).",
         END,
     ]
     return "\n".join(lines) + "\n"
+
+
+MEMORY_N = 10_000
+ROWS = ("binds", "branches", "lifted", "memory")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,13 +395,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--only", default=",".join(ROWS), help="comma-separated: " + ",".join(ROWS))
     args = parser.parse_args(argv)
+    only = args.only.split(",")
+    unknown = sorted(set(only) - set(ROWS))
+    if unknown:
+        parser.error(f"--only: unknown rows {unknown}; choose from {list(ROWS)}")
     sys.setrecursionlimit(10_000)  # the floors do not need more; mce needs none
     depths = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     sizes = [1_000] if args.quick else [1_000, 10_000]
-    binds = bench_binds(depths, args.repeats)
-    branches = bench_branches(sizes, args.repeats)
-    section = report(binds, branches, args.repeats)
+    lifted_depths = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    binds = bench_binds(depths, args.repeats) if "binds" in only else []
+    branches = bench_branches(sizes, args.repeats) if "branches" in only else []
+    lifted = bench_lifted(lifted_depths, args.repeats) if "lifted" in only else []
+    memory = bench_memory(2_000 if args.quick else MEMORY_N) if "memory" in only else {}
+    if len(only) < len(ROWS):  # a partial run: rows for pairing, no report
+        for r in lifted:
+            ratios = {k: r[k] for k in ("ratio_lifted", "ratio_own", "ratio_bind")}
+            print(
+                "row:", json.dumps({"depth": r["depth"], "lifted_us": r["lifted"].median, **ratios})
+            )
+        if memory:
+            print("row:", json.dumps({"memory": memory}))
+        return
+    section = report(binds, branches, lifted, memory, args.repeats)
     publish(section, START, END, write=not args.no_write)
 
 

@@ -46,6 +46,8 @@ _RUNTIME_TESTS = [
     "tests/test_runtime_nodes.py",
     "tests/test_budget.py",
     "tests/test_runtime_exact.py",
+    "tests/test_parallel_exact.py",
+    "tests/test_scopes_exact.py",
 ]
 _JOURNAL_TESTS = [
     "tests/test_journal.py",
@@ -54,6 +56,12 @@ _JOURNAL_TESTS = [
     "tests/test_replay.py",
 ]
 _JOURNAL_OWN_TESTS = [*_JOURNAL_TESTS, "tests/test_journal_exact.py", "tests/test_writer_exact.py"]
+# the recorder's exact contract: what is served, journaled, charged, and every divergence
+_REPLAY_TESTS = [
+    *_JOURNAL_TESTS,
+    "tests/test_replay_exact.py",
+    "tests/test_effects_port_exact.py",
+]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
@@ -69,8 +77,9 @@ TARGETS: dict[str, list[str]] = {
     "mce/_journal/file.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/errors.py": _JOURNAL_OWN_TESTS,
     "mce/_runtime/writer.py": _JOURNAL_OWN_TESTS,
-    "mce/_runtime/replay.py": _JOURNAL_TESTS,
-    "mce/_runtime/effects_port.py": _JOURNAL_TESTS,
+    "mce/_runtime/replay.py": _REPLAY_TESTS,
+    # test_budget.py: the port charges budgets (live, served, refused)
+    "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],
 }
 
 # mutant name -> why it cannot be killed (it does not change behaviour)
@@ -83,7 +92,18 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (181, 182, 184)}
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (189, 190, 192)}
+)
+EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_198"] = (
+    "charge_served uses the position only to find a refusal the recorded run made there, "
+    "and charge_call has already refused such an effect before it could be served"
+)
+EQUIVALENT.update(
+    {
+        f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
+        "only an effect with a recorded refusal, which charge_call refused before it was served"
+        for n in (204, 205, 206)
+    }
 )
 EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_1"] = (
     "advance is entered only with a Step, and every node that can raise sets `cur` first"
@@ -159,6 +179,142 @@ EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
 _LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
+_UNTYPED_DICT = (
+    "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
+    "decode does not check the outer shape (refusal() checks it itself)"
+)
+EQUIVALENT.update(
+    {
+        "mce._runtime.replay.xǁReplayLookupǁdecision__mutmut_13": _UNTYPED_DICT,
+        "mce._runtime.replay.xǁReplayLookupǁrefusal__mutmut_9": _UNTYPED_DICT,
+    }
+)
+
+_EP = "mce._runtime.effects_port."
+_FALLBACK_NAME = (
+    "the fallback name is used only without a journal, whose lookup has nothing to decode"
+)
+_BRANCH_DEFAULT = "Record's branch defaults to None: the same record"
+_PLAIN_FAST_PATH = (
+    "only narrows the fast path: encode returns a str, int, bool or None as itself, so a "
+    "plain value sent through it is recorded the same"
+)
+EQUIVALENT.update(
+    {
+        _EP + "x_open_effects__mutmut_12": (
+            "entries stays () only without a journal: that run is live, and a live run's "
+            "lookup is given no entries"
+        ),
+        _EP + "xǁEffectsǁ__init____mutmut_33": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_34": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_38": (
+            "a writer without a journal is never given a record: every append is guarded by "
+            "`recording`, which needs a journal"
+        ),
+        _EP + "xǁEffectsǁperform__mutmut_1": (
+            "the default is never used in a run: the one caller, the driver, passes `defer`"
+        ),
+        **{
+            f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_FAST_PATH
+            for n in (69, 70, 72, 74, 75, 76)
+        },
+        _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
+        _EP + "xǁEffectsǁfinish__mutmut_1": (
+            "a replay buffers nothing (every append is guarded by `recording`): "
+            "finishing it writes nothing"
+        ),
+        _EP + "xǁEffectsǁ_record_refusal__mutmut_1": (
+            "a replay never gets here: charge_call returns before charging live, and "
+            "charge_value follows only a live effect"
+        ),
+    }
+)
+
+_PAR = "mce._runtime.parallel."
+_NEVER_NONE = (
+    "dead code: a branch task's sequence is None only while its stack is empty "
+    "(a lifted coroutine the branch started with), and then the branch ends first"
+)
+EQUIVALENT.update({f"{_PAR}x__work__mutmut_{n}": _NEVER_NONE for n in (40, 41, 42, 43, 44)})
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead code: the driver is resumed only from a stop the "
+        "trampoline made, in a sequence that is never None"
+        for n in (83, 84, 85, 86)
+    }
+)
+EQUIVALENT[f"{_PAR}x__work__mutmut_31"] = (
+    "a new sequence for the same branch is described the same way in a bug's note"
+)
+EQUIVALENT[f"{_PAR}x__work__mutmut_9"] = (
+    "the inline await of a lifted coroutine is a fast path: the driver's resume awaits "
+    "it the same way, with the same note on a bug"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead condition: a cancellation is caught by the "
+        "clause before, so this one never sees it"
+        for n in (136, 137, 138)
+    }
+)
+EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (
+    "defer only lets a branch's last record be written in the background; the block "
+    "waits for every record before its value is used, so writing it at once differs "
+    "only in speed"
+)
+EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
+    "the generic anyio task-group runner runs and cancels branches as the asyncio and "
+    "trio runners do; those only cost less"
+)
+
+EQUIVALENT[f"{_PAR}x__merged__mutmut_3"] = (
+    "acc_from is set with the first changed state, before any merge can conflict: "
+    "its initial value is never read"
+)
+_FALSY = "None is false like False, and the flag is only ever tested for truth"
+EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28)})
+EQUIVALENT.update(
+    {
+        f"{_PAR}xǁBlockǁ__init____mutmut_{n}": "failed_branch is read only with the "
+        "failure that sets it"
+        for n in (16, 17, 18)
+    }
+)
+EQUIVALENT[f"{_PAR}xǁBlockǁ__init____mutmut_27"] = (
+    "must_record is always set by start_block before finish reads it"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__start__mutmut_{n}": "a branch that is only a lifted coroutine can raise "
+        "but never fail, so which failure of its block comes first does not depend on "
+        "when it ends: it need not mark the block as timing-dependent"
+        for n in (7, 8, 28, 29)
+    }
+)
+EQUIVALENT.update(
+    {
+        f"mce._runtime.driver.x_resume__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"]
+        for n in (62, 66)
+    }
+)
+_SCO = "mce._runtime.scopes."
+_NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
+EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED
+EQUIVALENT[f"{_SCO}x_run_budget__mutmut_72"] = (
+    "None and False are both false: `decided` is only negated"
+)
+EQUIVALENT[f"{_SCO}x__share_key__mutmut_13"] = (
+    "a step's key is made once (its cell is kept in run.shares), so what is stored is "
+    "only ever compared with other steps"
+)
+EQUIVALENT.update(
+    {
+        f"{_SCO}x_force_share__mutmut_{n}": "the message of an assertion run() always "
+        "satisfies: it opens its task group before it runs any step"
+        for n in (18, 19)
+    }
+)
 
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder as _json_encoder
 from typing import Any
 
 from mce._secrets import Secret, redact
@@ -33,6 +34,30 @@ def _fingerprint_default(value: Any) -> Any:
     return encode(value, "request")
 
 
+# What `json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# default=_fingerprint_default)` runs, made once: `json.dumps` builds a new encoder (and
+# its C encoder) per call, a third of fingerprinting a small request - and every effect
+# is fingerprinted when it is built, on replay too. It has no cycle check (markers
+# None): a request that contains itself ends in RecursionError, and `fingerprint`
+# hands it to that very `json.dumps` call, which names the cycle.
+_C_ENCODER: Any = getattr(_json_encoder, "c_make_encoder", None)  # None: no C accelerator
+_FINGERPRINT_TEXT: Any = (
+    None
+    if _C_ENCODER is None
+    else _C_ENCODER(  # markers, default, encoder, indent, separators, sort_keys, skipkeys, nan
+        None,
+        _fingerprint_default,
+        _json_encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        True,
+        False,
+        True,
+    )
+)
+
+
 def fingerprint(request: Any) -> str:
     """A short hash identifying a request; secrets do not change it.
 
@@ -45,13 +70,18 @@ def fingerprint(request: Any) -> str:
     True
     """
     try:
-        text = json.dumps(
-            request,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=_fingerprint_default,
-        )
+        try:
+            if _FINGERPRINT_TEXT is None:
+                raise RecursionError  # no C encoder: json.dumps it is
+            text = "".join(_FINGERPRINT_TEXT(request, 0))
+        except RecursionError:  # a request that contains itself: json.dumps says so
+            text = json.dumps(
+                request,
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                default=_fingerprint_default,
+            )
     except TypeError:  # mixed-type keys, or a value that cannot be journaled: say which
         text = canonical(request)
     # surrogatepass: a lone surrogate (a truncated emoji escape) still fingerprints

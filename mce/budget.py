@@ -106,9 +106,14 @@ class Limits(Protocol):
 
 
 class Tracker:
-    """The running count of one budget scope (used by the interpreter)."""
+    """The running count of one budget scope (used by the interpreter).
 
-    __slots__ = ("budget", "calls", "exceeded", "parent", "scope", "tokens")
+    On replay and resume a scope starts pre-charged with every effect the
+    journal recorded under its position (`precharge`): `covers` is that
+    position's prefix, and a served effect under it is not charged again.
+    """
+
+    __slots__ = ("budget", "calls", "covers", "exceeded", "parent", "scope", "tokens")
 
     def __init__(self, budget: Limits, parent: Tracker | None) -> None:
         self.budget = budget
@@ -117,6 +122,7 @@ class Tracker:
         self.tokens = 0
         self.exceeded: BudgetExceeded | None = None
         self.scope: Any = None  # the anyio cancel scope around the budgeted step
+        self.covers: str | None = None  # the prefix of the positions pre-charged
 
     def _stop(self, reason: BudgetExceeded) -> BudgetExceeded:
         if self.exceeded is None:
@@ -125,34 +131,28 @@ class Tracker:
                 self.scope.cancel()
         return self.exceeded
 
-    def charge_call(self, *, force: bool = False) -> BudgetExceeded | None:
-        """Count one effect; the exceeded budget if it may not run.
-
-        `force` counts an effect that is known to have run (a replayed one)
-        without refusing it.
-        """
+    def charge_call(self) -> BudgetExceeded | None:
+        """Count one effect about to run; the exceeded budget if it may not run."""
         tracker: Tracker | None = self
         while tracker is not None:
-            if not force:
-                if tracker.exceeded is not None:
-                    return tracker.exceeded
-                limit = tracker.budget.max_calls
-                if limit is not None and tracker.calls >= limit:
-                    return tracker._stop(BudgetExceeded("calls", limit))
+            if tracker.exceeded is not None:
+                return tracker.exceeded
+            limit = tracker.budget.max_calls
+            if limit is not None and tracker.calls >= limit:
+                return tracker._stop(BudgetExceeded("calls", limit))
             tracker.calls += 1
             tracker = tracker.parent
         return None
 
-    def charge_value(self, value: Any, *, force: bool = False) -> BudgetExceeded | None:
-        """Count the tokens an effect's value reports (`.usage`), and a sub-run's calls.
+    def charge_value(self, value: Any) -> BudgetExceeded | None:
+        """Count the tokens a live effect's value reports (`.usage`), and a sub-run's calls.
 
         A sub-agent's run (`mce.meta.SubAgentRun`) reports the calls it made
         and which of its allowance ran out; they count here as if made here.
-        `force` counts without refusing (a value a recorded run already used).
         """
         sub = getattr(value, "__mce_subrun__", None)
         if sub is not None:
-            exceeded = self._charge_subrun(*sub, force=force)
+            exceeded = self._charge_subrun(*sub)
             if exceeded is not None:
                 return exceeded
         tokens = token_usage(value)
@@ -163,10 +163,61 @@ class Tracker:
         while tracker is not None:
             tracker.tokens += used
             limit = tracker.budget.max_tokens
-            if not force and limit is not None and tracker.tokens > limit:
+            if limit is not None and tracker.tokens > limit:
                 return tracker._stop(BudgetExceeded("tokens", limit))
             tracker = tracker.parent
         return None
+
+    def precharge(self, prefix: str, calls: int, tokens: int) -> BudgetExceeded | None:
+        """Count what the journal recorded under `prefix` (this scope's) before anything runs.
+
+        The recorded effects ran, whichever order a replay or a resume
+        serves them in: counting them up front means a live effect of a
+        resume is charged after them all, never before the later ones.
+        Each scope counts them once, for itself only (an enclosing scope
+        counted them when it started). Which limit the recorded effects
+        already exceed, if any - the caller decides what to do with it.
+        """
+        self.covers = prefix
+        self.calls += calls
+        self.tokens += tokens
+        b = self.budget
+        if b.max_calls is not None and self.calls > b.max_calls:
+            return BudgetExceeded("calls", b.max_calls)
+        if b.max_tokens is not None and self.tokens > b.max_tokens:
+            return BudgetExceeded("tokens", b.max_tokens)
+        return None
+
+    def charge_served_call(self, position: str) -> None:
+        """Count a served effect, in the scopes that did not pre-charge it; never refuses."""
+        tracker: Tracker | None = self
+        while tracker is not None:
+            covers = tracker.covers
+            if covers is None or not position.startswith(covers):
+                tracker.calls += 1
+            tracker = tracker.parent
+
+    def charge_served_value(self, value: Any, position: str, estimate: tuple[int, int]) -> None:
+        """Count a served value's tokens (and a sub-run's calls); never refuses.
+
+        A scope that pre-charged `position` counted `estimate` (calls,
+        tokens) from the record: it is corrected to what the decoded value
+        reports.
+        """
+        sub = getattr(value, "__mce_subrun__", None)
+        calls = sub[0] if sub is not None else 0
+        usage = token_usage(value)
+        tokens = sum(usage) if usage is not None else 0
+        tracker: Tracker | None = self
+        while tracker is not None:
+            covers = tracker.covers
+            if covers is None or not position.startswith(covers):
+                tracker.calls += calls
+                tracker.tokens += tokens
+            else:
+                tracker.calls += calls - estimate[0]
+                tracker.tokens += tokens - estimate[1]
+            tracker = tracker.parent
 
     def refuse(self, reason: BudgetExceeded) -> BudgetExceeded:
         """Stop as a recorded run did: the budget (this one or an enclosing one) `reason` names."""
@@ -178,15 +229,8 @@ class Tracker:
             tracker = tracker.parent
         return self._stop(reason)
 
-    def _charge_subrun(
-        self, calls: int, exhausted: str | None, *, force: bool = False
-    ) -> BudgetExceeded | None:
+    def _charge_subrun(self, calls: int, exhausted: str | None) -> BudgetExceeded | None:
         tracker: Tracker | None = self
-        if force:
-            while tracker is not None:
-                tracker.calls += calls
-                tracker = tracker.parent
-            return None
         while tracker is not None:
             if tracker.exceeded is not None:
                 return tracker.exceeded
@@ -211,6 +255,42 @@ class Tracker:
             if tightest is not None and tightest.budget.max_seconds is not None:
                 return tightest._stop(BudgetExceeded("seconds", tightest.budget.max_seconds))
         return None
+
+
+def recorded_charge(raw: Any) -> tuple[int, int]:
+    """(calls beyond its own, tokens) a journaled value reports, read from its journal form.
+
+    What a scope pre-charges for a recorded effect before the program asks
+    for it, so before its declared type is known: an attrs or dataclass
+    value's `usage` field (`prompt_tokens`, `completion_tokens`), and a
+    sub-agent's run (`mce.meta.SubAgentRun`: its `calls`, beside
+    `exhausted`). When the effect is served, the decoded value's report
+    replaces this estimate (`Tracker.charge_served_value`).
+
+    >>> from mce.codec import encode
+    >>> from mce.llm import AssistantMessage, Usage
+    >>> recorded_charge(encode(AssistantMessage("hi", usage=Usage(3, 1)))), recorded_charge(7)
+    ((0, 4), (0, 0))
+    >>> recorded_charge(encode({"fields": {"usage": {"fields": {"prompt_tokens": 9}}}}))
+    (0, 0)
+    """
+    if type(raw) is not dict or ("$attrs" not in raw and "$dataclass" not in raw):
+        return 0, 0  # not a class instance (a dict with such keys is written as "$dict")
+    fields = raw.get("fields")
+    if type(fields) is not dict:
+        return 0, 0
+    tokens = 0
+    usage = fields.get("usage")
+    counts = usage.get("fields") if type(usage) is dict else None
+    if type(counts) is dict:
+        for name in ("prompt_tokens", "completion_tokens"):
+            n = counts.get(name)
+            if type(n) is int:
+                tokens += n
+    calls = fields.get("calls")
+    if type(calls) is not int or "exhausted" not in fields:
+        calls = 0
+    return calls, tokens
 
 
 def within_budget(step: Step[_S, _E, _A], budget: Budget) -> Step[_S, _E | BudgetExceeded, _A]:

@@ -325,11 +325,12 @@ def effect(
         raise ValueError(f"effect() needs a non-empty string kind, got {kind!r}")
     if handler is not None and not callable(handler):
         raise TypeError(f"effect({kind!r}, handler=...) must be callable, got {handler!r}")
-    for name, declared in (("into", into), ("error", error)):
-        if declared is not None and not (
-            isinstance(declared, type) or get_origin(declared) is not None
-        ):
-            raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
+    if into is not None or error is not None:
+        for name, declared in (("into", into), ("error", error)):
+            if declared is not None and not (
+                isinstance(declared, type) or get_origin(declared) is not None
+            ):
+                raise TypeError(f"effect({kind!r}, {name}=...) needs a type, got {declared!r}")
     _KNOWN_KINDS.add(kind)
     return _Effect(kind, request, handler, remote, into, error)
 

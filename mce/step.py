@@ -15,8 +15,12 @@ Ok(value=20, state=2)
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Iterable
+# Why this module is longer than most: `Step`, its node classes and their
+# constructors are one closed algebra. The nodes subclass `Step` and `Step`'s
+# methods build nodes on the bind hot path, so splitting them would mean an
+# import cycle or a lookup per bind. The applicatives live in mce/_applicatives.py.
+import types
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, final, overload
 
 # Node tags are defined once, in the closed node module.
@@ -24,7 +28,6 @@ from mce._runtime.nodes import (
     COLLECT,
     DEFER,
     FAIL,
-    FAIL_FAST,
     GET,
     GETS,
     LIFT,
@@ -40,10 +43,13 @@ from mce._runtime.nodes import (
     THEN,
     TIMEOUT,
 )
-from mce.errors import Failures, StepTimeout
+from mce.errors import StepTimeout
 
 if TYPE_CHECKING:
     from mce.retry import RetryPolicy
+
+_new = object.__new__
+_FunctionType = types.FunctionType
 
 _S = TypeVar("_S")
 _S_contra = TypeVar("_S_contra", contravariant=True)
@@ -354,16 +360,11 @@ class _Defer(Step[Any, Any, Any]):
 
 @final
 class _Lift(Step[Any, Never, Any]):
-    __slots__ = ("is_async", "thunk")
-    _tag = LIFT
+    """Built by `lift` alone (without an `__init__`: a chain builds one per step)."""
 
-    def __init__(self, thunk: Callable[[], Any]) -> None:
-        self.thunk = thunk
-        code = getattr(thunk, "__code__", None)  # a plain function: read its flags (fast)
-        if code is not None:
-            self.is_async = bool(code.co_flags & inspect.CO_COROUTINE)
-        else:
-            self.is_async = inspect.iscoroutinefunction(thunk)
+    __slots__ = ("thunk",)
+    _tag = LIFT
+    thunk: Callable[[], Any]
 
     def __repr__(self) -> str:
         return f"lift({_callable_name(self.thunk)})"
@@ -522,9 +523,11 @@ def lift(thunk: Callable[[], Any]) -> Step[object, Never, Any]:
     >>> run_sync(lift(fetch), None).value
     'data'
     """
-    if not callable(thunk):
+    if type(thunk) is not _FunctionType and not callable(thunk):
         raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
-    return _Lift(thunk)
+    node = _new(_Lift)
+    node.thunk = thunk
+    return node
 
 
 def defer(thunk: Callable[[], Step[_S, _E, _A]]) -> Step[_S, _E, _A]:
@@ -565,135 +568,10 @@ def share(step: Step[_S, _E, _A], key: str | None = None) -> Step[_S, _E, _A]:
     return _Share(step, key)
 
 
-# ---------------------------------------------------------------- applicatives
-
-
-def _check_limit(limit: int | None, where: str) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"{where}(limit=...) needs an int or None, got {limit!r}")
-    if limit < 1:
-        raise ValueError(f"{where}(limit=...) needs limit >= 1, got {limit}")
-    return limit
-
-
-def _check_steps(steps: Iterable[object], where: str) -> tuple[Step[Any, Any, Any], ...]:
-    result: list[Step[Any, Any, Any]] = []
-    for i, s in enumerate(steps):
-        if not isinstance(s, Step):
-            raise TypeError(f"{where}() argument {i} is not a Step: {s!r}")
-        result.append(s)
-    return tuple(result)
-
-
-@overload
-def par() -> Step[object, Never, tuple[()]]: ...
-@overload
-def par(a: Step[_S, _E, _A], /) -> Step[_S, _E, tuple[_A]]: ...
-@overload
-def par(a: Step[_S, _E, _A], b: Step[_S, _E, _B], /) -> Step[_S, _E, tuple[_A, _B]]: ...
-@overload
-def par(
-    a: Step[_S, _E, _A], b: Step[_S, _E, _B], c: Step[_S, _E, _C], /
-) -> Step[_S, _E, tuple[_A, _B, _C]]: ...
-@overload
-def par(
-    a: Step[_S, _E, _A], b: Step[_S, _E, _B], c: Step[_S, _E, _C], d: Step[_S, _E, _D], /
-) -> Step[_S, _E, tuple[_A, _B, _C, _D]]: ...
-@overload
-def par(
-    a: Step[_S, _E, _A],
-    b: Step[_S, _E, _B],
-    c: Step[_S, _E, _C],
-    d: Step[_S, _E, _D],
-    e: Step[_S, _E, _F],
-    /,
-) -> Step[_S, _E, tuple[_A, _B, _C, _D, _F]]: ...
-@overload
-def par(
-    a: Step[_S, _E, _A],
-    b: Step[_S, _E, _B],
-    c: Step[_S, _E, _C],
-    d: Step[_S, _E, _D],
-    e: Step[_S, _E, _F],
-    f: Step[_S, _E, _G],
-    /,
-) -> Step[_S, _E, tuple[_A, _B, _C, _D, _F, _G]]: ...
-@overload
-def par(*steps: Step[_S, _E, _X]) -> Step[_S, _E, tuple[_X, ...]]: ...
-def par(*steps: Step[Any, Any, Any]) -> Step[Any, Any, tuple[Any, ...]]:
-    """Run steps concurrently; the value is the tuple of their values.
-
-    Each branch starts from the same state and the final states are merged
-    (`mce.merge`). Fail-fast: the first branch to fail cancels the others.
-
-    >>> from mce import run_sync
-    >>> run_sync(par(pure(1), pure("a"), gets(str)), 0).value
-    (1, 'a', '0')
-    >>> run_sync(par(), 0).value
-    ()
-    """
-    checked = _check_steps(steps, "par")
-    if not checked:
-        return _Pure(())
-    return _Par(checked, None, None, None, FAIL_FAST)
-
-
-def gather(
-    steps: Iterable[Step[_S, _E, _A]], limit: int | None = None
-) -> Step[_S, _E, tuple[_A, ...]]:
-    """Run any number of steps concurrently, at most `limit` at a time.
-
-    >>> from mce import run_sync
-    >>> run_sync(gather([pure(i) for i in range(4)], limit=2), None).value
-    (0, 1, 2, 3)
-    """
-    checked = _check_steps(steps, "gather")
-    lim = _check_limit(limit, "gather")
-    if not checked:
-        return _Pure(())
-    return _Par(checked, None, None, lim, FAIL_FAST)
-
-
-def traverse(
-    items: Iterable[_X], f: Callable[[_X], Step[_S, _E, _A]], limit: int | None = None
-) -> Step[_S, _E, tuple[_A, ...]]:
-    """Apply `f` to every item and run the resulting steps concurrently.
-
-    Branches are built as they start, so `limit` also bounds how many exist.
-
-    >>> from mce import run_sync
-    >>> run_sync(traverse("abc", lambda ch: pure(ch.upper()), limit=2), None).value
-    ('A', 'B', 'C')
-    """
-    if not callable(f):
-        raise TypeError(f"traverse() needs a callable returning a Step, got {f!r}")
-    lim = _check_limit(limit, "traverse")
-    xs = tuple(items)
-    if not xs:
-        return _Pure(())
-    return _Par(None, xs, f, lim, FAIL_FAST)
-
-
-def collect(
-    steps: Iterable[Step[_S, _E, _A]], limit: int | None = None
-) -> Step[_S, Failures[_E], tuple[_A, ...]]:
-    """Run every step concurrently, never cancelling; gather *all* errors.
-
-    If any branch failed, the error is `Failures` listing every error in
-    branch order (and the state is left as it was).
-
-    >>> from mce import run_sync
-    >>> run_sync(collect([fail("a"), pure(1), fail("b")]), None).error
-    Failures(errors=('a', 'b'), branches=(0, 2))
-    """
-    checked = _check_steps(steps, "collect")
-    lim = _check_limit(limit, "collect")
-    if not checked:
-        return _Pure(())
-    return _Par(checked, None, None, lim, COLLECT)
-
+# The applicative combinators (par, gather, traverse, collect) live in
+# mce/_applicatives.py, which builds this module's `_Par` node; imported last
+# because that module needs `Step` and the node classes defined above.
+from mce._applicatives import collect, gather, par, traverse  # noqa: E402
 
 __all__ = [
     "Step",

@@ -10,17 +10,20 @@ import pytest
 from mce import (
     Budget,
     BudgetExceeded,
+    EffectError,
     Err,
     Journal,
     Ok,
     effect,
+    fail,
     gather,
     par,
+    pure,
     run,
     sleep,
     within_budget,
 )
-from mce.llm import ScriptedModel, chat, scripted_handler
+from mce.llm import AssistantMessage, ScriptedModel, Usage, chat, scripted_handler
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +144,126 @@ def test_within_budget_refuses_what_is_not_a_step() -> None:
         within_budget(5, Budget(max_calls=1))  # type: ignore[type-var]
     with pytest.raises(TypeError, match=r"needs a Budget as budget, got 3"):
         within_budget(effect("k", 1), 3)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- a crash that loses a refusal
+
+
+def _leaf(i: int, down: set[int], calls: list[int]) -> Any:
+    async def work(req: int) -> int:
+        calls.append(req)
+        await anyio.sleep(0)
+        if req in down:
+            raise ConnectionError(f"{req} is down")
+        return req
+
+    return effect("w", i, handler=work).recover(
+        lambda e: pure(-1) if isinstance(e, EffectError) else fail(e)
+    )
+
+
+def _branches(down: set[int], calls: list[int], limit: int | None) -> Any:
+    # Nine effects: while the resume serves some branches, a live effect in
+    # another is charged before the served effects of the branches after it.
+    w = lambda i: _leaf(i, down, calls)  # noqa: E731
+    return gather(
+        [
+            w(0).then(lambda _: w(1)),
+            gather([w(2), w(3), w(4)]).then(lambda _: w(5).then(lambda _: w(6))),
+            w(7),
+            w(8),
+        ],
+        limit=limit,
+    )
+
+
+@pytest.mark.parametrize("nesting", ["alone", "inside a looser budget", "around a looser one"])
+@pytest.mark.parametrize("limit", [None, 3])
+@pytest.mark.parametrize("retry_failed", [False, True])
+async def test_a_resume_that_lost_the_refusal_keeps_every_budget(
+    nesting: str, limit: int | None, retry_failed: bool
+) -> None:
+    def program(down: set[int], calls: list[int]) -> Any:
+        work = _branches(down, calls, limit)
+        if nesting == "alone":
+            return within_budget(work, Budget(max_calls=8))
+        if nesting == "inside a looser budget":
+            return within_budget(within_budget(work, Budget(max_calls=8)), Budget(max_calls=50))
+        return within_budget(within_budget(work, Budget(max_calls=50)), Budget(max_calls=8))
+
+    calls: list[int] = []
+    j = Journal()
+    live = await run(program({0} if retry_failed else set(), calls), None, journal=j)
+    assert live == Err(BudgetExceeded("calls", 8)) and len(calls) == 8
+    header, records = j.read()
+    assert header is not None
+    kept = [r for r in records if r.kind == "w"]  # the crash lost the refusal and decisions
+    crashed = Journal()
+    crashed.append([header, *kept])
+    again: list[int] = []
+    resumed = await run(
+        program(set(), again), None, journal=crashed, mode="resume", retry_failed=retry_failed
+    )
+    assert resumed == live
+    served = [r.req for r in kept if r.ok or not retry_failed]
+    assert len(served) + len(again) <= 8, (served, again)
+    assert await run(program(set(), []), None, journal=crashed, mode="replay") == resumed
+
+
+async def test_a_resume_that_lost_a_token_refusal_keeps_the_token_budget() -> None:
+    calls: list[int] = []
+
+    def reply(i: int) -> AssistantMessage:
+        calls.append(i)
+        return AssistantMessage(f"reply {i}", usage=Usage(4, 1))
+
+    def step(i: int) -> Any:
+        return effect("m", i, handler=reply, into=AssistantMessage)
+
+    chain = step(0).then(lambda _: step(1).then(lambda _: step(2).then(lambda _: step(3))))
+    prog = within_budget(chain, Budget(max_tokens=12))
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert live == Err(BudgetExceeded("tokens", 12)) and calls == [0, 1, 2]
+    header, records = j.read()
+    assert header is not None
+    crashed = Journal()
+    crashed.append([header, *(r for r in records if r.kind == "m")])  # the refusal is lost
+    assert await run(prog, None, journal=crashed, mode="resume") == live
+    assert calls == [0, 1, 2]  # 15 tokens were used already: nothing more runs
+    assert await run(prog, None, journal=crashed, mode="replay") == live
+
+
+async def test_nested_budgets_count_each_served_effect_once() -> None:
+    # Nothing was lost: the journal is whole up to a crash in the middle of
+    # the block. What it holds counts once against each budget - not once
+    # per budget it is nested in - before the first live effect.
+    def prog(calls: list[int]) -> Any:
+        inner = within_budget(_branches(set(), calls, None), Budget(max_calls=9))
+        return within_budget(inner, Budget(max_calls=9))
+
+    j = Journal()
+    assert await run(prog([]), None, journal=j) == Ok((1, 6, 7, 8), None)
+    header, records = j.read()
+    assert header is not None
+    crashed = Journal()
+    crashed.append([header, *records[:5]])
+    again: list[int] = []
+    resumed = await run(prog(again), None, journal=crashed, mode="resume")
+    assert resumed == Ok((1, 6, 7, 8), None)
+    assert sorted(again + [r.req for r in records[:5]]) == list(range(9))
+
+
+async def test_resuming_a_block_that_a_budget_failed_records_its_decision_once() -> None:
+    # The block's recorded decision (its branch 1 failed first) is served on
+    # resume; that branch still awaits (its budget scope), which must not make
+    # the block journal the decision a second time.
+    inner = within_budget(
+        gather([effect("w", i, handler=str) for i in (2, 3)]), Budget(max_calls=1)
+    )
+    prog = gather([effect("w", 0, handler=str), inner])
+    j = Journal()
+    live = await run(prog, None, journal=j)
+    assert live == Err(BudgetExceeded("calls", 1))
+    assert await run(prog, None, journal=j, mode="resume") == live
+    assert await run(prog, None, journal=j, mode="replay") == live  # the journal still loads

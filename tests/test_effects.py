@@ -9,6 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mce import (
     EffectError,
@@ -186,3 +188,52 @@ async def test_fail_short_circuits_before_effects() -> None:
     prog = fail("stop").then(lambda _: effect("x", 1, handler=calls.append))
     assert await run(prog, None) == Err("stop")
     assert calls == []
+
+
+# ------------------------------------------------------------- fingerprints
+
+
+def _by_definition(request: Any) -> str:
+    """The fingerprint as docs/journal-format.md defines it, with json.dumps per call."""
+    import hashlib
+
+    from mce._fingerprint import _fingerprint_default
+
+    text = json.dumps(
+        request,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_fingerprint_default,
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.builds(Secret, st.text()),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_json_values)
+def test_a_fingerprint_is_the_hash_of_the_sorted_json_text(request: Any) -> None:
+    from mce.effects import fingerprint
+
+    assert fingerprint(request) == _by_definition(request)
+
+
+def test_a_request_that_contains_itself_is_refused_when_the_effect_is_built() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        effect("k", {"items": loop})

@@ -295,6 +295,61 @@ async def test_resume_can_retry_what_failed(tmp_path: Path) -> None:
     assert await run(prog, None, journal=path, mode="resume", retry_failed=True) == retried
 
 
+@pytest.mark.parametrize("fails_again", [False, True])
+async def test_resume_can_retry_a_failed_branch_of_a_block(
+    tmp_path: Path, fails_again: bool
+) -> None:
+    """The block's recorded decision (which branch failed first) is decided again."""
+    path = tmp_path / "run.jsonl"
+    attempts: list[int] = []
+
+    async def call(req: Any) -> Any:
+        attempts.append(req)
+        if req == 1 and (fails_again or attempts.count(1) == 1):
+            raise ConnectionError(f"gateway down ({attempts.count(1)})")
+        await anyio.sleep(0)  # the block goes async, so its failure is journaled
+        return f"done {req}"
+
+    prog = gather([effect("call", i, handler=call) for i in range(3)])
+    first = await run(prog, None, journal=path)
+    assert isinstance(first, Err) and first.error.message == "gateway down (1)"
+    served = await run(prog, None, journal=path, mode="resume")
+    assert served == first
+    before = list(attempts)
+    retried = await run(prog, None, journal=path, mode="resume", retry_failed=True)
+    assert attempts[len(before) :].count(1) == 1  # the failed call runs again, once
+    if fails_again:
+        assert isinstance(retried, Err) and retried.error.message == "gateway down (2)"
+    else:
+        assert retried == Ok(("done 0", "done 1", "done 2"), None)
+    assert await run(prog, None, journal=path, mode="replay") == retried
+    assert await run(prog, None, journal=path, mode="resume") == retried
+
+
+async def test_resume_can_retry_a_timed_out_step(tmp_path: Path) -> None:
+    """A timeout recorded as fired is decided again: the step runs under a new timer."""
+    path = tmp_path / "run.jsonl"
+    attempts: list[int] = []
+
+    async def call(req: Any) -> Any:
+        attempts.append(req)
+        if req == 1 and attempts.count(1) == 1:
+            await anyio.sleep_forever()  # only the timer ends this one
+        return f"done {req}"
+
+    prog = effect("call", 0, handler=call).then(
+        lambda _: effect("call", 1, handler=call).timeout(0.5)
+    )
+    first = await run(prog, None, journal=path)
+    assert isinstance(first, Err) and type(first.error).__name__ == "StepTimeout"
+    assert await run(prog, None, journal=path, mode="resume") == first  # served as it was
+    retried = await run(prog, None, journal=path, mode="resume", retry_failed=True)
+    assert retried == Ok("done 1", None)
+    assert attempts == [0, 1, 1]  # what completed is served; the timed-out call ran again
+    assert await run(prog, None, journal=path, mode="replay") == retried
+    assert await run(prog, None, journal=path, mode="resume") == retried
+
+
 async def test_retry_failed_needs_resume() -> None:
     with pytest.raises(ValueError, match="retry_failed"):
         await run(pure(1), None, journal=Journal(), mode="replay", retry_failed=True)

@@ -8,6 +8,7 @@ Mutation testing of `mce/_runtime/` showed these details were held by nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Never
 
@@ -23,8 +24,11 @@ from mce import (
     Journal,
     MissingHandler,
     Ok,
+    Secret,
     Step,
     StepTimeout,
+    Waiting,
+    ask,
     collect,
     defer,
     effect,
@@ -41,6 +45,8 @@ from mce import (
     traverse,
     within_budget,
 )
+from mce._runtime.subrun import PARENT, Allowance, Parent
+from mce.effects import report_retry
 from mce.events import TraceEvent
 from mce.journal import ReplayDivergence
 from mce.llm import ScriptedModel, chat, scripted_handler
@@ -669,3 +675,177 @@ async def test_scopes_and_shares_hand_on_inline_state_and_name_outer_labels() ->
     with pytest.raises(ZeroDivisionError) as info:
         await run(sleeper(0).then(lambda _: shared).timeout(5).named("outer"), None)
     assert info.value.__notes__[0].endswith(" at 'outer'")
+
+
+# ---------------------------------------------------------------- the driver's trace events and context
+
+
+def ends_of(trace: list[TraceEvent]) -> list[tuple[Any, ...]]:
+    return [
+        (e.event, e.name, e.position, e.branch, e.ok, e.request, e.result)
+        for e in trace
+        if e.event != "effect.start"
+    ]
+
+
+async def test_a_live_effect_shows_its_request_redacted_and_its_result(anyio_backend: str) -> None:
+    async def handle(request: dict[str, Any]) -> int:
+        return int(request["q"])
+
+    trace: list[TraceEvent] = []
+    prog = par(pure(0), effect("k", {"q": 1, "s": Secret("pw")}, handler=handle))
+    assert await run(prog, None, trace=trace.append) == Ok((0, 1), None)
+    shown = {"q": 1, "s": "<secret>"}
+    assert [(e.event, e.request) for e in trace if e.event == "effect.start"] == [
+        ("effect.start", shown)
+    ]
+    assert ends_of(trace) == [("effect.end", "k", "0/1/0", "0/1", True, shown, 1)]
+
+
+async def test_a_question_left_open_ends_its_event_unfinished_and_keeps_the_state(
+    anyio_backend: str,
+) -> None:
+    trace: list[TraceEvent] = []
+    prog = put(5).then(lambda _: ask("Go?", into=bool, id="go"))
+    out = await run(prog, 0, journal=Journal(), trace=trace.append)
+    assert isinstance(out, Waiting) and out.state == 5
+    assert ends_of(trace) == [("effect.end", "mce.ask", "0", "", None, None, None)]
+
+
+async def test_a_cancelled_effect_ends_its_event_as_failed_without_a_result(
+    anyio_backend: str,
+) -> None:
+    async def forever(_: object) -> Never:
+        await anyio.sleep_forever()
+
+    trace: list[TraceEvent] = []
+    prog = par(pure(0), effect("slow", 1, handler=forever).timeout(0.01))
+    assert await run(prog, None, trace=trace.append) == Err(StepTimeout(0.01, None))
+    assert ends_of(trace) == [("effect.end", "slow", "0/1/0/0", "0/1/0", False, None, None)]
+
+
+async def test_a_handler_retrying_is_traced_where_its_effect_is(anyio_backend: str) -> None:
+    async def flaky(request: int) -> int:
+        report_retry(1, "HTTP 503")
+        return request
+
+    trace: list[TraceEvent] = []
+    start = time.time()
+    prog = par(pure(0), effect("k", 7, handler=flaky))
+    assert await run(prog, None, trace=trace.append) == Ok((0, 7), None)
+    retries = [e for e in trace if e.event == "effect.retry"]
+    assert [(e.name, e.position, e.branch, e.ok, e.result) for e in retries] == [
+        ("k", "0/1/0", "0/1", False, "HTTP 503")
+    ]
+    assert start <= retries[0].time <= time.time()
+    # untraced, a retry is reported to nobody
+    assert await run(prog, None) == Ok((0, 7), None)
+
+
+async def test_a_remote_effect_is_told_its_parents_allowance_position_and_tracer(
+    anyio_backend: str,
+) -> None:
+    seen: list[tuple[str, Parent | None]] = []
+
+    async def remote(request: str) -> str:
+        seen.append((request, PARENT.get()))
+        return request
+
+    def tracer(event: TraceEvent) -> None:
+        pass
+
+    prog = within_budget(
+        effect("r", "remote", handler=remote, remote=True).then(
+            lambda _: effect("k", "local", handler=remote)
+        ),
+        Budget(max_calls=5),
+    )
+    assert await run(par(pure(0), prog), None, trace=tracer) == Ok((0, "local"), None)
+    assert seen == [
+        ("remote", Parent(Allowance(4, None, None), "0/1/0/0", tracer)),
+        ("local", None),
+    ]
+    assert PARENT.get() is None
+
+
+# ---------------------------------------------------------------- the trampoline serving a journal
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+async def test_a_served_list_is_decoded_into_the_declared_type(anyio_backend: str) -> None:
+    async def points(_: object) -> list[Point]:
+        return [Point(1), Point(2)]
+
+    prog = effect("k", 1, handler=points, into=list[Point])
+    j = Journal()
+    assert await run(prog, None, journal=j) == Ok([Point(1), Point(2)], None)
+    assert await run(prog, None, journal=j, mode="replay") == Ok([Point(1), Point(2)], None)
+
+
+async def test_a_resume_counts_served_replies_and_refuses_as_the_recorded_run_did() -> None:
+    model = ScriptedModel().when("q", "one two three four five")
+    handlers = {"llm.chat": scripted_handler(model)}
+    asks = chat(["q0"]).then(lambda _: chat(["q1"]))
+    j = Journal()
+    live = await run(asks, None, handlers=handlers, journal=j)
+    assert live.report is not None
+    total = live.report.prompt_tokens + live.report.completion_tokens
+    tight = within_budget(asks, Budget(max_tokens=total - 1))
+    j = Journal()
+    over = await run(tight, None, handlers=handlers, journal=j)
+    assert over == Err(BudgetExceeded("tokens", total - 1))
+    header, recorded = j.read()
+    assert [(r.pos, r.kind) for r in recorded] == [
+        ("0/0", "llm.chat"),
+        ("0/1", "llm.chat"),
+        ("0/1/budget", "mce.budget"),
+        ("0", "mce.budget"),
+    ]
+    # crashed after the first reply: the served reply's tokens count, and the
+    # live second one goes over the budget
+    crashed = Journal()
+    crashed.append([header, recorded[0]])  # type: ignore[list-item]
+    assert await run(tight, None, handlers=handlers, journal=crashed, mode="resume") == over
+    # crashed after the refusal, before the budget's decision: the served
+    # second reply is refused again, as it was
+    crashed = Journal()
+    crashed.append([header, *recorded[:3]])  # type: ignore[list-item]
+    assert await run(tight, None, journal=crashed, mode="resume") == over
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    why: str
+
+
+async def test_a_served_failure_is_decoded_as_the_error_type_it_declares(
+    anyio_backend: str,
+) -> None:
+    async def refuses(_: object) -> Never:
+        raise EffectFailed(Refused("no"))
+
+    prog = effect("k", 1, handler=refuses, error=Refused)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(Refused("no"))
+    assert await run(prog, None, journal=j, mode="replay") == Err(Refused("no"))
+
+
+async def test_an_object_with_a_foreign_tag_in_a_branch_names_the_branch() -> None:
+    class Tagged:
+        _tag = "x"
+
+    with pytest.raises(TypeError, match=r"^the .then callback .* at 'p' > branch 1 returned <"):
+        await run(par(pure(0), pure(1).then(lambda _: Tagged())).named("p"), None)  # type: ignore[arg-type, return-value]
+
+
+async def test_a_recorded_decision_of_another_kind_names_the_block() -> None:
+    j = Journal()
+    await run(effect("k", 1, handler=str), None, journal=j)
+    with pytest.raises(ReplayDivergence) as info:
+        await run(par(fail("x"), pure(0)), None, journal=j, mode="replay")
+    assert info.value.reason == "the journal recorded a 'k' here, not 'mce.par'"
+    assert info.value.__notes__[0].startswith("mce: raised by the parallel block ")

@@ -16,7 +16,7 @@ import json
 import zlib
 from typing import Any
 
-__all__ = ["ASCII_ENCODER", "encode_line", "sum_holds", "summed"]
+__all__ = ["ASCII_ENCODER", "SUM_FIELD", "SUM_TAIL", "encode_line", "sum_holds", "summed"]
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
@@ -32,8 +32,8 @@ _ENCODE = (
     else lambda data, _level: (_ENCODER.encode(data),)
 )
 _SUM = b',"sum":"'  # every version-2 line ends with ,"sum":"<8 hex digits>"}
-_SUM_TAIL = len(_SUM) + 8 + 2
-_HEX = frozenset(b"0123456789abcdef")
+SUM_TAIL = len(_SUM) + 8 + 2
+SUM_FIELD = _SUM + b'%08x"}'  # the field, given the CRC-32 of the line without it
 
 
 def summed(raw: bytes) -> bool:
@@ -42,7 +42,7 @@ def summed(raw: bytes) -> bool:
     >>> summed(b'{"a":1,"sum":"00000000"}'), summed(b'{"a":1}')
     (True, False)
     """
-    return raw[-_SUM_TAIL:-10] == _SUM
+    return raw[-SUM_TAIL:-10] == _SUM
 
 
 def sum_holds(raw: bytes) -> bool:
@@ -51,12 +51,10 @@ def sum_holds(raw: bytes) -> bool:
     >>> sum_holds(b'{"a":1,"sum":"00000000"}')
     False
     """
-    if raw[-_SUM_TAIL:-10] != _SUM or raw[-2:] != b'"}':
-        return False
-    digits = raw[-10:-2]
-    return _HEX.issuperset(digits) and zlib.crc32(
-        b"}", zlib.crc32(memoryview(raw)[:-_SUM_TAIL])
-    ) == int(digits, 16)
+    # The line's last 18 bytes must be exactly the field `encode_line` writes for
+    # the CRC-32 of the rest (with its `}` put back): one comparison checks the
+    # field's form, its 8 lowercase hex digits and their value.
+    return raw[-SUM_TAIL:] == SUM_FIELD % zlib.crc32(raw[:-SUM_TAIL] + b"}")
 
 
 def encode_line(data: dict[str, Any]) -> bytes:
@@ -72,5 +70,4 @@ def encode_line(data: dict[str, Any]) -> bytes:
         text = "".join(_ENCODE(data, 0)).encode()
     except UnicodeEncodeError:  # a lone surrogate: escaped, so the file stays UTF-8
         text = ASCII_ENCODER.encode(data).encode()
-    body = text[:-1]
-    return body + b'%s%08x"}\n' % (_SUM, zlib.crc32(b"}", zlib.crc32(body)))
+    return text[:-1] + SUM_FIELD % zlib.crc32(text) + b"\n"

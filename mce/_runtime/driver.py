@@ -17,6 +17,7 @@ Ok(value='1', state=None)
 from __future__ import annotations
 
 import time
+from types import CoroutineType as _CoroutineType
 from typing import Any
 
 from mce._runtime import parallel as _parallel
@@ -30,7 +31,6 @@ from mce._runtime.nodes import (
     BUDGET_SCOPE,
     EFFECT_LIVE,
     ERR,
-    LIFT,
     OK,
     RUNNING_BLOCK,
     TIMEOUT_SCOPE,
@@ -39,7 +39,7 @@ from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent, Tracer
 from mce.outcome import Err, Ok
-from mce.step import _Fail, _Pure
+from mce.step import _Fail, _Lift, _Pure
 
 
 def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
@@ -65,65 +65,12 @@ async def resume(
         if code == ERR:
             return Err(payload, state)
         if code == EFFECT_LIVE:
-            effect, position = payload
-            tracer = run.tracer
-            if tracer is not None:
-                tracer(
-                    TraceEvent(
-                        "effect.start",
-                        time.time(),
-                        position,
-                        effect.kind,
-                        where.prefix[:-1],
-                        request=redact(effect.request),
-                    )
-                )
-            # A remote effect may host a sub-run (a sub-agent): tell it what
-            # the enclosing budgets still allow, and where to trace.
-            parent = (
-                PARENT.set(Parent(allowance_of(where.budget), position, tracer))
-                if effect.remote
-                else None
-            )
-            retries = retry_reporting(
-                None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
-            )
-            try:
-                ok, value = await run.effects.perform(
-                    effect, position, where.prefix[:-1], defer=where.defer and not stack
-                )
-            except Unanswered as stop:  # this sequence stops at its question
-                stop.state = state
-                if tracer is not None:  # an end with ok=None: the question is left open
-                    _trace_end(tracer, effect, position, where, None)
-                raise
-            except Exception as exc:
-                annotate(exc, effect, stack, where)
-                raise
-            except BaseException:
-                # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
-                # ended without a result, and nothing was journaled for it.
-                if tracer is not None:
-                    _trace_end(tracer, effect, position, where, False)
-                raise
-            finally:
-                stop_retry_reporting(retries)
-                if parent is not None:
-                    PARENT.reset(parent)
-            if tracer is not None:
-                _trace_end(tracer, effect, position, where, ok, value)
-            if ok and where.budget is not None:
-                exceeded = run.effects.charge_value(where.budget, position, value)
-                if exceeded is not None:
-                    ok, value = False, exceeded
-            node: Any = _Pure(value) if ok else _Fail(value)
+            node: Any = await _perform_live(payload, stack, state, run, where)
         elif code == AWAIT:
-            lifted, awaitable = payload
-            try:
-                node = _Pure(await awaitable)
-            except Exception as exc:
-                annotate(exc, lifted, stack, where)
-                raise
+            code, payload, state = await lifted_chain(
+                payload[0], payload[1], stack, state, run, where
+            )
+            continue
         elif code in (TIMEOUT_SCOPE, BUDGET_SCOPE):
             bounded, k = payload
             if code == TIMEOUT_SCOPE:
@@ -134,20 +81,112 @@ async def resume(
             state = out.state
         else:
             t = payload._tag
-            if t == LIFT:
-                try:
-                    node = _Pure(await payload.thunk())
-                except Exception as exc:
-                    annotate(exc, payload, stack, where)
-                    raise
+            if t == RUNNING_BLOCK:
+                out = await _parallel.finish(payload)
             else:
-                if t == RUNNING_BLOCK:
-                    out = await _parallel.finish(payload)
-                else:
-                    out = await _scopes.force_share(payload, state, run, where, stack)
-                node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
-                state = out.state
+                out = await _scopes.force_share(payload, state, run, where, stack)
+            node = _Pure(out.value) if type(out) is Ok else _Fail(out.error)
+            state = out.state
         code, payload, state = _trampoline.advance(node, stack, state, run, where)
+
+
+async def _perform_live(
+    payload: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
+) -> Any:
+    """Perform a live effect, tracing and charging it; the node that carries its result."""
+    effect, position = payload
+    tracer = run.tracer
+    if tracer is not None:
+        tracer(
+            TraceEvent(
+                "effect.start",
+                time.time(),
+                position,
+                effect.kind,
+                where.prefix[:-1],
+                request=redact(effect.request),
+            )
+        )
+    # A remote effect may host a sub-run (a sub-agent): tell it what
+    # the enclosing budgets still allow, and where to trace.
+    parent = (
+        PARENT.set(Parent(allowance_of(where.budget), position, tracer)) if effect.remote else None
+    )
+    retries = retry_reporting(
+        None if tracer is None else _retry_tracer(tracer, position, effect.kind, where)
+    )
+    try:
+        ok, value = await run.effects.perform(
+            effect, position, where.prefix[:-1], defer=where.defer and not stack
+        )
+    except Unanswered as stop:  # this sequence stops at its question
+        stop.state = state
+        if tracer is not None:  # an end with ok=None: the question is left open
+            _trace_end(tracer, effect, position, where, None)
+        raise
+    except Exception as exc:
+        annotate(exc, effect, stack, where)
+        raise
+    except BaseException:
+        # Cancelled (a timeout, a budget, a failed sibling) or interrupted: the effect
+        # ended without a result, and nothing was journaled for it.
+        if tracer is not None:
+            _trace_end(tracer, effect, position, where, False)
+        raise
+    finally:
+        stop_retry_reporting(retries)
+        if parent is not None:
+            PARENT.reset(parent)
+    if tracer is not None:
+        _trace_end(tracer, effect, position, where, ok, value)
+    if ok and where.budget is not None:
+        exceeded = run.effects.charge_value(where.budget, position, value)
+        if exceeded is not None:
+            ok, value = False, exceeded
+    return _Pure(value) if ok else _Fail(value)
+
+
+async def lifted_chain(
+    lifted: Any, awaitable: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
+) -> tuple[int, Any, Any]:
+    """Await a lifted step, and every lifted step a `.then` chain reaches after it.
+
+    The hot path of a chain of lifted steps: where the trampoline would
+    return to the driver at each of them (to await its coroutine) and be
+    re-entered with its value, this loop calls the `.then` callback and the
+    next lifted callable itself and awaits the coroutine at once, in the same
+    task - the same calls in the same order, and a bug in any of them gets
+    the same note. Any other continuation frame, or a callback that returns
+    anything but a lifted step, goes back to the trampoline (`advance`),
+    which returns where the sequence must stop next.
+    """
+    pop = stack.pop
+    lift_type = _Lift
+    coroutine = _CoroutineType
+    cur = lifted
+    try:
+        while True:
+            value = await awaitable
+            # Unwind to the next lifted step that needs awaiting.
+            while stack:
+                frame = pop()
+                if frame._tag != 1:  # not THEN: a frame only the trampoline handles
+                    stack.append(frame)
+                    return _trampoline.advance(_Pure(value), stack, state, run, where)
+                cur = frame
+                node = frame.f(value)
+                if type(node) is not lift_type:
+                    return _trampoline.advance(node, stack, state, run, where, frame)
+                cur = node
+                value = node.thunk()
+                if type(value) is coroutine or hasattr(value, "__await__"):
+                    awaitable = value
+                    break
+            else:
+                return (OK, value, state)
+    except Exception as exc:
+        annotate(exc, cur, stack, where)
+        raise
 
 
 async def drive(node: Any, state: Any, run: RunContext, where: Seq) -> Ok[Any, Any] | Err[Any, Any]:

@@ -22,11 +22,15 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
+import gc
 import logging
 import random as _random
 import secrets
+import threading
 import time
 import uuid as _uuid
+from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -35,6 +39,7 @@ import anyio.to_thread
 from mce._runtime.asking import Answers, Unanswered
 from mce._runtime.replay import (
     BUDGET_DECISION,
+    DECISIONS,
     MODES,
     REFUSED,
     Mode,
@@ -45,7 +50,7 @@ from mce._runtime.replay import (
 )
 from mce._runtime.report import RunStats
 from mce._runtime.writer import JournalWriter
-from mce.budget import BudgetExceeded, Tracker
+from mce.budget import BudgetExceeded, Tracker, recorded_charge
 from mce.codec import encode
 from mce.effects import (
     NOW,
@@ -107,7 +112,9 @@ async def open_effects(
     entries: tuple[Record, ...] = ()
     if journal is not None:
         if journal.needs_thread:
-            header, entries = await anyio.to_thread.run_sync(journal.begin, mode)
+            header, entries = await anyio.to_thread.run_sync(
+                _without_gc_pauses, journal.begin, mode
+            )
         else:
             header, entries = journal.begin(mode)
         if mode == "resume":
@@ -124,6 +131,39 @@ async def open_effects(
         raise
 
 
+_gc_lock = threading.Lock()
+_gc_paused = [0, False]  # loads under way; whether the first one turned the collector off
+
+
+def _without_gc_pauses(begin: Callable[[Mode], Any], mode: Mode) -> Any:
+    """`begin(mode)` with Python's cyclic garbage collector paused while it loads.
+
+    Loading a journal builds objects with no reference cycles - a record per
+    line - by the hundred thousand, and every few tens of thousands the
+    collector would walk every object of the process again (the program's
+    nodes included): three full collections, a quarter of replaying 100,000
+    effects (`docs/benchmarks.md`). The collector resumes when the last
+    load under way ends (unless it was off already when the first began):
+    cyclic garbage that other tasks make meanwhile waits that long for it.
+
+    >>> import gc
+    >>> _without_gc_pauses(lambda mode: gc.isenabled(), "replay"), gc.isenabled()
+    (False, True)
+    """
+    with _gc_lock:
+        if _gc_paused[0] == 0:
+            _gc_paused[1] = gc.isenabled()
+            gc.disable()
+        _gc_paused[0] += 1
+    try:
+        return begin(mode)
+    finally:
+        with _gc_lock:
+            _gc_paused[0] -= 1
+            if _gc_paused[0] == 0 and _gc_paused[1]:
+                gc.enable()
+
+
 class Effects:
     """Serves, runs and records the effects of one run (see the module docstring).
 
@@ -134,6 +174,7 @@ class Effects:
         "_executor",
         "_handlers",
         "_journal",
+        "_positions",
         "_replay",
         "_stats",
         "_writer",
@@ -143,6 +184,7 @@ class Effects:
         "lookup",
         "mode",
         "recording",
+        "retrying",
         "run_id",
         "seed",
         "serving",
@@ -164,6 +206,7 @@ class Effects:
         self.mode = mode
         self.serving = mode != "live"
         self.recording = journal is not None and mode != "replay"
+        self.retrying = retry_failed and mode == "resume"  # failures recorded run again
         self._journal = journal
         self._handlers = handlers
         self._executor: Executor = executor if executor is not None else LOCAL
@@ -174,6 +217,7 @@ class Effects:
             journal=journal.name if journal is not None else "<memory>",
         )
         self._stats = RunStats()
+        self._positions: list[str] | None = None  # recorded positions, sorted: for `precharge`
         self._writer = JournalWriter(journal) if journal is not None else None
         self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.
@@ -287,20 +331,53 @@ class Effects:
         if self.recording and self._writer is not None:
             await self._writer.durable()
 
+    def precharge(self, tracker: Tracker, prefix: str) -> BudgetExceeded | None:
+        """Charge a budget scope starting at `prefix` with what the journal recorded under it.
+
+        Every recorded effect under the scope counts as one call, with the
+        tokens its value reports - except a failure that `retry_failed`
+        will run again (it is charged when it runs). The limit they already
+        exceed, if any (`Tracker.precharge`).
+        """
+        recorded = self._replay.recorded
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = sorted(recorded)
+        # Every position that starts with `prefix` (which ends in "/"), in
+        # sorted order: from `prefix` up to the same text ending in "0",
+        # the character after "/".
+        lo = bisect_left(positions, prefix)
+        hi = bisect_left(positions, prefix[:-1] + "0", lo)
+        retry = self._replay.retry_failed
+        calls = tokens = 0
+        for i in range(lo, hi):
+            entry = recorded[positions[i]]
+            if entry.kind in DECISIONS:
+                continue
+            if not entry.ok:
+                if not retry:
+                    calls += 1
+                continue
+            sub, used = recorded_charge(entry.value)
+            calls += 1 + sub
+            tokens += used
+        return tracker.precharge(prefix, calls, tokens)
+
     def charge_call(self, tracker: Tracker, position: str) -> BudgetExceeded | None:
         """Charge a budget for the effect at `position`; the exceeded budget if it may not run.
 
         Which effect a budget refuses under concurrency depends on timing,
         so a refusal is journaled (at `<position>/budget`) and served back:
         a replayed or resumed run refuses the effects the recorded run
-        refused, and never one that ran.
+        refused, and never one that ran. An effect served from the journal
+        was counted when its budget scope started (`precharge`).
         """
         if self.serving:
             refused = self._replay.refusal(position)
             if refused is not None:
                 return tracker.refuse(_exceeded(refused, position))
             if self._replay.ran(position):
-                tracker.charge_call(force=True)
+                tracker.charge_served_call(position)
                 return None
             if self.mode == "replay":
                 return None  # the lookup names the divergence
@@ -314,7 +391,8 @@ class Effects:
         refused = self._replay.refusal(position)
         if refused is not None:
             return tracker.refuse(_exceeded(refused, position))
-        tracker.charge_value(value, force=True)
+        entry = self._replay.recorded[position]
+        tracker.charge_served_value(value, position, recorded_charge(entry.value))
         return None
 
     def charge_value(self, tracker: Tracker, position: str, value: Any) -> BudgetExceeded | None:

@@ -62,8 +62,8 @@ NODE_TAGS: Final[dict[str, int]] = {
 # What the trampoline stopped on (the first item of what `advance` returns).
 OK: Final = 0  # payload: the value
 ERR: Final = 1  # payload: the error
-NODE: Final = 2  # payload: a node for the async driver (lift, started block, share)
-AWAIT: Final = 3  # payload: (lift node, awaitable returned by a sync thunk)
+NODE: Final = 2  # payload: a node for the async driver (a started block, a share)
+AWAIT: Final = 3  # payload: (lift node, the awaitable its callable returned)
 EFFECT_LIVE: Final = 4  # payload: (effect node, position) to run live
 TIMEOUT_SCOPE: Final = 5  # payload: (timeout node, its index in the sequence)
 BUDGET_SCOPE: Final = 6  # payload: (budgeted node, its index in the sequence)

@@ -17,6 +17,8 @@ Ok(value=3, state=None)
 
 from __future__ import annotations
 
+from inspect import CO_COROUTINE
+from types import CoroutineType, FunctionType, MethodType
 from typing import Any
 
 import anyio
@@ -33,7 +35,7 @@ from mce.errors import Failures
 from mce.journal import ReplayDivergence
 from mce.merge import StateConflict, first_writer
 from mce.outcome import Err, Ok
-from mce.step import Step, _Pure
+from mce.step import Step
 
 Pending = tuple[int, Any, list[Any], Any, Seq | None]
 """A branch stopped at its first await: (code, payload, stack, state, sequence)."""
@@ -51,6 +53,8 @@ class Block:
         "errors",
         "failed",
         "failed_branch",
+        "lean",
+        "lean_count",
         "must_record",
         "n",
         "next",
@@ -60,6 +64,7 @@ class Block:
         "parent_stack",
         "pending",
         "position",
+        "redecided",
         "results",
         "run",
         "runner",
@@ -92,6 +97,11 @@ class Block:
         self.must_record = False  # the first failure must be journaled
         self.waiting = False  # some branch stopped at a question nobody has answered
         self.only: int | None = None  # on replay: the branch recorded as failing first
+        self.redecided = False  # a resume with retry_failed decides again (see start_block)
+        # Lean branches (see `_start`): lean[i] is 1 when results[i] holds branch
+        # i's coroutine - then its task, then its value. None: no branch may be lean.
+        self.lean: bytearray | None = None
+        self.lean_count = 0
 
 
 def _seq(b: Block, i: int) -> Seq:
@@ -115,20 +125,48 @@ def _branch(b: Block, i: int) -> Step[Any, Any, Any]:
     return built
 
 
+LEAN = True
+"""Whether lifted branches may be lean (tests turn it off to compare with the general path)."""
+
+_LEAN: Pending = (-1, None, [], None, None)
+"""What `_start` returns for a lean branch (kept in the block, not in `pending`)."""
+
+
+def _async_function(fn: Any) -> bool:
+    """Whether `fn` is a plain `async def` function or method (read from its code flags)."""
+    if type(fn) is MethodType:
+        fn = fn.__func__
+    return type(fn) is FunctionType and bool(fn.__code__.co_flags & CO_COROUTINE)
+
+
 def _start(b: Block, i: int) -> Pending | None:
-    """Run branch `i` inline up to its first await; None if it finished."""
+    """Run branch `i` inline up to its first await; None if it finished.
+
+    A branch that is just a lifted coroutine is *lean* where the runner
+    allows it (asyncio, unbounded block): its coroutine waits in `results`
+    for a bare task of its own, finished by a done-callback (`lean_done`) -
+    no per-branch record, continuation stack or wrapping coroutine.
+    """
     step: Any = _branch(b, i)
-    if step._tag == LIFT:  # a lifted callable: the commonest branch, kept lean
-        if step.is_async:  # nothing to do before the await
+    if step._tag == LIFT:  # a lifted callable: the commonest branch
+        if b.lean is None and _async_function(step.thunk):
+            # Its coroutine is made in its own task: thousands of coroutines made
+            # up front, before any task runs, cost a third more per branch.
             b.went_async = True
-            return (NODE, step, [], b.base, None)  # the sequence is made if needed
-        try:
+            return (NODE, step, [], b.base, None)
+        try:  # an async callable only makes its coroutine: nothing runs before the task
             value = step.thunk()
         except Exception as exc:
             annotate(exc, step, [], _seq(b, i))
             raise
         if hasattr(value, "__await__"):
             b.went_async = True
+            lean = b.lean
+            if lean is not None and type(value) is CoroutineType:
+                b.results[i] = value
+                lean[i] = 1
+                b.lean_count += 1
+                return _LEAN
             return (AWAIT, (step, value), [], b.base, None)
         b.results[i] = value
         return None
@@ -180,30 +218,34 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
     runner.started[k] = True
     try:
         if b.cancelled:
-            _discard([(i, first)])
+            _close(first)
             return
         code, payload, stack, st, seq = first
         run = b.run
         while True:
             try:
-                # A lifted coroutine, made by the interpreter (NODE) or
-                # returned by a sync thunk (AWAIT).
-                while code == AWAIT or (code == NODE and payload._tag == LIFT):
-                    lifted = payload[0] if code == AWAIT else payload
+                if code == NODE and payload._tag == LIFT:  # an async function, called here
                     try:
-                        if code == AWAIT:
-                            value = await payload[1]
-                        else:
-                            value = await payload.thunk()
+                        payload = (payload, payload.thunk())
                     except Exception as exc:
-                        annotate(exc, lifted, stack, seq or _seq(b, i))
+                        annotate(exc, payload, stack, seq or _seq(b, i))
                         raise
-                    if not stack:  # the branch was just this coroutine
+                    code = AWAIT
+                # A lifted coroutine: the branch is just this coroutine, or it
+                # goes on (a chain of lifted steps is awaited by the driver's loop).
+                if code == AWAIT:
+                    if stack:
+                        seq = seq or _seq(b, i)
+                        code, payload, st = await _driver.lifted_chain(
+                            payload[0], payload[1], stack, st, run, seq
+                        )
+                    else:
+                        try:
+                            value = await payload[1]
+                        except Exception as exc:
+                            annotate(exc, payload[0], stack, seq or _seq(b, i))
+                            raise
                         code, payload = OK, value
-                        break
-                    if seq is None:
-                        seq = _seq(b, i)
-                    code, payload, st = _trampoline.advance(_Pure(value), stack, st, run, seq)
                 if code == OK:
                     b.results[i] = payload
                     b.states[i] = st
@@ -277,7 +319,11 @@ def outcome(b: Block) -> Ok[Any, Any] | Err[Any, Any]:
     if b.errors:
         order = sorted(b.errors)
         return Err(Failures(tuple(b.errors[i] for i in order), tuple(order)), b.base)
-    return Ok(tuple(b.results), _merged(b))
+    results = b.results
+    lean = b.lean
+    if b.lean_count and lean is not None:  # every lean branch's task has its value
+        results = [r.result() if lean[i] else r for i, r in enumerate(results)]
+    return Ok(tuple(results), _merged(b))
 
 
 def _merged(b: Block) -> Any:
@@ -309,50 +355,120 @@ def start_block(
     whose failure was recorded runs only the branch that failed first.
     """
     b = Block(node, state, run, parent, stack, k)
+    limit = node.limit
+    if LEAN and limit is None and node.steps is not None and run.backend == "asyncio":
+        b.lean = bytearray(b.n)
     effects = run.effects
     if effects.serving and node.mode == FAIL_FAST:
         recorded = effects.decision(b.position, PAR_DECISION)
-        if recorded is not None:
+        if recorded is not None and effects.retrying:
+            # A resume that re-runs what failed decides again which branch fails
+            # first (the failure may not recur); the new decision, or "none
+            # failed", is journaled and supersedes the recorded one.
+            b.redecided = True
+        elif recorded is not None and recorded["branch"] is not None:
             b.only = recorded["branch"]
             b.next = b.only
             for i in range(b.n):  # the other branches' records are not asked for
                 if i != b.only:
                     effects.skip(f"{b.position}/{i}/")
-    limit = node.limit
     pending = b.pending
-    while b.next < b.n and not b.cancelled and (limit is None or len(pending) < limit):
-        i = b.next
-        b.next = b.n if b.only is not None else i + 1
-        started = _start(b, i)
-        if started is not None:
-            pending.append((i, started))
+    try:
+        while b.next < b.n and not b.cancelled and (limit is None or len(pending) < limit):
+            i = b.next
+            b.next = b.n if b.only is not None else i + 1
+            started = _start(b, i)
+            if started is not None and started is not _LEAN:
+                pending.append((i, started))
+    except BaseException:  # a bug in a branch: nothing started will be awaited
+        _discard(b)
+        raise
     if b.cancelled:
-        _discard(pending)
-        pending.clear()
+        _discard(b)
     # Which branch failed first depends on timing once a branch has awaited:
-    # the choice is journaled so that a replay reports the same error.
-    b.must_record = effects.recording and b.went_async and node.mode == FAIL_FAST
+    # the choice is journaled so that a replay reports the same error (once:
+    # not again by a resume that served it).
+    b.must_record = (
+        effects.recording
+        and node.mode == FAIL_FAST
+        and ((b.went_async and b.only is None) or b.redecided)
+    )
     return b
 
 
 async def finish(b: Block) -> Ok[Any, Any] | Err[Any, Any]:
     """Run a started block's pending branches concurrently; its outcome."""
     effects = b.run.effects
-    if b.pending:
+    if b.pending or b.lean_count:
         b.runner = runner_for(b.run.backend)
         await b.runner.run(_work, b, b.pending)
         # Branches may have left their last records to be written in the
         # background: they must be durable before the block's value is used.
         await effects.durable()
-    if b.must_record and b.failed is not None and b.bug is None:
-        await effects.record_decision(b.position, PAR_DECISION, {"branch": b.failed_branch})
+    if b.must_record and b.bug is None:
+        if b.failed is not None:
+            await effects.record_decision(b.position, PAR_DECISION, {"branch": b.failed_branch})
+        elif b.redecided:  # the recorded failure did not recur: no branch failed
+            await effects.record_decision(b.position, PAR_DECISION, {"branch": None})
     return outcome(b)
 
 
-def _discard(pending: list[tuple[int, Pending]]) -> None:
+def _discard(b: Block) -> None:
     """Close awaitables of branches that will never be resumed (no 'never awaited' warnings)."""
-    for _i, (code, payload, _stack, _st, _seq) in pending:
-        if code == AWAIT:
-            close = getattr(payload[1], "close", None)
-            if close is not None:
-                close()
+    for _i, first in b.pending:
+        _close(first)
+    b.pending.clear()
+    lean = b.lean
+    if b.lean_count and lean is not None:
+        for i, coroutine in enumerate(b.results):
+            if lean[i]:
+                coroutine.close()
+                lean[i] = 0
+        b.lean_count = 0
+
+
+def _close(first: Pending) -> None:
+    code, payload, _stack, _st, _seq = first
+    if code == AWAIT:
+        close = getattr(payload[1], "close", None)
+        if close is not None:
+            close()
+
+
+def lean_done(b: Block, task: Any) -> None:
+    """A lean branch's task has ended: record what it raised, count it out.
+
+    Runs as the task's done-callback, so it must not raise: whatever goes
+    wrong here is the block's bug. Only the block's first bug is kept (as
+    when a branch's own task records it), so only that one needs to know
+    which branch raised - a search through the block's results.
+    """
+    runner = b.runner
+    assert runner is not None
+    try:
+        if b.bug is None:
+            if task.cancelled():
+                if not b.cancelled:  # nobody in mce cancelled it: lifted code did
+                    raise RuntimeError(
+                        f"parallel branch {_lean_index(b, task)} at "
+                        f"{describe_where(b.parent_stack, b.parent)} was cancelled by something "
+                        "other than mce (task.cancel() on a branch's task)"
+                    )
+            else:
+                exc = task.exception()
+                if exc is not None:
+                    if isinstance(exc, Exception):
+                        i = _lean_index(b, task)
+                        annotate(exc, b.node.steps[i], [], _seq(b, i))
+                    _record_bug(b, exc)
+    except BaseException as exc:
+        _record_bug(b, exc)
+    finally:
+        runner.finished()
+
+
+def _lean_index(b: Block, task: Any) -> int:
+    for i, r in enumerate(b.results):
+        if r is task:
+            return i
+    raise AssertionError("a lean branch's task is not among its block's results")

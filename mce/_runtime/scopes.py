@@ -38,6 +38,10 @@ async def run_timeout(
     inner = Seq(where, stack, None, f"{position}/")
     effects = run.effects
     recorded = effects.decision(position, TIMEOUT_DECISION) if effects.serving else None
+    if recorded is not None and recorded["fired"] and effects.retrying:
+        # A resume that re-runs what failed runs a timed-out step again, under a
+        # new timer; its new decision is journaled and supersedes the recorded one.
+        recorded = None
     if recorded is None and effects.mode == "replay":
         raise ReplayDivergence(
             position, TIMEOUT_DECISION, "the journal has no record of this timeout"
@@ -72,6 +76,10 @@ async def run_budget(
     finds it does not run the step again - it fails the same way, like a
     timed-out timeout. A budget that did not run out ran every effect, so
     replaying them charges the same totals and refuses none.
+
+    On replay and resume the budget starts charged with every effect the
+    journal holds under it, so a resumed run's live effects can only spend
+    what the recorded ones left - even when a crash lost a refusal.
     """
     position = f"{where.prefix}{k}"
     budget = node.budget
@@ -92,6 +100,21 @@ async def run_budget(
             effects.skip(inner.prefix)
             return Err(BudgetExceeded("seconds", budget.max_seconds), state)
         decided = recorded is not None
+        # What the journal holds under the budget ran: it counts before any
+        # effect runs live, whatever order the step asks for it in.
+        spent = effects.precharge(tracker, inner.prefix)
+        if spent is not None and effects.mode == "resume" and not decided:
+            # The recorded run went past this limit and the crash lost the
+            # decision: fail as it did, and journal the decision now.
+            await effects.record_decision(
+                position,
+                BUDGET_DECISION,
+                {
+                    "out_of_time": False,
+                    "exceeded": {"resource": spent.resource, "limit": spent.limit},
+                },
+            )
+            return Err(spent, state)
     else:
         decided = False
     out: Ok[Any, Any] | Err[Any, Any] | None = None

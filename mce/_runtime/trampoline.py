@@ -29,9 +29,14 @@ from mce.step import _Fail
 
 
 def advance(
-    node: Any, stack: list[Any], state: Any, run: RunContext, where: Seq
+    node: Any, stack: list[Any], state: Any, run: RunContext, where: Seq, came_from: Any = None
 ) -> tuple[int, Any, Any]:
     """Run `node` with continuation `stack` until it finishes or must await.
+
+    `came_from` is the frame whose callback returned `node`, when the
+    caller has just called it (the driver's chain of lifted steps): a bug
+    - `node` not being a step, say - is then reported against that
+    callback, as if this loop had called it.
 
     The stack holds continuation frames - the `.then`/`.map`/`.recover`/
     `.map_error`/`.named` nodes themselves, so pushing allocates nothing; a
@@ -42,7 +47,7 @@ def advance(
     comment; `tests/test_runtime_nodes.py` checks that they agree and that
     every tag of the closed set is handled here.
     """
-    cur = node
+    cur = node if came_from is None else came_from
     push = stack.append
     pop = stack.pop
     try:
@@ -112,9 +117,7 @@ def advance(
                 cur = node
                 node = node.thunk()  # checked at the top of the loop
                 continue
-            elif t == 12:  # LIFT
-                if node.is_async:
-                    return (NODE, node, state)
+            elif t == 12:  # LIFT: an async callable returns its coroutine, awaited by the driver
                 cur = node
                 value = node.thunk()
                 if hasattr(value, "__await__"):
@@ -166,7 +169,7 @@ def advance(
                 k = where.n
                 where.n = k + 1
                 block = _parallel.start_block(node, state, run, where, stack, k)
-                if block.pending or block.must_record:
+                if block.pending or block.lean_count or block.must_record:
                     return (NODE, block, state)
                 out = _parallel.outcome(block)
                 state = out.state

@@ -25,7 +25,7 @@ EditRejected(edit={'op': 'update', 'task': 'a', 'deps': ['b']}, reason="task 'a'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, final
 
@@ -99,24 +99,31 @@ def edit_to_json(edit: Edit) -> dict[str, Any]:
     >>> edit_to_json(Rewire("health", "deploy", "redeploy"))
     {'op': 'rewire', 'task': 'health', 'old': 'deploy', 'new': 'redeploy'}
     """
+    return _as_json(edit, unparse_refs, list)
+
+
+def _as_json(
+    edit: Edit, values: Callable[[Any], Any], deps: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """An edit's JSON form, its values and dependency lists written by `values` and `deps`."""
     if isinstance(edit, Add):
         t = edit.task
-        item: dict[str, Any] = {"id": t.id, "tool": t.tool, "args": unparse_refs(t.args)}
+        item: dict[str, Any] = {"id": t.id, "tool": t.tool, "args": values(t.args)}
         if t.deps:
-            item["deps"] = list(t.deps)
+            item["deps"] = deps(t.deps)
         return {"op": "add", "task": item}
     if isinstance(edit, Remove):
         return {"op": "remove", "task": edit.task}
     if isinstance(edit, Update):
         out: dict[str, Any] = {"op": "update", "task": edit.task}
         if edit.args is not None:
-            out["args"] = unparse_refs(edit.args)
+            out["args"] = values(edit.args)
         if edit.deps is not None:
-            out["deps"] = list(edit.deps)
+            out["deps"] = deps(edit.deps)
         return out
     if isinstance(edit, Rewire):
         return {"op": "rewire", "task": edit.task, "old": edit.old, "new": edit.new}
-    return {"op": "output", "output": unparse_refs(edit.output)}
+    return {"op": "output", "output": values(edit.output)}
 
 
 def _as_text(value: Any) -> Any:
@@ -143,24 +150,7 @@ def written(edit: Edit) -> dict[str, Any]:
     >>> edit_from_json(written(Add(Task("c", "t", {"q": "$a"})))).task.args
     {'q': Ref(task='a', path=())}
     """
-    if isinstance(edit, Add):
-        t = edit.task
-        item: dict[str, Any] = {"id": t.id, "tool": t.tool, "args": _as_text(t.args)}
-        if t.deps:
-            item["deps"] = _as_text(t.deps)
-        return {"op": "add", "task": item}
-    if isinstance(edit, Remove):
-        return {"op": "remove", "task": edit.task}
-    if isinstance(edit, Update):
-        out: dict[str, Any] = {"op": "update", "task": edit.task}
-        if edit.args is not None:
-            out["args"] = _as_text(edit.args)
-        if edit.deps is not None:
-            out["deps"] = _as_text(edit.deps)
-        return out
-    if isinstance(edit, Rewire):
-        return {"op": "rewire", "task": edit.task, "old": edit.old, "new": edit.new}
-    return {"op": "output", "output": _as_text(edit.output)}
+    return _as_json(edit, _as_text, _as_text)
 
 
 def edit_from_json(data: Any) -> Edit:

@@ -1,0 +1,250 @@
+"""Scopes' exact contract (`mce._runtime.scopes`): what a timeout and a
+budget journal and how a replay or a resume follows that, the state a
+scope's failure keeps, the divergences they report, and where a bug inside
+a scope is said to be.
+
+Mutation testing of `mce/_runtime/scopes.py` showed these details were
+held by nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Never
+
+import anyio
+import pytest
+
+from mce import (
+    Budget,
+    BudgetExceeded,
+    Err,
+    Journal,
+    Ok,
+    Step,
+    StepTimeout,
+    collect,
+    effect,
+    get,
+    lift,
+    par,
+    pure,
+    put,
+    run,
+    within_budget,
+)
+from mce.executors import nonblocking
+from mce.journal import Record, ReplayDivergence
+
+pytestmark = pytest.mark.anyio
+
+
+@nonblocking
+def to_str(request: Any) -> str:
+    """A handler called on the event loop: it ends before any timer can fire."""
+    return str(request)
+
+
+def sleeper(value: Any) -> Step[Any, Any, Any]:
+    async def go() -> Any:
+        await anyio.sleep(0)
+        return value
+
+    return lift(go)
+
+
+def err_and_state(out: Ok[Any, Any] | Err[Any, Any]) -> tuple[Any, Any]:
+    """An Err's error and state (its equality ignores the state)."""
+    assert isinstance(out, Err), out
+    return out.error, out.state
+
+
+def records(j: Journal) -> list[tuple[str, str, Any]]:
+    return [(e["pos"], e["kind"], e.get("ok", e.get("err"))) for e in j.load()[1]]
+
+
+def k(n: int) -> Step[Any, Any, str]:
+    return effect("k", n, handler=to_str)
+
+
+async def empty_run() -> Journal:
+    j = Journal()
+    await run(pure(0), None, journal=j)
+    return j
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+async def test_a_fired_timeout_replays_without_asking_for_what_ran_before_it(
+    anyio_backend: str,
+) -> None:
+    prog = k(1).then(lambda _: lift(anyio.sleep_forever)).timeout(0.01)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(StepTimeout(0.01, None))
+    assert records(j) == [("0/0", "k", "1"), ("0", "mce.timeout", {"fired": True})]
+    with anyio.fail_after(5):
+        assert await run(prog, None, journal=j, mode="replay") == Err(StepTimeout(0.01, None))
+
+
+async def test_a_timeout_missing_from_the_journal_is_a_divergence_naming_it() -> None:
+    with pytest.raises(ReplayDivergence) as info:
+        await run(
+            pure(0).then(lambda _: k(1).timeout(5)), None, journal=await empty_run(), mode="replay"
+        )
+    assert (info.value.position, info.value.kind, info.value.reason) == (
+        "0",
+        "mce.timeout",
+        "the journal has no record of this timeout",
+    )
+
+
+async def test_a_timeout_inside_a_budget_is_charged_to_it(anyio_backend: str) -> None:
+    prog = within_budget(k(1).then(lambda _: k(2)).timeout(5), Budget(max_calls=1))
+    assert await run(prog, None) == Err(BudgetExceeded("calls", 1))
+
+
+async def broken() -> Never:
+    await anyio.sleep(0)
+    raise ZeroDivisionError("boom")
+
+
+async def test_a_bug_inside_a_scope_in_a_branch_names_the_branch_and_outer_labels(
+    anyio_backend: str,
+) -> None:
+    scoped = {
+        "timeout": lift(broken).named("inner").timeout(5),
+        "budget": within_budget(lift(broken).named("inner"), Budget(max_calls=3)),
+    }
+    for scope in scoped.values():
+        with pytest.raises(ZeroDivisionError) as info:
+            await run(par(pure(0), scope).named("outer"), None)
+        assert info.value.__notes__ == [
+            f"mce: raised by the lifted callable {broken.__qualname__} "
+            "at 'outer' > branch 1 > 'inner'"
+        ]
+
+
+# ---------------------------------------------------------------- budgets
+
+
+async def test_a_refusal_is_journaled_and_replayed_with_the_state_rolled_back(
+    anyio_backend: str,
+) -> None:
+    prog = within_budget(put(5).then(lambda _: k(1)).then(lambda _: k(2)), Budget(max_calls=1))
+    j = Journal()
+    assert err_and_state(await run(prog, 0, journal=j)) == (BudgetExceeded("calls", 1), 0)
+    # the budget's own decision, at its position (the refused effect has its own record)
+    assert [r for r in records(j) if r[0] == "0"] == [
+        ("0", "mce.budget", {"out_of_time": False, "exceeded": {"resource": "calls", "limit": 1}})
+    ]
+    replayed = await run(prog, 0, journal=j, mode="replay")
+    assert err_and_state(replayed) == (BudgetExceeded("calls", 1), 0)
+
+
+async def test_running_out_of_time_rolls_the_state_back_live_and_on_replay(
+    anyio_backend: str,
+) -> None:
+    prog = within_budget(put(5).then(lambda _: lift(anyio.sleep_forever)), Budget(max_seconds=0.01))
+    j = Journal()
+    assert err_and_state(await run(prog, 0, journal=j)) == (BudgetExceeded("seconds", 0.01), 0)
+    with anyio.fail_after(5):
+        replayed = await run(prog, 0, journal=j, mode="replay")
+    assert err_and_state(replayed) == (BudgetExceeded("seconds", 0.01), 0)
+
+
+async def test_a_budget_journals_a_decision_only_when_timing_could_matter(
+    anyio_backend: str,
+) -> None:
+    # a budget without a time limit that refused nothing decides nothing
+    j = Journal()
+    prog = within_budget(k(1), Budget(max_calls=5))
+    assert await run(prog, None, journal=j) == Ok("1", None)
+    assert records(j) == [("0/0", "k", "1")]
+    # one with a time limit records that it did not run out; a resume of the
+    # finished run finds the decision and records nothing again
+    j = Journal()
+    timed = within_budget(k(1), Budget(max_seconds=5))
+    assert await run(timed, None, journal=j) == Ok("1", None)
+    finished = records(j)
+    assert finished == [
+        ("0/0", "k", "1"),
+        ("0", "mce.budget", {"out_of_time": False, "exceeded": None}),
+    ]
+    assert await run(timed, None, journal=j, mode="resume") == Ok("1", None)
+    assert records(j) == finished
+
+
+async def test_a_resume_records_the_decision_a_crashed_run_did_not_make(
+    anyio_backend: str,
+) -> None:
+    # the recorded run stopped after the effect, before its budget ended
+    timed = within_budget(k(1), Budget(max_seconds=5))
+    j = Journal()
+    await run(timed, None, journal=j)
+    header, recorded = j.read()
+    crashed = Journal()
+    crashed.append([header, *(r for r in recorded if r.kind == "k")])  # type: ignore[list-item]
+    assert await run(timed, None, journal=crashed, mode="resume") == Ok("1", None)
+    assert records(crashed) == records(j)
+
+
+async def test_a_malformed_budget_decision_is_a_divergence_naming_it() -> None:
+    prog = within_budget(k(1).then(lambda _: k(2)), Budget(max_calls=1))
+    j = Journal()
+    await run(prog, None, journal=j)
+    header, recorded = j.read()
+    bogus = {"out_of_time": False, "exceeded": {"resource": "bogus", "limit": 1}}
+    tampered = Journal()
+    tampered.append(
+        [
+            header,
+            *(
+                Record(r.pos, r.kind, r.fp, r.ok, bogus) if r.kind == "mce.budget" else r
+                for r in recorded
+            ),
+        ]  # type: ignore[list-item]
+    )
+    with pytest.raises(ReplayDivergence) as info:
+        await run(prog, None, journal=tampered, mode="replay")
+    assert (info.value.position, info.value.kind) == ("0", "mce.budget")
+    assert info.value.reason == (
+        "the journal's budget decision is malformed: {'resource': 'bogus', 'limit': 1}"
+    )
+
+
+async def test_a_budget_missing_from_the_journal_is_a_divergence_naming_it() -> None:
+    prog = pure(0).then(lambda _: within_budget(k(1), Budget(max_seconds=5)))
+    with pytest.raises(ReplayDivergence) as info:
+        await run(prog, None, journal=await empty_run(), mode="replay")
+    assert (info.value.position, info.value.kind, info.value.reason) == (
+        "0",
+        "mce.budget",
+        "the journal has no record of this budget",
+    )
+
+
+async def test_a_refusal_cancels_what_else_runs_under_the_budget(anyio_backend: str) -> None:
+    # collect would wait for every branch: the sleeping one ends only because
+    # the budget that ran out cancels everything under it
+    prog = within_budget(collect([k(1), k(2), lift(anyio.sleep_forever)]), Budget(max_calls=1))
+    with anyio.fail_after(5):
+        assert await run(prog, None) == Err(BudgetExceeded("calls", 1))
+
+
+async def test_a_timeout_hands_on_the_state_live_and_on_replay(anyio_backend: str) -> None:
+    # a timer that fired rolls the state back to where the timeout began
+    fired = put(5).then(lambda _: lift(anyio.sleep_forever)).timeout(0.01)
+    j = Journal()
+    assert err_and_state(await run(fired, 0, journal=j)) == (StepTimeout(0.01, None), 0)
+    with anyio.fail_after(5):
+        replayed = await run(fired, 0, journal=j, mode="replay")
+    assert err_and_state(replayed) == (StepTimeout(0.01, None), 0)
+    # one that did not fire runs its step from the state it was given, on replay too
+    quick = k(1).then(lambda s: put(s)).then(lambda _: get()).timeout(5)
+    j = Journal()
+    assert await run(quick, "0", journal=j) == Ok("1", "1")
+    assert await run(quick, "0", journal=j, mode="replay") == Ok("1", "1")
+    reads = sleeper(0).then(lambda _: get()).timeout(5)
+    j = Journal()
+    assert await run(reads, 3, journal=j) == Ok(3, 3)
+    assert await run(reads, 3, journal=j, mode="replay") == Ok(3, 3)

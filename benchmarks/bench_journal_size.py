@@ -20,7 +20,8 @@ from pathlib import Path
 from _common import machine, publish, today
 
 from mce import run_sync
-from mce.journal import FileJournal, _line
+from mce._journal.lines import encode_line
+from mce.journal import FileJournal
 from mce.llm import ScriptedModel, call, react, say, scripted_handler
 from mce.tools import tool
 
@@ -49,7 +50,7 @@ def measure(turns: int, tmp: Path) -> tuple[int, int]:
     header, records = FileJournal(path).read()
     assert header is not None
     whole = len(path.read_bytes().split(b"\n", 1)[0]) + 1
-    whole += sum(len(_line(r.to_json())) for r in records)
+    whole += sum(len(encode_line(r.to_json())) for r in records)
     return path.stat().st_size, whole
 
 

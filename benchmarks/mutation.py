@@ -55,6 +55,7 @@ _JOURNAL_TESTS = [
     "tests/test_effects_port.py",
     "tests/test_replay.py",
 ]
+_JOURNAL_OWN_TESTS = [*_JOURNAL_TESTS, "tests/test_journal_exact.py", "tests/test_writer_exact.py"]
 # the recorder's exact contract: what is served, journaled, charged, and every divergence
 _REPLAY_TESTS = [
     *_JOURNAL_TESTS,
@@ -68,8 +69,14 @@ TARGETS: dict[str, list[str]] = {
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
     "mce/_runtime/parallel.py": _RUNTIME_TESTS,
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
-    "mce/journal.py": _JOURNAL_TESTS,
-    "mce/_runtime/writer.py": _JOURNAL_TESTS,
+    "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/conversations.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/loading.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/memory.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/file.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/errors.py": _JOURNAL_OWN_TESTS,
+    "mce/_runtime/writer.py": _JOURNAL_OWN_TESTS,
     "mce/_runtime/replay.py": _REPLAY_TESTS,
     # test_budget.py: the port charges budgets (live, served, refused)
     "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],
@@ -112,6 +119,66 @@ EQUIVALENT.update(
     }
 )
 
+_SHA1_FLAG = "usedforsecurity only matters on an OpenSSL in FIPS mode: the digests are the same"
+EQUIVALENT.update(
+    {
+        f"mce._journal.conversations.xǁConversationsǁ_prefixes__mutmut_{n}": _SHA1_FLAG
+        for n in (2, 3)
+    }
+)
+EQUIVALENT["mce._journal.conversations.xǁConversationsǁ_prefixes__mutmut_7"] = (
+    "any fixed separator after each message's JSON tells the same prefixes apart"
+)
+_HELD_FALSY = "`_held` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._journal.memory.xǁJournalǁ__init____mutmut_3"] = _HELD_FALSY
+EQUIVALENT["mce._journal.memory.xǁJournalǁclose__mutmut_1"] = _HELD_FALSY
+
+_ROUTE_ONLY = (
+    "only routes the lines to the line-by-line parse (the one `json.loads` fails or is not "
+    "tried), which gives the same records and errors, more slowly"
+)
+EQUIVALENT.update(
+    {f"mce._journal.loading.x__parse_body__mutmut_{n}": _ROUTE_ONLY for n in (25, 27, 28, 29, 31)}
+)
+EQUIVALENT["mce._journal.loading.x_parse_lines__mutmut_34"] = (
+    "only skips the shortcut for a journal without references: resolving none gives the same records"
+)
+EQUIVALENT["mce._journal.loading.x_parse_line__mutmut_32"] = (
+    "a version is only compared with `>= 2`: 3 reads as 2"
+)
+EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_73"] = (
+    "the default only has to be a str when a record has no run id"
+)
+EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_75"] = (
+    "no record holds every allowed key (ok and err exclude each other), so <= and < agree"
+)
+
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush_or_wait__mutmut_2"] = (
+    "the branch never runs: `_flush_or_wait` is only called after `append` made a batch"
+)
+_FLUSHING_FALSY = "`_flushing` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_15"] = _FLUSHING_FALSY
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ__init____mutmut_4"] = _FLUSHING_FALSY
+EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_17"] = (
+    "after a write that did not fail, the batch it would wake has no record and no waiter: "
+    "nothing is appended between the loop's end and the finally (no await)"
+)
+
+_LOCKED_FALSY = "`_locked` is only tested for truth: None is as false as False"
+EQUIVALENT["mce._journal.file.xǁFileJournalǁ__init____mutmut_4"] = _LOCKED_FALSY
+EQUIVALENT["mce._journal.file.xǁFileJournalǁclose__mutmut_4"] = _LOCKED_FALSY
+EQUIVALENT["mce._journal.file.xǁFileJournalǁ__init____mutmut_6"] = (
+    "`_torn_at` is only used by repair, which reads (setting it) first"
+)
+_STACKLEVEL = (
+    "stacklevel only picks the frame a warning is reported at, and under mutmut's "
+    "trampolines the frames are not a real run's: not observable here"
+)
+EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_17"] = _STACKLEVEL
+EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
+_LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
+EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
+EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
 _UNTYPED_DICT = (
     "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
     "decode does not check the outer shape (refusal() checks it itself)"

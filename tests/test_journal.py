@@ -73,7 +73,7 @@ def test_values_decode_by_the_declared_type_never_by_the_name_in_the_journal(
     import sys
 
     from mce import ReplayDivergence
-    from mce.journal import _line
+    from mce._journal.lines import encode_line
 
     _, prog = _classes_program()
     path = tmp_path / "j.jsonl"
@@ -84,7 +84,7 @@ def test_values_decode_by_the_declared_type_never_by_the_name_in_the_journal(
         text = text.replace("test_journal:Colour", "__main__:Colour")
         data = json.loads(text)
         del data["sum"]
-        renamed.append(_line(data))  # a valid checksum: only the names changed
+        renamed.append(encode_line(data))  # a valid checksum: only the names changed
     path.write_bytes(b"".join(renamed))
     assert run_sync(prog, None, journal=path, mode="replay") == live
     assert "mce_never_imported_module" not in sys.modules
@@ -163,12 +163,12 @@ def test_corruption_in_the_middle_names_the_line(tmp_path: Path) -> None:
 
 
 def test_entry_missing_fields_is_corrupt(tmp_path: Path) -> None:
-    from mce.journal import _line
+    from mce._journal.lines import encode_line
 
     path = tmp_path / "j.jsonl"
     _record(path)
     lines = path.read_bytes().split(b"\n")
-    lines[1] = _line({"pos": "0"}).rstrip(b"\n")  # a correct checksum, a wrong schema
+    lines[1] = encode_line({"pos": "0"}).rstrip(b"\n")  # a correct checksum, a wrong schema
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(JournalCorrupt, match="line 2: a record needs pos, kind and fp"):
         FileJournal(path).read()
@@ -338,10 +338,10 @@ def test_records_are_typed_and_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_version_this_mce_does_not_know_is_refused(tmp_path: Path) -> None:
-    from mce.journal import _line
+    from mce._journal.lines import encode_line
 
     path = tmp_path / "j.jsonl"
-    path.write_bytes(_line({"mce_journal": 99, "run": "r", "seed": 1, "t0": 0.0}))
+    path.write_bytes(encode_line({"mce_journal": 99, "run": "r", "seed": 1, "t0": 0.0}))
     with pytest.raises(JournalCorrupt, match="line 1: format version 99"):
         FileJournal(path).read()
 
@@ -536,13 +536,13 @@ def test_a_second_process_cannot_write_a_journal_in_use(tmp_path: Path, mode: st
 
 def _edited(path: Path, line: int, edit: Any) -> None:
     """Rewrite one line's JSON object with `edit`, with a checksum that matches again."""
-    from mce.journal import _line
+    from mce._journal.lines import encode_line
 
     lines = path.read_bytes().splitlines()
     data = json.loads(lines[line - 1])
     del data["sum"]
     edit(data)
-    lines[line - 1] = _line(data).rstrip(b"\n")
+    lines[line - 1] = encode_line(data).rstrip(b"\n")
     path.write_bytes(b"\n".join(lines) + b"\n")
 
 

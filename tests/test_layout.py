@@ -22,7 +22,6 @@ LONG_MODULES = {
         "Step, its node classes and their constructors stay together: nodes subclass Step and "
         "Step's methods build nodes on the bind hot path (the applicatives moved out)"
     ),
-    "mce/journal.py": "the journal; to be split (issue 14 item 1)",
 }
 LONG_FUNCTIONS = {
     "mce/_runtime/trampoline.py:advance": "the interpreter's hot loop: a call per node would cost",

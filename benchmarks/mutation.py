@@ -330,6 +330,17 @@ EQUIVALENT.update(
     }
 )
 
+EQUIVALENT.update(
+    {
+        "mce._journal.lines.x_encode_line__mutmut_3": (
+            "the C encoder returns a record's whole text as one chunk: any separator joins one string"
+        ),
+        "mce._journal.lines.x_encode_line__mutmut_8": (
+            "the encoder is made without an indent, so the indent level it is given is never used"
+        ),
+    }
+)
+
 _COPY = ("mce", "tests", "laws", "conftest.py", "pyproject.toml", "README.md")
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 

@@ -153,17 +153,6 @@ EQUIVALENT["mce._journal.loading.x_parse_object__mutmut_75"] = (
     "no record holds every allowed key (ok and err exclude each other), so <= and < agree"
 )
 
-EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush_or_wait__mutmut_2"] = (
-    "the branch never runs: `_flush_or_wait` is only called after `append` made a batch"
-)
-_FLUSHING_FALSY = "`_flushing` is only tested for truth: None is as false as False"
-EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_15"] = _FLUSHING_FALSY
-EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ__init____mutmut_4"] = _FLUSHING_FALSY
-EQUIVALENT["mce._runtime.writer.xǁJournalWriterǁ_flush__mutmut_17"] = (
-    "after a write that did not fail, the batch it would wake has no record and no waiter: "
-    "nothing is appended between the loop's end and the finally (no await)"
-)
-
 _LOCKED_FALSY = "`_locked` is only tested for truth: None is as false as False"
 EQUIVALENT["mce._journal.file.xǁFileJournalǁ__init____mutmut_4"] = _LOCKED_FALSY
 EQUIVALENT["mce._journal.file.xǁFileJournalǁclose__mutmut_4"] = _LOCKED_FALSY
@@ -313,6 +302,42 @@ EQUIVALENT.update(
         f"{_SCO}x_force_share__mutmut_{n}": "the message of an assertion run() always "
         "satisfies: it opens its task group before it runs any step"
         for n in (18, 19)
+    }
+)
+
+_KEPT_BY_THREAD = (
+    "the writer thread keeps a failed write too and raises it on every later submit, "
+    "and is not idle after one, so the writer's own copy changes nothing"
+)
+_LIVE_SET = (
+    "the set of writers with file I/O only picks writing on the loop or in the thread "
+    "for a lone step: the same records are durable at the same moments"
+)
+EQUIVALENT.update(
+    {
+        "mce._runtime.writer.x__writer_of__mutmut_2": (
+            "joining a single chunk gives that chunk: the same bytes are written"
+        ),
+        "mce._runtime.writer.xǁJournalWriterǁ_submit__mutmut_7": _KEPT_BY_THREAD,
+        "mce._runtime.writer.xǁJournalWriterǁ_wait__mutmut_2": _KEPT_BY_THREAD,
+        "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_2": _LIVE_SET,
+        "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_4": _LIVE_SET,
+        "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_5": _LIVE_SET,
+        "mce._runtime.writer.xǁJournalWriterǁdurable__mutmut_5": (
+            "handing over an empty buffer adds an empty write; the records and the "
+            "moment they are durable are the same"
+        ),
+    }
+)
+
+EQUIVALENT.update(
+    {
+        "mce._journal.lines.x_encode_line__mutmut_3": (
+            "the C encoder returns a record's whole text as one chunk: any separator joins one string"
+        ),
+        "mce._journal.lines.x_encode_line__mutmut_8": (
+            "the encoder is made without an indent, so the indent level it is given is never used"
+        ),
     }
 )
 

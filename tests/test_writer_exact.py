@@ -319,3 +319,31 @@ async def test_records_committed_during_a_write_share_the_next_one(anyio_backend
         writer.close()
     assert sorted(returned) == ["0", "1", "2"]
     assert [sorted(r.pos for r in w) for w in journal.writes] == [["0"], ["1", "2"]]
+
+
+async def test_a_background_failure_found_when_a_record_is_handed_over_names_its_cause(
+    anyio_backend: str,
+) -> None:
+    journal = Recording(fail={1})
+    writer = JournalWriter(journal)
+    assert writer.defer(_rec("0"))
+    with pytest.raises(OSError):  # wait on the thread itself: the writer has not seen it fail
+        await writer._thread.wait(1)
+    with pytest.raises(JournalWriteError) as caught:
+        writer.defer(_rec("1"))
+    assert caught.value.errno == 28
+    assert "No space left on device" in caught.value.reason
+    assert isinstance(caught.value.__cause__, OSError)
+    with pytest.raises(JournalWriteError):  # kept: every later hand-over fails too
+        await writer.durable()
+    assert journal.positions() == [["0"]]
+    writer.close()
+
+
+async def test_durable_writes_an_in_memory_journal_on_the_event_loop(anyio_backend: str) -> None:
+    journal = Recording(needs_thread=False)
+    writer = JournalWriter(journal)
+    writer.append(Header(run="r", seed=1, t0=0.0))
+    await writer.durable()
+    assert journal.threads() == ["loop"] and journal.positions() == [["header"]]
+    writer.close()

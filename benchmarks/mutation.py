@@ -67,7 +67,8 @@ TARGETS: dict[str, list[str]] = {
     "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
     "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
-    "mce/_runtime/parallel.py": _RUNTIME_TESTS,
+    # test_lean_branches.py: the lean branch path only parallel.py has
+    "mce/_runtime/parallel.py": [*_RUNTIME_TESTS, "tests/test_lean_branches.py"],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,

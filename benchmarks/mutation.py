@@ -282,10 +282,23 @@ EQUIVALENT.update(
         for n in (7, 8, 28, 29)
     }
 )
+_DRV = "mce._runtime.driver."
+EQUIVALENT.update(
+    {f"{_DRV}x__perform_live__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] for n in (50, 54)}
+)
 EQUIVALENT.update(
     {
-        f"mce._runtime.driver.x_resume__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"]
-        for n in (62, 66)
+        f"{_DRV}x_lifted_chain__mutmut_{n}": "only the fast path: a lifted step a callback "
+        "returns is then run by the trampoline (advance, told the frame it came from), "
+        "which calls it the same way and stops at its coroutine for the driver to await"
+        for n in (2, 25)
+    }
+)
+EQUIVALENT.update(
+    {
+        f"{_DRV}x_lifted_chain__mutmut_{n}": "a coroutine has __await__: the type check "
+        "only spares the hasattr call"
+        for n in (3, 42)
     }
 )
 _SCO = "mce._runtime.scopes."

@@ -282,6 +282,25 @@ EQUIVALENT.update(
         for n in (7, 8, 28, 29)
     }
 )
+EQUIVALENT[f"{_PAR}x__discard__mutmut_3"] = (
+    "lean_count is non-zero only once lean is set; with no branch lean, the loop finds "
+    "no lean[i] set and closes nothing"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__discard__mutmut_{n}": "after _discard the block's lean_count is 0 (or "
+        "None: both false, and it is only tested for truth from then on), and lean[i] is "
+        "read only while lean_count is not"
+        for n in (7, 8)
+    }
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__lean_index__mutmut_{n}": "the message of an assertion that cannot fail: "
+        "a done-callback is added only to a lean task stored in its block's results"
+        for n in (3, 4, 5)
+    }
+)
 _DRV = "mce._runtime.driver."
 EQUIVALENT.update(
     {f"{_DRV}x__perform_live__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] for n in (50, 54)}

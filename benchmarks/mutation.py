@@ -222,30 +222,25 @@ EQUIVALENT.update(
 )
 
 _PAR = "mce._runtime.parallel."
-_NEVER_NONE = (
-    "dead code: a branch task's sequence is None only while its stack is empty "
-    "(a lifted coroutine the branch started with), and then the branch ends first"
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead code: a branch task's stack is non-empty only "
+        "after the trampoline stopped it, in a sequence that is never None"
+        for n in (30, 31, 32, 33)
+    }
 )
-EQUIVALENT.update({f"{_PAR}x__work__mutmut_{n}": _NEVER_NONE for n in (40, 41, 42, 43, 44)})
 EQUIVALENT.update(
     {
         f"{_PAR}x__work__mutmut_{n}": "dead code: the driver is resumed only from a stop the "
         "trampoline made, in a sequence that is never None"
-        for n in (83, 84, 85, 86)
+        for n in (92, 93, 94, 95)
     }
-)
-EQUIVALENT[f"{_PAR}x__work__mutmut_31"] = (
-    "a new sequence for the same branch is described the same way in a bug's note"
-)
-EQUIVALENT[f"{_PAR}x__work__mutmut_9"] = (
-    "the inline await of a lifted coroutine is a fast path: the driver's resume awaits "
-    "it the same way, with the same note on a bug"
 )
 EQUIVALENT.update(
     {
         f"{_PAR}x__work__mutmut_{n}": "dead condition: a cancellation is caught by the "
         "clause before, so this one never sees it"
-        for n in (136, 137, 138)
+        for n in (145, 146, 147)
     }
 )
 EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (

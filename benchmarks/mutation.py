@@ -248,7 +248,7 @@ EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (
     "waits for every record before its value is used, so writing it at once differs "
     "only in speed"
 )
-EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
+EQUIVALENT[f"{_PAR}x_finish__mutmut_4"] = (
     "the generic anyio task-group runner runs and cancels branches as the asyncio and "
     "trio runners do; those only cost less"
 )
@@ -258,7 +258,7 @@ EQUIVALENT[f"{_PAR}x__merged__mutmut_3"] = (
     "its initial value is never read"
 )
 _FALSY = "None is false like False, and the flag is only ever tested for truth"
-EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28)})
+EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28, 31)})
 EQUIVALENT.update(
     {
         f"{_PAR}xǁBlockǁ__init____mutmut_{n}": "failed_branch is read only with the "
@@ -274,7 +274,7 @@ EQUIVALENT.update(
         f"{_PAR}x__start__mutmut_{n}": "a branch that is only a lifted coroutine can raise "
         "but never fail, so which failure of its block comes first does not depend on "
         "when it ends: it need not mark the block as timing-dependent"
-        for n in (7, 8, 28, 29)
+        for n in (10, 11, 31, 32)
     }
 )
 EQUIVALENT[f"{_PAR}x__discard__mutmut_3"] = (

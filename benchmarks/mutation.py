@@ -93,33 +93,15 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (189, 190, 192)}
-)
-EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_198"] = (
-    "charge_served uses the position only to find a refusal the recorded run made there, "
-    "and charge_call has already refused such an effect before it could be served"
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (192, 193, 195)}
 )
 EQUIVALENT.update(
     {
         f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
         "only an effect with a recorded refusal, which charge_call refused before it was served"
-        for n in (204, 205, 206)
+        for n in (207, 208, 209)
     }
 )
-EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_1"] = (
-    "advance is entered only with a Step, and every node that can raise sets `cur` first"
-)
-_FAST_PATH_ONLY = (
-    "is_async only picks the fast path: a coroutine that a thunk taken as sync returns "
-    "is awaited the same way"
-)
-EQUIVALENT.update(
-    {
-        f"mce.step.xǁ_Liftǁ__init____mutmut_{n}": _FAST_PATH_ONLY
-        for n in (2, 3, 7, 8, 9, 10, 11, 12, 14, 15)
-    }
-)
-
 _SHA1_FLAG = "usedforsecurity only matters on an OpenSSL in FIPS mode: the digests are the same"
 EQUIVALENT.update(
     {

@@ -913,3 +913,14 @@ async def test_after_a_lifted_step_bugs_name_the_callback_or_callable(anyio_back
         f"the .then callback {five.__qualname__} at 'n' returned 5 (int), not a Step; "
         "wrap plain values in pure(...)"
     )
+
+
+async def test_a_step_subclass_with_a_foreign_tag_run_directly_is_a_type_error() -> None:
+    class Odd(Step[Any, Any, Any]):
+        __slots__ = ()
+        _tag = 99
+
+    with pytest.raises(
+        TypeError, match=r" at the top level returned <.*Odd object .*> \(Odd\), not a Step"
+    ):
+        await run(Odd(), None)

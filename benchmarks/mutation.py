@@ -62,9 +62,11 @@ _REPLAY_TESTS = [
     "tests/test_replay_exact.py",
     "tests/test_effects_port_exact.py",
 ]
+_STEP_TESTS = ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
-    "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
+    "mce/step.py": _STEP_TESTS,
+    "mce/_applicatives.py": _STEP_TESTS,
     "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
     # test_lean_branches.py: the lean branch path only parallel.py has

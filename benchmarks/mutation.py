@@ -284,6 +284,11 @@ EQUIVALENT.update(
         for n in (3, 4, 5)
     }
 )
+EQUIVALENT[f"{_PAR}x__start__mutmut_40"] = "lean[i] is only ever tested for truth"
+EQUIVALENT[f"{_PAR}x_outcome__mutmut_26"] = (
+    "lean_count is non-zero only once lean is set; with no branch lean, every lean[i] is "
+    "0 and the results are kept as they are"
+)
 _DRV = "mce._runtime.driver."
 EQUIVALENT.update(
     {f"{_DRV}x__perform_live__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] for n in (50, 54)}

@@ -392,3 +392,21 @@ async def test_a_resume_that_retries_failures_decides_the_block_again(
     assert await run(prog, None, journal=j, mode="replay") == retried
     assert await run(prog, None, journal=j, mode="resume") == retried
     assert len(_decisions(j)) == 2
+
+
+async def test_a_resume_serving_a_blocks_decision_does_not_journal_it_again(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    async def down(req: int) -> str:
+        raise ConnectionError("down")
+
+    # the failing branch awaits live code before its served failure: the block is finished
+    # with its branches in tasks, where the decision would be written
+    failing = sleeper(0).then(lambda _: effect("call", 1, handler=down))
+    prog = par(sleeper(0).then(lambda _: effect("k", 0, handler=to_str)), failing)
+    j = tmp_path / "run.jsonl"
+    first = await run(prog, None, journal=j)
+    assert isinstance(first, Err) and first.error.message == "down"
+    assert _decisions(j) == [{"branch": 1}]
+    assert await run(prog, None, journal=j, mode="resume") == first
+    assert _decisions(j) == [{"branch": 1}]

@@ -924,3 +924,13 @@ async def test_a_step_subclass_with_a_foreign_tag_run_directly_is_a_type_error()
         TypeError, match=r" at the top level returned <.*Odd object .*> \(Odd\), not a Step"
     ):
         await run(Odd(), None)
+
+
+async def test_a_block_of_finished_shared_steps_runs_inline(anyio_backend: str) -> None:
+    once = share(sleeper(7))
+    # `once` has finished before the block: its branches need no await, so the
+    # failure is inline and no decision about which failed first is journaled
+    prog = once.then(lambda _: par(once.then(lambda v: fail(("inline", v))), once))
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(("inline", 7))
+    assert [e["kind"] for e in j.load()[1]] == []

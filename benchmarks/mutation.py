@@ -62,12 +62,15 @@ _REPLAY_TESTS = [
     "tests/test_replay_exact.py",
     "tests/test_effects_port_exact.py",
 ]
+_STEP_TESTS = ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
-    "mce/step.py": ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"],
+    "mce/step.py": _STEP_TESTS,
+    "mce/_applicatives.py": _STEP_TESTS,
     "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
-    "mce/_runtime/parallel.py": _RUNTIME_TESTS,
+    # test_lean_branches.py: the lean branch path only parallel.py has
+    "mce/_runtime/parallel.py": [*_RUNTIME_TESTS, "tests/test_lean_branches.py"],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,
@@ -92,33 +95,15 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (189, 190, 192)}
-)
-EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_198"] = (
-    "charge_served uses the position only to find a refusal the recorded run made there, "
-    "and charge_call has already refused such an effect before it could be served"
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (192, 193, 195)}
 )
 EQUIVALENT.update(
     {
         f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
         "only an effect with a recorded refusal, which charge_call refused before it was served"
-        for n in (204, 205, 206)
+        for n in (199, 207, 208, 209)
     }
 )
-EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_1"] = (
-    "advance is entered only with a Step, and every node that can raise sets `cur` first"
-)
-_FAST_PATH_ONLY = (
-    "is_async only picks the fast path: a coroutine that a thunk taken as sync returns "
-    "is awaited the same way"
-)
-EQUIVALENT.update(
-    {
-        f"mce.step.xǁ_Liftǁ__init____mutmut_{n}": _FAST_PATH_ONLY
-        for n in (2, 3, 7, 8, 9, 10, 11, 12, 14, 15)
-    }
-)
-
 _SHA1_FLAG = "usedforsecurity only matters on an OpenSSL in FIPS mode: the digests are the same"
 EQUIVALENT.update(
     {
@@ -168,6 +153,10 @@ EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
 _LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
+EQUIVALENT["mce.step.x_lift__mutmut_2"] = (
+    "a plain function is callable: the type check only spares the callable() call"
+)
+
 _UNTYPED_DICT = (
     "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
     "decode does not check the outer shape (refusal() checks it itself)"
@@ -221,30 +210,25 @@ EQUIVALENT.update(
 )
 
 _PAR = "mce._runtime.parallel."
-_NEVER_NONE = (
-    "dead code: a branch task's sequence is None only while its stack is empty "
-    "(a lifted coroutine the branch started with), and then the branch ends first"
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__work__mutmut_{n}": "dead code: a branch task's stack is non-empty only "
+        "after the trampoline stopped it, in a sequence that is never None"
+        for n in (30, 31, 32, 33)
+    }
 )
-EQUIVALENT.update({f"{_PAR}x__work__mutmut_{n}": _NEVER_NONE for n in (40, 41, 42, 43, 44)})
 EQUIVALENT.update(
     {
         f"{_PAR}x__work__mutmut_{n}": "dead code: the driver is resumed only from a stop the "
         "trampoline made, in a sequence that is never None"
-        for n in (83, 84, 85, 86)
+        for n in (92, 93, 94, 95)
     }
-)
-EQUIVALENT[f"{_PAR}x__work__mutmut_31"] = (
-    "a new sequence for the same branch is described the same way in a bug's note"
-)
-EQUIVALENT[f"{_PAR}x__work__mutmut_9"] = (
-    "the inline await of a lifted coroutine is a fast path: the driver's resume awaits "
-    "it the same way, with the same note on a bug"
 )
 EQUIVALENT.update(
     {
         f"{_PAR}x__work__mutmut_{n}": "dead condition: a cancellation is caught by the "
         "clause before, so this one never sees it"
-        for n in (136, 137, 138)
+        for n in (145, 146, 147)
     }
 )
 EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (
@@ -252,7 +236,7 @@ EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] = (
     "waits for every record before its value is used, so writing it at once differs "
     "only in speed"
 )
-EQUIVALENT[f"{_PAR}x_finish__mutmut_3"] = (
+EQUIVALENT[f"{_PAR}x_finish__mutmut_4"] = (
     "the generic anyio task-group runner runs and cancels branches as the asyncio and "
     "trio runners do; those only cost less"
 )
@@ -262,7 +246,7 @@ EQUIVALENT[f"{_PAR}x__merged__mutmut_3"] = (
     "its initial value is never read"
 )
 _FALSY = "None is false like False, and the flag is only ever tested for truth"
-EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28)})
+EQUIVALENT.update({f"{_PAR}xǁBlockǁ__init____mutmut_{n}": _FALSY for n in (20, 24, 26, 28, 31)})
 EQUIVALENT.update(
     {
         f"{_PAR}xǁBlockǁ__init____mutmut_{n}": "failed_branch is read only with the "
@@ -278,13 +262,50 @@ EQUIVALENT.update(
         f"{_PAR}x__start__mutmut_{n}": "a branch that is only a lifted coroutine can raise "
         "but never fail, so which failure of its block comes first does not depend on "
         "when it ends: it need not mark the block as timing-dependent"
-        for n in (7, 8, 28, 29)
+        for n in (10, 11, 31, 32)
+    }
+)
+EQUIVALENT[f"{_PAR}x__discard__mutmut_3"] = (
+    "lean_count is non-zero only once lean is set; with no branch lean, the loop finds "
+    "no lean[i] set and closes nothing"
+)
+EQUIVALENT.update(
+    {
+        f"{_PAR}x__discard__mutmut_{n}": "after _discard the block's lean_count is 0 (or "
+        "None: both false, and it is only tested for truth from then on), and lean[i] is "
+        "read only while lean_count is not"
+        for n in (7, 8)
     }
 )
 EQUIVALENT.update(
     {
-        f"mce._runtime.driver.x_resume__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"]
-        for n in (62, 66)
+        f"{_PAR}x__lean_index__mutmut_{n}": "the message of an assertion that cannot fail: "
+        "a done-callback is added only to a lean task stored in its block's results"
+        for n in (3, 4, 5)
+    }
+)
+EQUIVALENT[f"{_PAR}x__start__mutmut_40"] = "lean[i] is only ever tested for truth"
+EQUIVALENT[f"{_PAR}x_outcome__mutmut_26"] = (
+    "lean_count is non-zero only once lean is set; with no branch lean, every lean[i] is "
+    "0 and the results are kept as they are"
+)
+_DRV = "mce._runtime.driver."
+EQUIVALENT.update(
+    {f"{_DRV}x__perform_live__mutmut_{n}": EQUIVALENT[f"{_PAR}x__seq__mutmut_10"] for n in (50, 54)}
+)
+EQUIVALENT.update(
+    {
+        f"{_DRV}x_lifted_chain__mutmut_{n}": "only the fast path: a lifted step a callback "
+        "returns is then run by the trampoline (advance, told the frame it came from), "
+        "which calls it the same way and stops at its coroutine for the driver to await"
+        for n in (2, 25)
+    }
+)
+EQUIVALENT.update(
+    {
+        f"{_DRV}x_lifted_chain__mutmut_{n}": "a coroutine has __await__: the type check "
+        "only spares the hasattr call"
+        for n in (3, 42)
     }
 )
 _SCO = "mce._runtime.scopes."

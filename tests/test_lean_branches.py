@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mce import Step, effect, fail, gather, lift, par, pure, run
+from mce import Step, effect, fail, gather, lift, par, pure, run, traverse
 from mce._runtime import parallel
 
 BACKENDS = ["asyncio", "trio"]
@@ -218,3 +218,31 @@ def test_a_context_variable_set_in_one_lean_branch_stays_there() -> None:
     result = anyio.run(run, gather([lift(lambda i=i: sets(i)) for i in range(1, 4)]), None)
     assert result.value == (1, 2, 3)
     assert var.get() == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_async_function_that_cannot_be_lean_is_called_in_its_own_task(backend: str) -> None:
+    """Where no branch may be lean (a traverse), a branch that is a lifted `async def`
+    function or method is called in its own task: the branches after it start first.
+    (A call that raises shows when it is made.)"""
+
+    async def needs(x: int) -> int:
+        return x
+
+    class Client:
+        async def needs(self, x: int) -> int:
+            return x
+
+    ran: list[int] = []
+    for fn in (needs, Client().needs):
+        ran.clear()
+        prog = traverse(
+            [0, 1],
+            lambda i, fn=fn: lift(fn) if i == 0 else lift(lambda: ran.append(i)),  # type: ignore[arg-type]
+        )
+        with pytest.raises(TypeError, match="missing 1 required positional argument") as info:
+            anyio.run(run, prog, None, backend=backend)
+        assert ran == [1]
+        assert info.value.__notes__ == [
+            f"mce: raised by the lifted callable {fn.__qualname__} at branch 0"
+        ]

@@ -9,7 +9,9 @@ held by nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any, Never
 
 import anyio
@@ -342,3 +344,69 @@ async def test_a_bounded_branch_record_is_durable_before_the_next_branch_starts(
     out = await run(traverse(range(2), branch, limit=1), None, journal=j)
     assert out == Ok(("0", "1"), None)
     assert seen == {0: [], 1: ["0/0/0"]}
+
+
+# ---------------------------------------------------------------- retry_failed re-decides a block
+
+
+def _flaky_block(attempts: list[int], fails_again: bool) -> Step[Any, Any, Any]:
+    async def call(req: int) -> str:
+        attempts.append(req)
+        if req == 1 and (fails_again or attempts.count(1) == 1):
+            raise ConnectionError(f"down {attempts.count(1)}")
+        await anyio.sleep(0)  # the block goes async: which branch fails first is journaled
+        return f"done {req}"
+
+    return par(*(effect("call", i, handler=call) for i in range(3)))
+
+
+def _decisions(path: Path) -> list[Any]:
+    """Every decision the journal file holds, superseded ones too."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    return [e["ok"] for e in lines if e["kind"] == "mce.par"]
+
+
+@pytest.mark.parametrize("fails_again", [False, True])
+async def test_a_resume_that_retries_failures_decides_the_block_again(
+    anyio_backend: str, fails_again: bool, tmp_path: Path
+) -> None:
+    attempts: list[int] = []
+    prog = _flaky_block(attempts, fails_again)
+    j = tmp_path / "run.jsonl"
+    first = await run(prog, None, journal=j)
+    assert isinstance(first, Err) and first.error.message == "down 1"
+    assert _decisions(j) == [{"branch": 1}]
+    # a plain resume serves the recorded decision, and journals none again
+    assert await run(prog, None, journal=j, mode="resume") == first
+    assert _decisions(j) == [{"branch": 1}]
+    before = len(attempts)
+    retried = await run(prog, None, journal=j, mode="resume", retry_failed=True)
+    assert attempts[before:].count(1) == 1  # the failed call runs again, once
+    if fails_again:
+        assert isinstance(retried, Err) and retried.error.message == "down 2"
+        assert _decisions(j) == [{"branch": 1}, {"branch": 1}]
+    else:
+        assert retried == Ok(("done 0", "done 1", "done 2"), None)
+        assert _decisions(j) == [{"branch": 1}, {"branch": None}]  # none failed
+    # the new decision supersedes the recorded one
+    assert await run(prog, None, journal=j, mode="replay") == retried
+    assert await run(prog, None, journal=j, mode="resume") == retried
+    assert len(_decisions(j)) == 2
+
+
+async def test_a_resume_serving_a_blocks_decision_does_not_journal_it_again(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    async def down(req: int) -> str:
+        raise ConnectionError("down")
+
+    # the failing branch awaits live code before its served failure: the block is finished
+    # with its branches in tasks, where the decision would be written
+    failing = sleeper(0).then(lambda _: effect("call", 1, handler=down))
+    prog = par(sleeper(0).then(lambda _: effect("k", 0, handler=to_str)), failing)
+    j = tmp_path / "run.jsonl"
+    first = await run(prog, None, journal=j)
+    assert isinstance(first, Err) and first.error.message == "down"
+    assert _decisions(j) == [{"branch": 1}]
+    assert await run(prog, None, journal=j, mode="resume") == first
+    assert _decisions(j) == [{"branch": 1}]

@@ -45,7 +45,9 @@ from mce import (
     traverse,
     within_budget,
 )
+from mce._runtime.context import Seq
 from mce._runtime.subrun import PARENT, Allowance, Parent
+from mce._runtime.trampoline import advance
 from mce.effects import report_retry
 from mce.events import TraceEvent
 from mce.journal import ReplayDivergence
@@ -849,3 +851,87 @@ async def test_a_recorded_decision_of_another_kind_names_the_block() -> None:
         await run(par(fail("x"), pure(0)), None, journal=j, mode="replay")
     assert info.value.reason == "the journal recorded a 'k' here, not 'mce.par'"
     assert info.value.__notes__[0].startswith("mce: raised by the parallel block ")
+
+
+# ---------------------------------------------------------------- after an awaited lifted step
+# (the driver's lifted-chain loop: `.then` callbacks and lifted callables it calls itself)
+
+
+class _Ready:
+    """An awaitable that is not a coroutine."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        yield from anyio.sleep(0).__await__()
+        return self.value
+
+
+async def test_after_a_lifted_step_the_chain_keeps_state_and_reaches_later_nodes(
+    anyio_backend: str,
+) -> None:
+    trace: list[TraceEvent] = []
+    prog = (
+        put(5)
+        .then(lambda _: sleeper(1).map(lambda v: v + 1).named("awaited"))
+        .then(lambda v: gets(lambda s: (v, s)))
+    )
+    assert await run(prog, 0, trace=trace.append) == Ok((2, 5), 5)
+    assert [(e.event, e.name, e.ok) for e in trace] == [
+        ("step.start", "awaited", None),
+        ("step.end", "awaited", True),
+    ]
+
+
+async def test_after_a_lifted_step_an_awaitable_that_is_not_a_coroutine_is_awaited(
+    anyio_backend: str,
+) -> None:
+    prog = sleeper(1).then(lambda v: lift(lambda: _Ready(v + 1))).then(lambda v: pure(v * 10))
+    assert await run(prog, None) == Ok(20, None)
+
+
+async def test_after_a_lifted_step_bugs_name_the_callback_or_callable(anyio_backend: str) -> None:
+    def bad_then(_: object) -> Never:
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(sleeper(1).then(bad_then).named("n"), None)
+    assert info.value.__notes__ == [
+        f"mce: raised by the .then callback {bad_then.__qualname__} at 'n'"
+    ]
+    with pytest.raises(ZeroDivisionError) as info:
+        await run(sleeper(1).then(lambda _: lift(boom)).named("n"), None)
+    assert info.value.__notes__ == [
+        f"mce: raised by the lifted callable {boom.__qualname__} at 'n'"
+    ]
+
+    def five(_: object) -> Any:
+        return 5
+
+    with pytest.raises(TypeError) as caught:
+        await run(sleeper(1).then(five).named("n"), None)
+    assert str(caught.value) == (
+        f"the .then callback {five.__qualname__} at 'n' returned 5 (int), not a Step; "
+        "wrap plain values in pure(...)"
+    )
+
+
+def test_advance_entered_with_a_foreign_node_is_a_type_error_naming_it() -> None:
+    # (a Step subclass with a foreign tag, run directly; a subclass made here would
+    # stay among Step's subclasses, which test_runtime_nodes checks)
+    class Odd:
+        _tag = 99
+
+    with pytest.raises(TypeError, match=r" at the top level returned <.*Odd object .*> \(Odd\)"):
+        advance(Odd(), [], None, None, Seq(None, None, None, ""))
+
+
+async def test_a_block_of_finished_shared_steps_runs_inline(anyio_backend: str) -> None:
+    once = share(sleeper(7))
+    # `once` has finished before the block: its branches need no await, so the
+    # failure is inline and no decision about which failed first is journaled
+    prog = once.then(lambda _: par(once.then(lambda v: fail(("inline", v))), once))
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(("inline", 7))
+    assert [e["kind"] for e in j.load()[1]] == []

@@ -200,3 +200,27 @@ async def test_fail_fast_blocks_journal_which_branch_failed_first(build: Any) ->
     assert await run(build([waiting, failing]), None, journal=journal, mode="replay") == Err(
         "late", None
     )
+
+
+async def test_lift_takes_any_callable_and_refuses_anything_else(anyio_backend: str) -> None:
+    import functools
+
+    class Counter:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def __call__(self) -> int:
+            self.n += 1
+            return self.n
+
+        async def fetch(self) -> str:
+            return "fetched"
+
+    counter = Counter()
+    # callables that are not plain functions: an instance, a bound method, a partial
+    assert await run(lift(counter), None) == Ok(1, None)
+    assert await run(lift(counter.fetch), None) == Ok("fetched", None)
+    assert await run(lift(functools.partial(double, 4)), None) == Ok(8, None)
+    with pytest.raises(TypeError) as info:
+        lift(3)  # type: ignore[call-overload]
+    assert str(info.value) == "lift() needs a zero-argument callable, got 3"

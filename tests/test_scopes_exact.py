@@ -32,30 +32,10 @@ from mce import (
     run,
     within_budget,
 )
-from mce.executors import nonblocking
 from mce.journal import Record, ReplayDivergence
+from tests._exact import err_and_state, sleeper, to_str
 
 pytestmark = pytest.mark.anyio
-
-
-@nonblocking
-def to_str(request: Any) -> str:
-    """A handler called on the event loop: it ends before any timer can fire."""
-    return str(request)
-
-
-def sleeper(value: Any) -> Step[Any, Any, Any]:
-    async def go() -> Any:
-        await anyio.sleep(0)
-        return value
-
-    return lift(go)
-
-
-def err_and_state(out: Ok[Any, Any] | Err[Any, Any]) -> tuple[Any, Any]:
-    """An Err's error and state (its equality ignores the state)."""
-    assert isinstance(out, Err), out
-    return out.error, out.state
 
 
 def records(j: Journal) -> list[tuple[str, str, Any]]:

@@ -347,6 +347,21 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"mce {__version__}"
 
 
+def test_help_does_not_look_up_the_version() -> None:
+    """Reading the installed version costs as much as the rest of `mce --help`:
+    only `--version` pays it."""
+    probe = (
+        "import contextlib, io, mce\n"
+        "from mce.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    code = main(['--help'])\n"
+        "assert code == 0 and 'usage: mce' in out.getvalue(), (code, out.getvalue())\n"
+        "print('__version__' in vars(mce))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize(
     ("argv", "suggestion"),
     [

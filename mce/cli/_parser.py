@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from mce import __version__
+import mce
 from mce.cli._draw_commands import cmd_graph, cmd_trace
 from mce.cli._mcp_command import cmd_mcp
 from mce.cli._run_commands import cmd_demo, cmd_replay, cmd_run
@@ -21,6 +22,18 @@ class _ArgumentError(Exception):
         super().__init__(message)
         self.parser = parser
         self.message = message
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: looks the installed version up only when asked (the lookup
+    costs about as much as the rest of `mce --help`)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show mce's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        parser._print_message(f"mce {mce.__version__}\n", sys.stdout)
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +72,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     parser = _Parser(
         prog="mce", description="Run, replay and inspect mce workflows.", allow_abbrev=False
     )
-    parser.add_argument("--version", action="version", version=f"mce {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_demo, _add_run, _add_replay, _add_trace, _add_graph, _add_mcp):
         add(sub)

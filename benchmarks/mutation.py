@@ -69,8 +69,13 @@ TARGETS: dict[str, list[str]] = {
     "mce/_applicatives.py": _STEP_TESTS,
     "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
     "mce/_runtime/driver.py": _RUNTIME_TESTS,
-    # test_lean_branches.py: the lean branch path only parallel.py has
-    "mce/_runtime/parallel.py": [*_RUNTIME_TESTS, "tests/test_lean_branches.py"],
+    # test_lean_branches.py: the lean branch path only parallel.py has;
+    # test_parallel_cancel_exact.py: branch tasks cancelled by lifted code
+    "mce/_runtime/parallel.py": [
+        *_RUNTIME_TESTS,
+        "tests/test_lean_branches.py",
+        "tests/test_parallel_cancel_exact.py",
+    ],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,

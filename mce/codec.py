@@ -274,6 +274,9 @@ class _Shape:
                 self.enums.append(origin)
             elif attrs.has(origin) or dataclasses.is_dataclass(origin) or _is_model(origin):
                 self.classes.append(origin)
+            elif typing.is_typeddict(origin):  # a dict whose values decode by key
+                self.mapping = self.mapping or (None, None)
+                self.typed_dict = _field_types(origin)
             else:
                 self._container(origin, args)
                 scalars.append(origin)
@@ -286,10 +289,7 @@ class _Shape:
     def _container(self, origin: type, args: tuple[Any, ...]) -> None:
         two = args if len(args) == 2 else (None, None)
         one = args[0] if len(args) == 1 else None
-        if self.mapping is None and typing.is_typeddict(origin):
-            self.mapping = (None, None)
-            self.typed_dict = _field_types(origin)
-        elif self.mapping is None and issubclass(dict, origin):
+        if self.mapping is None and issubclass(dict, origin):
             self.mapping = two
         if self.sequence is None and issubclass(list, origin):
             self.sequence = (one,)

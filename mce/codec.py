@@ -241,9 +241,12 @@ def decode(data: Any, into: Any = None, where: str = "value") -> Any:
         if t is list:
             return [decode(v, None, f"{where}[{i}]") for i, v in enumerate(data)]
         return data
+    shape = _shape(into)
     if t is list:
-        return _plain_array(data, _shape(into), where)
-    return _plain_scalar(data, _shape(into), where)
+        return _plain_array(data, shape, where)
+    if shape.open or isinstance(data, shape.scalars):
+        return data
+    return _plain_scalar(data, shape, where)
 
 
 class _Shape:
@@ -303,8 +306,6 @@ _shapes: dict[Any, _Shape] = {}
 
 
 def _shape(into: Any) -> _Shape:
-    if into is None:
-        into = Any
     try:
         shape = _shapes.get(into)
     except TypeError:  # an unhashable annotation (Annotated metadata): worked out each time
@@ -366,11 +367,7 @@ def _plain_array(data: list[Any], shape: _Shape, where: str) -> Any:
 
 
 def _tuple(items: list[Any], args: tuple[Any, ...], where: str, plain: _Shape | None = None) -> Any:
-    """`items` decoded by a tuple's type arguments `args`.
-
-    Items of a length `args` does not declare decode untyped - or, for a
-    plain JSON array (`plain` the declared type), are a misfit.
-    """
+    """`items` as a tuple of the declared `args`: another length is untyped, or a misfit (`plain`)."""
     n = len(items)
     if len(args) == 2 and args[1] is Ellipsis:
         args = (args[0],) * n
@@ -384,8 +381,6 @@ def _tuple(items: list[Any], args: tuple[Any, ...], where: str, plain: _Shape | 
 
 
 def _plain_scalar(data: Any, shape: _Shape, where: str) -> Any:
-    if isinstance(data, shape.scalars) or shape.open:
-        return data
     for value in shape.literals:
         if type(value) is type(data) and value == data:
             return data
@@ -406,27 +401,14 @@ def _build(cls: type, fields: dict[str, Any], where: str) -> Any:
     hints = _field_types(cls)
     if _is_model(cls):
         return _build_model(cls, fields, hints, where)
-    if attrs.has(cls):
-        params = [
-            (a.name, a.alias or a.name, a.default is attrs.NOTHING)
-            for a in attrs.fields(cls)
-            if a.init
-        ]
-    else:
-        none = dataclasses.MISSING
-        params = [
-            (f.name, f.name, f.default is none is f.default_factory)
-            for f in dataclasses.fields(cls)
-            if f.init
-        ]
-    init = {name: alias for name, alias, _ in params}
+    init, required = _params.get(cls) or _params_of(cls)
     unknown = fields.keys() - init.keys()
     if unknown:
         raise DecodeError(
             where, f"{cls.__qualname__} has no field {sorted(unknown)[0]!r} (was it renamed?)"
         )
-    for name, _, required in params:
-        if required and name not in fields:
+    for name in required:
+        if name not in fields:
             raise DecodeError(
                 f"{where}.{name}", f"{cls.__qualname__} needs a {name!r}; the journal has none"
             )
@@ -439,11 +421,32 @@ def _build(cls: type, fields: dict[str, Any], where: str) -> Any:
         ) from None
 
 
-def _build_model(cls: Any, fields: dict[str, Any], hints: dict[str, Any], where: str) -> Any:
-    """A pydantic model: tagged parts decoded by the annotations, the rest validated by pydantic.
+_params: dict[type, tuple[dict[str, str], tuple[str, ...]]] = {}
 
-    Plain parts pass to pydantic as recorded (their type declared open), so
-    the model's own coercions - an ISO date string to a `datetime` - apply.
+
+def _params_of(cls: type) -> tuple[dict[str, str], tuple[str, ...]]:
+    """An attrs class's or dataclass's init fields (name: argument name), and the required."""
+    if attrs.has(cls):
+        fields = [
+            (a.name, a.alias or a.name, a.default is attrs.NOTHING, a.init)
+            for a in attrs.fields(cls)
+        ]
+    else:
+        none = dataclasses.MISSING
+        fields = [
+            (f.name, f.name, f.default is none is f.default_factory, f.init)
+            for f in dataclasses.fields(cls)
+        ]
+    init = {name: arg for name, arg, _, takes in fields if takes}
+    required = tuple(name for name, _, needed, takes in fields if takes and needed)
+    _params[cls] = (init, required)
+    return init, required
+
+
+def _build_model(cls: Any, fields: dict[str, Any], hints: dict[str, Any], where: str) -> Any:
+    """A pydantic model, validated by pydantic: parts that fit no annotation pass as recorded.
+
+    So the model's own coercions apply (an ISO date string to a `datetime`).
     """
     names = {f.alias: name for name, f in cls.model_fields.items() if f.alias}
     values = {}

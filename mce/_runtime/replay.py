@@ -64,9 +64,10 @@ def exceeded(data: Any, position: str) -> BudgetExceeded:
 
 
 def error_type(node: Any) -> Any:
-    """What an effect's recorded error decodes as: `EffectError`, or the error type it declares."""
+    """What an effect's recorded error decodes as: `EffectError`, or the error type it
+    declares - or, as recorded, any other value a handler failed with."""
     declared = node.error
-    return EffectError if declared is None else EffectError | declared
+    return EffectError | Any if declared is None else EffectError | declared | Any
 
 
 class ReplayLookup:
@@ -145,6 +146,7 @@ class ReplayLookup:
                 position, kind, f"the journal recorded a {entry.kind!r} here, not {kind!r}"
             )
         self._used.add(position)
+        # a decision is an object: anything else is corrupt (DecodeError)
         return self.value(entry, dict[str, Any])
 
     def ran(self, position: str) -> bool:
@@ -158,7 +160,7 @@ class ReplayLookup:
         if entry is None or entry.kind != BUDGET_DECISION:
             return None
         self._used.add(entry.pos)
-        data = self.value(entry, dict[str, Any])
+        data = self.value(entry, Any)  # its shape is checked below
         return data.get("refused") if type(data) is dict else None
 
     def skip(self, prefix: str) -> None:

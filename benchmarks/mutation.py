@@ -162,15 +162,8 @@ EQUIVALENT["mce.step.x_lift__mutmut_2"] = (
     "a plain function is callable: the type check only spares the callable() call"
 )
 
-_UNTYPED_DICT = (
-    "decoding as dict[str, Any] declares nothing more than no type: its values are Any, and "
-    "decode does not check the outer shape (refusal() checks it itself)"
-)
-EQUIVALENT.update(
-    {
-        "mce._runtime.replay.xǁReplayLookupǁdecision__mutmut_13": _UNTYPED_DICT,
-        "mce._runtime.replay.xǁReplayLookupǁrefusal__mutmut_9": _UNTYPED_DICT,
-    }
+EQUIVALENT["mce._runtime.replay.xǁReplayLookupǁrefusal__mutmut_9"] = (
+    "decoding as Any declares nothing more than no type (refusal() checks the shape itself)"
 )
 
 _EP = "mce._runtime.effects_port."

@@ -301,6 +301,13 @@ def test_decision_data_is_decoded_as_a_dict() -> None:
     assert lookup.decision("0", BUDGET_DECISION) == {"x": (1,)}
 
 
+@pytest.mark.parametrize("value", [[1, 2], "fired", 3, None])
+def test_a_decision_that_is_not_an_object_is_corrupt_naming_its_position(value: Any) -> None:
+    lookup = ReplayLookup("replay", [rec("4", kind=BUDGET_DECISION, fp="", value=value)])
+    with pytest.raises(JournalCorrupt, match=r"position 4: value: the journal holds .* dict"):
+        lookup.decision("4", BUDGET_DECISION)
+
+
 # ------------------------------------------------------------- ran()
 
 

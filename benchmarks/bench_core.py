@@ -123,6 +123,23 @@ def lifted_chain(depth: int) -> Step[Any, Any, int]:
     return s
 
 
+def lifted_chain_args(depth: int) -> Step[Any, Any, int]:
+    """The same chain with the arguments passed to `lift`: no closure per step."""
+    s: Step[Any, Any, int] = pure(0)
+    for _ in range(depth):
+        s = s.then(lambda x: lift(inc, x))
+    return s
+
+
+def lift_takes_args() -> bool:
+    """Whether this checkout's `lift` takes arguments (`lift(fn, *args)`), for pairing runs."""
+    try:
+        lift(inc, 0)  # type: ignore[call-arg, unused-ignore]
+    except TypeError:
+        return False
+    return True
+
+
 def cpu_async(fn: Callable[[], Awaitable[Any]], backend: str = "asyncio") -> float:
     """CPU seconds of this thread for `await fn()`: on a shared machine, time spent
     waiting for a core is not counted (everything measured here runs on this thread)."""
@@ -158,26 +175,46 @@ def own_calls(depth: int) -> Callable[[], Awaitable[int]]:
     return own
 
 
+def own_calls_args(depth: int) -> Callable[[], Awaitable[int]]:
+    """`own_calls` for the chain of `lift(inc, x)`: callback, node, `inc(x)`, await."""
+    callbacks = [lambda x: lift(inc, x) for _ in range(depth)]
+
+    async def own() -> int:
+        value = 0
+        for f in callbacks:
+            step: Any = f(value)
+            value = await step.thunk(step.args)  # one argument is stored as itself
+        return value
+
+    return own
+
+
 def bench_lifted(depths: list[int], repeats: int) -> list[dict[str, Any]]:
     """Lifted chain step and pure bind against the raw await loop, interleaved."""
     rows = []
     for depth in depths:
-        lifted, bound, own = lifted_chain(depth), build_chain(depth), own_calls(depth)
-        samples: dict[str, list[float]] = {"lifted": [], "own": [], "bind": [], "floor": []}
+        lifted, bound = lifted_chain(depth), build_chain(depth)
+        works: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("lifted", lambda c=lifted: run(c, None)),
+            ("own", own_calls(depth)),
+            ("bind", lambda c=bound: run(c, None)),
+            ("floor", lambda d=depth: await_loop(d)),
+        ]
+        if lift_takes_args():
+            works += [
+                ("lifted_args", lambda c=lifted_chain_args(depth): run(c, None)),
+                ("own_args", own_calls_args(depth)),
+            ]
+        samples: dict[str, list[float]] = {key: [] for key, _ in works}
         for _ in range(repeats + 1):  # interleaved; the first round is a warm-up
-            for key, work in (
-                ("lifted", lambda c=lifted: run(c, None)),
-                ("own", own),
-                ("bind", lambda c=bound: run(c, None)),
-                ("floor", lambda d=depth: await_loop(d)),
-            ):
+            for key, work in works:
                 samples[key].append(cpu_async(work))
         row: dict[str, Any] = {"depth": depth}
         for key, values in samples.items():
             row[key] = Stat(values[1:], depth)
-        row["ratio_lifted"] = row["lifted"].median / row["floor"].median
-        row["ratio_own"] = row["own"].median / row["floor"].median
-        row["ratio_bind"] = row["bind"].median / row["floor"].median
+        for key in samples:
+            if key != "floor":
+                row[f"ratio_{key}"] = row[key].median / row["floor"].median
         rows.append(row)
         print(
             f"lifted depth {depth:>7,}: lifted {row['lifted'].cell()} own calls {row['own'].cell()} "
@@ -185,6 +222,12 @@ def bench_lifted(depths: list[int], repeats: int) -> list[dict[str, Any]]:
             f"{row['ratio_lifted']:.2f}x, own calls {row['ratio_own']:.2f}x, bind {row['ratio_bind']:.2f}x",
             flush=True,
         )
+        if "lifted_args" in row:
+            print(
+                f"  lift(inc, x) {row['lifted_args'].cell()} own calls {row['own_args'].cell()} "
+                f"-> {row['ratio_lifted_args']:.2f}x, own calls {row['ratio_own_args']:.2f}x",
+                flush=True,
+            )
     return rows
 
 
@@ -253,6 +296,15 @@ def bench_memory(n: int) -> dict[str, float]:
         f"anyio task group {row['anyio']:.0f} B -> {row['ratio']:.2f}x ({row['ratio_run_only']:.2f}x)",
         flush=True,
     )
+    if lift_takes_args():  # the program without a closure per branch
+        row["mce_args"] = pending_bytes(
+            n, lambda ev: run(gather([lift(waiter, ev) for _ in range(n)]), None)
+        )
+        row["ratio_args"] = row["mce_args"] / row["gather"]
+        print(
+            f"  with lift(waiter, ev): mce {row['mce_args']:.0f} B -> {row['ratio_args']:.2f}x",
+            flush=True,
+        )
     return row
 
 
@@ -411,7 +463,7 @@ def main(argv: list[str] | None = None) -> None:
     memory = bench_memory(2_000 if args.quick else MEMORY_N) if "memory" in only else {}
     if len(only) < len(ROWS):  # a partial run: rows for pairing, no report
         for r in lifted:
-            ratios = {k: r[k] for k in ("ratio_lifted", "ratio_own", "ratio_bind")}
+            ratios = {k: v for k, v in r.items() if k.startswith("ratio_")}
             print(
                 "row:", json.dumps({"depth": r["depth"], "lifted_us": r["lifted"].median, **ratios})
             )

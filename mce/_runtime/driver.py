@@ -39,7 +39,7 @@ from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent, Tracer
 from mce.outcome import Err, Ok
-from mce.step import _Fail, _Lift, _Pure
+from mce.step import _Fail, _Lift, _Pure, _Then
 
 
 def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
@@ -162,7 +162,9 @@ async def lifted_chain(
     """
     pop = stack.pop
     lift_type = _Lift
+    then_type = _Then
     coroutine = _CoroutineType
+    no_args = ()
     cur = lifted
     try:
         while True:
@@ -170,7 +172,8 @@ async def lifted_chain(
             # Unwind to the next lifted step that needs awaiting.
             while stack:
                 frame = pop()
-                if frame._tag != 1:  # not THEN: a frame only the trampoline handles
+                # Types, not tags: `type(x) is C` is cheaper than reading a class attribute.
+                if type(frame) is not then_type:  # a frame only the trampoline handles
                     stack.append(frame)
                     return _trampoline.advance(_Pure(value), stack, state, run, where)
                 cur = frame
@@ -178,7 +181,13 @@ async def lifted_chain(
                 if type(node) is not lift_type:
                     return _trampoline.advance(node, stack, state, run, where, frame)
                 cur = node
-                value = node.thunk()
+                args = node.args  # `_Lift.call`, inlined
+                if args is no_args:
+                    value = node.thunk()
+                elif type(args) is not tuple:
+                    value = node.thunk(args)
+                else:
+                    value = node.thunk(*args)
                 if type(value) is coroutine or hasattr(value, "__await__"):
                     awaitable = value
                     break

@@ -155,7 +155,7 @@ def _start(b: Block, i: int) -> Pending | None:
             b.went_async = True
             return (NODE, step, [], b.base, None)
         try:  # an async callable only makes its coroutine: nothing runs before the task
-            value = step.thunk()
+            value = step.call()
         except Exception as exc:
             annotate(exc, step, [], _seq(b, i))
             raise
@@ -226,7 +226,7 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
             try:
                 if code == NODE and payload._tag == LIFT:  # an async function, called here
                     try:
-                        payload = (payload, payload.thunk())
+                        payload = (payload, payload.call())
                     except Exception as exc:
                         annotate(exc, payload, stack, seq or _seq(b, i))
                         raise

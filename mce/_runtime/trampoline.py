@@ -25,7 +25,7 @@ from mce._runtime.diagnostics import annotate, not_a_step, trace_served, trace_s
 from mce._runtime.nodes import AWAIT, BUDGET_SCOPE, EFFECT_LIVE, ERR, NODE, OK, TIMEOUT_SCOPE
 from mce._runtime.replay import error_type
 from mce.outcome import Err
-from mce.step import _Fail
+from mce.step import _Fail, _Then
 
 
 def advance(
@@ -50,6 +50,8 @@ def advance(
     cur = node if came_from is None else came_from
     push = stack.append
     pop = stack.pop
+    then_type = _Then
+    no_args = ()
     try:
         while True:
             # A callback's result is checked here: a Step has a `_tag`. (An
@@ -61,6 +63,11 @@ def advance(
             if t == 1:  # THEN
                 push(node)
                 node = node.step
+                # A left-nested chain (`s.then(f).then(g)...`): descend it in one go,
+                # testing the type (cheaper than reading the `_tag` class attribute).
+                while type(node) is then_type:
+                    push(node)
+                    node = node.step
                 continue
             if t == 0:  # PURE
                 value = node.value
@@ -119,7 +126,13 @@ def advance(
                 continue
             elif t == 12:  # LIFT: an async callable returns its coroutine, awaited by the driver
                 cur = node
-                value = node.thunk()
+                args = node.args  # `_Lift.call`, inlined
+                if args is no_args:
+                    value = node.thunk()
+                elif type(args) is not tuple:
+                    value = node.thunk(args)
+                else:
+                    value = node.thunk(*args)
                 if hasattr(value, "__await__"):
                     return (AWAIT, (node, value), state)
             elif t == 15:  # SHARE: finished already? then no need to await
@@ -191,11 +204,11 @@ def advance(
             # A value: unwind to the nearest .then, applying maps on the way.
             while stack:
                 frame = pop()
-                ft = frame._tag
-                if ft == 1:  # THEN
+                if type(frame) is then_type:  # THEN
                     cur = frame
                     node = frame.f(value)  # checked at the top of the loop
                     break
+                ft = frame._tag
                 if ft == 2:  # MAP
                     cur = frame
                     value = frame.f(value)

@@ -183,7 +183,7 @@ def own_calls_args(depth: int) -> Callable[[], Awaitable[int]]:
         value = 0
         for f in callbacks:
             step: Any = f(value)
-            value = await step.thunk(step.args)  # one argument is stored as itself
+            value = await step.thunk(step.arg)  # one argument: `arg`, no `more`
         return value
 
     return own

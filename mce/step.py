@@ -363,33 +363,31 @@ class _Defer(Step[Any, Any, Any]):
 class _Lift(Step[Any, Never, Any]):
     """Built by `lift` alone (without an `__init__`: a chain builds one per step).
 
-    `args` holds what `thunk` is called with, packed small (a pending branch
-    keeps its node alive): a tuple is spread (`()`: no argument), anything
-    else is the one argument itself - one argument that is a tuple is kept
-    as a 1-tuple. `call` is the reference; the interpreter's hot paths
-    inline it.
+    It calls `thunk()` when `arg` is `_NO_ARG`, else `thunk(arg, *more)`:
+    `lift`'s own parameters, kept as they came (no tuple for one argument).
+    `call` is the reference; the interpreter's hot paths inline it.
     """
 
-    __slots__ = ("args", "thunk")
+    __slots__ = ("arg", "more", "thunk")
     _tag = LIFT
     thunk: Callable[..., Any]
-    args: Any
+    arg: Any
+    more: tuple[Any, ...]
 
     def call(self) -> Any:
         """Call the lifted callable with its arguments.
 
-        >>> lift(divmod, 7, 2).call(), lift(len, (1, 2)).call(), lift(list).call()
-        ((3, 1), 2, [])
+        >>> lift(list).call(), lift(len, (1, 2)).call(), lift(divmod, 7, 2).call()
+        ([], 2, (3, 1))
         """
-        args = self.args
-        if type(args) is not tuple:
-            return self.thunk(args)
-        return self.thunk(*args)
+        arg = self.arg
+        if arg is _NO_ARG:
+            return self.thunk()
+        return self.thunk(arg, *self.more)
 
     def __repr__(self) -> str:
-        args = self.args
-        shown = "".join(f", {a!r}" for a in (args if type(args) is tuple else (args,)))
-        return f"lift({_callable_name(self.thunk)}{shown})"
+        args = () if self.arg is _NO_ARG else (self.arg, *self.more)
+        return f"lift({', '.join([_callable_name(self.thunk), *map(repr, args)])})"
 
 
 @final
@@ -554,8 +552,8 @@ def lift(thunk: Callable[..., Any], arg: Any = _NO_ARG, *more: Any) -> Step[obje
     >>> run_sync(pure(2).then(lambda n: lift(fetch, n)), None).value
     'data 2'
     """
-    # The arguments come as `arg, *more` rather than `*args`: one argument
-    # then needs no tuple, and is kept as itself (see `_Lift`).
+    # The arguments come as `arg, *more` rather than `*args`: the node keeps
+    # them as they are, with no tuple for one argument (see `_Lift`).
     if type(thunk) is not _FunctionType and not callable(thunk):
         if arg is _NO_ARG:
             raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
@@ -566,14 +564,8 @@ def lift(thunk: Callable[..., Any], arg: Any = _NO_ARG, *more: Any) -> Step[obje
         )
     node = _Lift()
     node.thunk = thunk
-    if arg is _NO_ARG:
-        node.args = ()
-    elif more:
-        node.args = (arg, *more)
-    elif type(arg) is tuple:
-        node.args = (arg,)
-    else:
-        node.args = arg
+    node.arg = arg
+    node.more = more
     return node
 
 

@@ -39,7 +39,7 @@ from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent, Tracer
 from mce.outcome import Err, Ok
-from mce.step import _Fail, _Lift, _Pure, _Then
+from mce.step import _NO_ARG, _Fail, _Lift, _Pure, _Then
 
 
 def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
@@ -164,7 +164,7 @@ async def lifted_chain(
     lift_type = _Lift
     then_type = _Then
     coroutine = _CoroutineType
-    no_args = ()
+    no_arg = _NO_ARG
     cur = lifted
     try:
         while True:
@@ -181,13 +181,13 @@ async def lifted_chain(
                 if type(node) is not lift_type:
                     return _trampoline.advance(node, stack, state, run, where, frame)
                 cur = node
-                args = node.args  # `_Lift.call`, inlined
-                if args is no_args:
+                arg = node.arg  # `_Lift.call`, inlined
+                if arg is no_arg:
                     value = node.thunk()
-                elif type(args) is not tuple:
-                    value = node.thunk(args)
+                elif node.more:
+                    value = node.thunk(arg, *node.more)
                 else:
-                    value = node.thunk(*args)
+                    value = node.thunk(arg)
                 if type(value) is coroutine or hasattr(value, "__await__"):
                     awaitable = value
                     break

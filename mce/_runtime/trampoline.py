@@ -25,7 +25,7 @@ from mce._runtime.diagnostics import annotate, not_a_step, trace_served, trace_s
 from mce._runtime.nodes import AWAIT, BUDGET_SCOPE, EFFECT_LIVE, ERR, NODE, OK, TIMEOUT_SCOPE
 from mce._runtime.replay import error_type
 from mce.outcome import Err
-from mce.step import _Fail, _Then
+from mce.step import _NO_ARG, _Fail, _Then
 
 
 def advance(
@@ -51,7 +51,7 @@ def advance(
     push = stack.append
     pop = stack.pop
     then_type = _Then
-    no_args = ()
+    no_arg = _NO_ARG
     try:
         while True:
             # A callback's result is checked here: a Step has a `_tag`. (An
@@ -126,13 +126,13 @@ def advance(
                 continue
             elif t == 12:  # LIFT: an async callable returns its coroutine, awaited by the driver
                 cur = node
-                args = node.args  # `_Lift.call`, inlined
-                if args is no_args:
+                arg = node.arg  # `_Lift.call`, inlined
+                if arg is no_arg:
                     value = node.thunk()
-                elif type(args) is not tuple:
-                    value = node.thunk(args)
+                elif node.more:
+                    value = node.thunk(arg, *node.more)
                 else:
-                    value = node.thunk(*args)
+                    value = node.thunk(arg)
                 if hasattr(value, "__await__"):
                     return (AWAIT, (node, value), state)
             elif t == 15:  # SHARE: finished already? then no need to await

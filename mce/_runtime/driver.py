@@ -177,17 +177,21 @@ async def lifted_chain(
                     stack.append(frame)
                     return _trampoline.advance(_Pure(value), stack, state, run, where)
                 cur = frame
-                node = frame.f(value)
+                # Each function read into a local, then called: `frame.f(value)` would
+                # be a method call, and finding a function in a slot that way is slow.
+                f = frame.f
+                node = f(value)
                 if type(node) is not lift_type:
                     return _trampoline.advance(node, stack, state, run, where, frame)
                 cur = node
                 arg = node.arg  # `_Lift.call`, inlined
+                thunk = node.thunk
                 if arg is no_arg:
-                    value = node.thunk()
+                    value = thunk()
                 elif node.more:
-                    value = node.thunk(arg, *node.more)
+                    value = thunk(arg, *node.more)
                 else:
-                    value = node.thunk(arg)
+                    value = thunk(arg)
                 if type(value) is coroutine or hasattr(value, "__await__"):
                     awaitable = value
                     break

@@ -127,12 +127,13 @@ def advance(
             elif t == 12:  # LIFT: an async callable returns its coroutine, awaited by the driver
                 cur = node
                 arg = node.arg  # `_Lift.call`, inlined
+                thunk = node.thunk
                 if arg is no_arg:
-                    value = node.thunk()
+                    value = thunk()
                 elif node.more:
-                    value = node.thunk(arg, *node.more)
+                    value = thunk(arg, *node.more)
                 else:
-                    value = node.thunk(arg)
+                    value = thunk(arg)
                 if hasattr(value, "__await__"):
                     return (AWAIT, (node, value), state)
             elif t == 15:  # SHARE: finished already? then no need to await
@@ -206,12 +207,14 @@ def advance(
                 frame = pop()
                 if type(frame) is then_type:  # THEN
                     cur = frame
-                    node = frame.f(value)  # checked at the top of the loop
+                    f = frame.f  # read, then called: a method call would look it up slowly
+                    node = f(value)  # checked at the top of the loop
                     break
                 ft = frame._tag
                 if ft == 2:  # MAP
                     cur = frame
-                    value = frame.f(value)
+                    f = frame.f
+                    value = f(value)
                 elif ft == 8:  # RECOVER: not needed, drop its saved state
                     pop()
                 elif ft == 10 and run.tracer is not None:

@@ -165,13 +165,17 @@ async def lifted_chain(
     then_type = _Then
     coroutine = _CoroutineType
     no_arg = _NO_ARG
+    no_more = ()
     cur = lifted
     try:
         while True:
             value = await awaitable
             # Unwind to the next lifted step that needs awaiting.
-            while stack:
-                frame = pop()
+            while True:
+                try:
+                    frame = pop()
+                except IndexError:  # nothing left to run: the sequence's value
+                    return (OK, value, state)
                 # Types, not tags: `type(x) is C` is cheaper than reading a class attribute.
                 if type(frame) is not then_type:  # a frame only the trampoline handles
                     stack.append(frame)
@@ -188,15 +192,13 @@ async def lifted_chain(
                 thunk = node.thunk
                 if arg is no_arg:
                     value = thunk()
-                elif node.more:
-                    value = thunk(arg, *node.more)
-                else:
+                elif node.more is no_more:  # `*more` of no argument: the one empty tuple
                     value = thunk(arg)
+                else:
+                    value = thunk(arg, *node.more)
                 if type(value) is coroutine or hasattr(value, "__await__"):
                     awaitable = value
                     break
-            else:
-                return (OK, value, state)
     except Exception as exc:
         annotate(exc, cur, stack, where)
         raise

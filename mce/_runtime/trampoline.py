@@ -52,6 +52,7 @@ def advance(
     pop = stack.pop
     then_type = _Then
     no_arg = _NO_ARG
+    no_more = ()
     try:
         while True:
             # A callback's result is checked here: a Step has a `_tag`. (An
@@ -130,10 +131,10 @@ def advance(
                 thunk = node.thunk
                 if arg is no_arg:
                     value = thunk()
-                elif node.more:
-                    value = thunk(arg, *node.more)
-                else:
+                elif node.more is no_more:  # `*more` of no argument: the one empty tuple
                     value = thunk(arg)
+                else:
+                    value = thunk(arg, *node.more)
                 if hasattr(value, "__await__"):
                     return (AWAIT, (node, value), state)
             elif t == 15:  # SHARE: finished already? then no need to await

@@ -201,8 +201,9 @@ def bench_lifted(depths: list[int], repeats: int) -> list[dict[str, Any]]:
             ("floor", lambda d=depth: await_loop(d)),
         ]
         if lift_takes_args():
+            lifted_args = lifted_chain_args(depth)
             works += [
-                ("lifted_args", lambda c=lifted_chain_args(depth): run(c, None)),
+                ("lifted_args", lambda c=lifted_args: run(c, None)),
                 ("own_args", own_calls_args(depth)),
             ]
         samples: dict[str, list[float]] = {key: [] for key, _ in works}

@@ -532,15 +532,24 @@ _NO_ARG: Any = object()
 def lift(thunk: Callable[[*_Ts], Awaitable[_A]], *args: *_Ts) -> Step[object, Never, _A]: ...
 @overload
 def lift(thunk: Callable[[*_Ts], _A], *args: *_Ts) -> Step[object, Never, _A]: ...
-def lift(thunk: Callable[..., Any], arg: Any = _NO_ARG, *more: Any) -> Step[object, Never, Any]:
+# mypy cannot match `*args: *_Ts` overloads against any implementation, even
+# `(thunk: Any, *args: Any)`; callers are checked against the overloads alone.
+def lift(  # type: ignore[misc]
+    thunk: Callable[..., Any], arg: Any = _NO_ARG, *more: Any
+) -> Step[object, Never, Any]:
     """Lift an async (or sync) callable, with the arguments to call it with, into a step.
 
     The step calls `thunk(*args)` each time it runs - never while building
     it - and awaits what an async callable returns. An exception it raises
     is a bug and propagates out of `run`; effects that fail in expected ways
-    belong on the error channel instead. Passing the arguments here rather
-    than in a closure (`lift(fetch, url)`, not `lift(lambda: fetch(url))`)
-    spares a function object per step, like anyio's `start_soon(fn, *args)`.
+    belong on the error channel instead.
+
+    Passing the arguments here rather than in a closure (`lift(fetch, url)`,
+    not `lift(lambda: fetch(url))`) spares a function object per step, like
+    anyio's `start_soon(fn, *args)`; they are the values given now, where a
+    closure would read its variables when the step runs. Type checkers match
+    them against `thunk`'s parameters; arguments that do not fit raise a
+    `TypeError` when the step runs, as a bug of the lifted callable.
 
     >>> import anyio
     >>> from mce import run_sync

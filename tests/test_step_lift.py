@@ -93,15 +93,23 @@ ARGUMENTS: list[tuple[Any, ...]] = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("args", ARGUMENTS)
 @pytest.mark.parametrize("fn", [_add, _instant, _sync, _makes_coroutine])
-def test_every_path_calls_fn_with_its_arguments(backend: str, args: tuple[Any, ...], fn: Any) -> None:
+def test_every_path_calls_fn_with_its_arguments(
+    backend: str, args: tuple[Any, ...], fn: Any
+) -> None:
     """The trampoline (a lifted step alone, or after a map), the driver's chain (a
     lifted step returned by a `.then` callback after a lifted coroutine), a lean
     branch, a general branch and a traverse's branch all call `fn(*args)`."""
-    expected = ("sum", "made", *args) if fn is _makes_coroutine else (fn(*args) if fn is _sync else None)
+    expected = (
+        ("sum", "made", *args) if fn is _makes_coroutine else (fn(*args) if fn is _sync else None)
+    )
     if expected is None:
         expected = ("sum" if fn is _add else "now", *args)
     alone = lift(fn, *args)
-    chained = lift(_add).then(lambda _: lift(fn, *args)).then(lambda v: lift(fn, *args).map(lambda w: (v, w)))
+    chained = (
+        lift(_add)
+        .then(lambda _: lift(fn, *args))
+        .then(lambda v: lift(fn, *args).map(lambda w: (v, w)))
+    )
     programs: list[tuple[Step[Any, Any, Any], Any]] = [
         (alone, expected),
         (pure(0).map(str).then(lambda _: lift(fn, *args)), expected),

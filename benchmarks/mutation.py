@@ -65,10 +65,11 @@ _REPLAY_TESTS = [
 _STEP_TESTS = ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
-    "mce/step.py": _STEP_TESTS,
+    # test_step_lift.py: `lift(fn, *args)`, on every path that calls a lifted step
+    "mce/step.py": [*_STEP_TESTS, "tests/test_step_lift.py"],
     "mce/_applicatives.py": _STEP_TESTS,
-    "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
-    "mce/_runtime/driver.py": _RUNTIME_TESTS,
+    "mce/_runtime/trampoline.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],
+    "mce/_runtime/driver.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],
     # test_lean_branches.py: the lean branch path only parallel.py has
     "mce/_runtime/parallel.py": [*_RUNTIME_TESTS, "tests/test_lean_branches.py"],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,

@@ -65,16 +65,18 @@ _REPLAY_TESTS = [
 _STEP_TESTS = ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step_laws.py"]
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
-    "mce/step.py": _STEP_TESTS,
+    # test_step_lift.py: `lift(fn, *args)`, on every path that calls a lifted step
+    "mce/step.py": [*_STEP_TESTS, "tests/test_step_lift.py"],
     "mce/_applicatives.py": _STEP_TESTS,
-    "mce/_runtime/trampoline.py": _RUNTIME_TESTS,
-    "mce/_runtime/driver.py": _RUNTIME_TESTS,
+    "mce/_runtime/trampoline.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],
+    "mce/_runtime/driver.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],
     # test_lean_branches.py: the lean branch path only parallel.py has;
     # test_parallel_cancel_exact.py: branch tasks cancelled by lifted code
     "mce/_runtime/parallel.py": [
         *_RUNTIME_TESTS,
         "tests/test_lean_branches.py",
         "tests/test_parallel_cancel_exact.py",
+        "tests/test_step_lift.py",
     ],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
@@ -100,15 +102,21 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (192, 193, 195)}
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (209, 210, 212)}
 )
 EQUIVALENT.update(
     {
         f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
         "only an effect with a recorded refusal, which charge_call refused before it was served"
-        for n in (199, 207, 208, 209)
+        for n in (216, 224, 225, 226)
     }
 )
+EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_24"] = (
+    "only the shortcut down a left-nested chain: without it each .then is pushed by the "
+    "THEN case, one turn of the loop each"
+)
+_ONE_ARG_CALL = "only picks thunk(arg) over thunk(arg, *more) when more is empty: the same call"
+EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_9"] = _ONE_ARG_CALL
 _SHA1_FLAG = "usedforsecurity only matters on an OpenSSL in FIPS mode: the digests are the same"
 EQUIVALENT.update(
     {
@@ -296,16 +304,24 @@ EQUIVALENT.update(
         f"{_DRV}x_lifted_chain__mutmut_{n}": "only the fast path: a lifted step a callback "
         "returns is then run by the trampoline (advance, told the frame it came from), "
         "which calls it the same way and stops at its coroutine for the driver to await"
-        for n in (2, 25)
+        for n in (2, 29)
+    }
+)
+EQUIVALENT.update(
+    {
+        f"{_DRV}x_lifted_chain__mutmut_{n}": "only the fast path: a .then frame is then "
+        "handed back to the trampoline, which handles every frame"
+        for n in (3, 11)
     }
 )
 EQUIVALENT.update(
     {
         f"{_DRV}x_lifted_chain__mutmut_{n}": "a coroutine has __await__: the type check "
         "only spares the hasattr call"
-        for n in (3, 42)
+        for n in (4, 56)
     }
 )
+EQUIVALENT[f"{_DRV}x_lifted_chain__mutmut_6"] = _ONE_ARG_CALL
 _SCO = "mce._runtime.scopes."
 _NOTHING_SERVED = "a live run's replay lookup holds no entries: decision() finds none"
 EQUIVALENT[f"{_SCO}x_run_timeout__mutmut_13"] = _NOTHING_SERVED

@@ -21,7 +21,7 @@ from __future__ import annotations
 # import cycle or a lookup per bind. The applicatives live in mce/_applicatives.py.
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, TypeVarTuple, final, overload
 
 # Node tags are defined once, in the closed node module.
 from mce._runtime.nodes import (
@@ -65,6 +65,7 @@ _D = TypeVar("_D")
 _F = TypeVar("_F")
 _G = TypeVar("_G")
 _X = TypeVar("_X")
+_Ts = TypeVarTuple("_Ts")
 
 
 class Step(Generic[_S_contra, _E_co, _A_co]):
@@ -360,14 +361,33 @@ class _Defer(Step[Any, Any, Any]):
 
 @final
 class _Lift(Step[Any, Never, Any]):
-    """Built by `lift` alone (without an `__init__`: a chain builds one per step)."""
+    """Built by `lift` alone (without an `__init__`: a chain builds one per step).
 
-    __slots__ = ("thunk",)
+    It calls `thunk()` when `arg` is `_NO_ARG`, else `thunk(arg, *more)`:
+    `lift`'s own parameters, kept as they came (no tuple for one argument).
+    `call` is the reference; the interpreter's hot paths inline it.
+    """
+
+    __slots__ = ("arg", "more", "thunk")
     _tag = LIFT
-    thunk: Callable[[], Any]
+    thunk: Callable[..., Any]
+    arg: Any
+    more: tuple[Any, ...]
+
+    def call(self) -> Any:
+        """Call the lifted callable with its arguments.
+
+        >>> lift(list).call(), lift(len, (1, 2)).call(), lift(divmod, 7, 2).call()
+        ([], 2, (3, 1))
+        """
+        arg = self.arg
+        if arg is _NO_ARG:
+            return self.thunk()
+        return self.thunk(arg, *self.more)
 
     def __repr__(self) -> str:
-        return f"lift({_callable_name(self.thunk)})"
+        args = () if self.arg is _NO_ARG else (self.arg, *self.more)
+        return f"lift({', '.join([_callable_name(self.thunk), *map(repr, args)])})"
 
 
 @final
@@ -504,29 +524,57 @@ def modify(f: Callable[[_S], _S]) -> Step[_S, Never, None]:
     return _Modify(f)
 
 
-@overload
-def lift(thunk: Callable[[], Awaitable[_A]]) -> Step[object, Never, _A]: ...
-@overload
-def lift(thunk: Callable[[], _A]) -> Step[object, Never, _A]: ...
-def lift(thunk: Callable[[], Any]) -> Step[object, Never, Any]:
-    """Lift an async (or sync) zero-argument callable into a step.
+_NO_ARG: Any = object()
+"""`lift`'s default for its first argument: none given."""
 
-    The callable runs each time the step runs - never while building it.
-    An exception it raises is a bug and propagates out of `run`; effects
-    that fail in expected ways belong on the error channel instead.
+
+@overload
+def lift(thunk: Callable[[*_Ts], Awaitable[_A]], *args: *_Ts) -> Step[object, Never, _A]: ...
+@overload
+def lift(thunk: Callable[[*_Ts], _A], *args: *_Ts) -> Step[object, Never, _A]: ...
+# mypy cannot match `*args: *_Ts` overloads against any implementation, even
+# `(thunk: Any, *args: Any)`; callers are checked against the overloads alone.
+def lift(  # type: ignore[misc]
+    thunk: Callable[..., Any], arg: Any = _NO_ARG, *more: Any
+) -> Step[object, Never, Any]:
+    """Lift an async (or sync) callable, with the arguments to call it with, into a step.
+
+    The step calls `thunk(*args)` each time it runs - never while building
+    it - and awaits what an async callable returns. An exception it raises
+    is a bug and propagates out of `run`; effects that fail in expected ways
+    belong on the error channel instead.
+
+    Passing the arguments here rather than in a closure (`lift(fetch, url)`,
+    not `lift(lambda: fetch(url))`) spares a function object per step, like
+    anyio's `start_soon(fn, *args)`; they are the values given now, where a
+    closure would read its variables when the step runs. Type checkers match
+    them against `thunk`'s parameters; arguments that do not fit raise a
+    `TypeError` when the step runs, as a bug of the lifted callable.
 
     >>> import anyio
     >>> from mce import run_sync
-    >>> async def fetch() -> str:
+    >>> async def fetch(page: int = 1) -> str:
     ...     await anyio.sleep(0)
-    ...     return "data"
+    ...     return f"data {page}"
     >>> run_sync(lift(fetch), None).value
-    'data'
+    'data 1'
+    >>> run_sync(pure(2).then(lambda n: lift(fetch, n)), None).value
+    'data 2'
     """
+    # The arguments come as `arg, *more` rather than `*args`: the node keeps
+    # them as they are, with no tuple for one argument (see `_Lift`).
     if type(thunk) is not _FunctionType and not callable(thunk):
-        raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
-    node = _new(_Lift)
+        if arg is _NO_ARG:
+            raise TypeError(f"lift() needs a zero-argument callable, got {thunk!r}")
+        args = (arg, *more)
+        raise TypeError(
+            f"lift() needs a callable to call with the {len(args)} argument(s) {args!r}, "
+            f"got {thunk!r}"
+        )
+    node = _Lift()
     node.thunk = thunk
+    node.arg = arg
+    node.more = more
     return node
 
 

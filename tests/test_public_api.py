@@ -141,7 +141,9 @@ def mce_types_in(text: str, namespace: dict[str, Any]) -> Iterator[tuple[str, An
     for match in NAME.finditer(text):
         dotted = match.group()
         obj = resolve(dotted, namespace)
-        if obj is None or isinstance(obj, (ModuleType, typing.TypeVar, typing.ParamSpec)):
+        if obj is None or isinstance(
+            obj, (ModuleType, typing.TypeVar, typing.ParamSpec, typing.TypeVarTuple)
+        ):
             continue
         if _is_mce_type(dotted, obj):
             yield dotted, obj

@@ -39,7 +39,7 @@ from mce._runtime.subrun import PARENT, Parent, allowance_of
 from mce.effects import redact, retry_reporting, stop_retry_reporting
 from mce.events import TraceEvent, Tracer
 from mce.outcome import Err, Ok
-from mce.step import _Fail, _Lift, _Pure
+from mce.step import _NO_ARG, _Fail, _Lift, _Pure, _Then
 
 
 def _retry_tracer(tracer: Any, position: str, kind: str, where: Seq) -> Any:
@@ -162,28 +162,40 @@ async def lifted_chain(
     """
     pop = stack.pop
     lift_type = _Lift
+    then_type = _Then
     coroutine = _CoroutineType
+    no_arg = _NO_ARG
+    no_more = ()
     cur = lifted
     try:
-        while True:
-            value = await awaitable
-            # Unwind to the next lifted step that needs awaiting.
-            while stack:
+        value = await awaitable
+        while True:  # unwind to the next lifted step, await it, repeat
+            try:
                 frame = pop()
-                if frame._tag != 1:  # not THEN: a frame only the trampoline handles
-                    stack.append(frame)
-                    return _trampoline.advance(_Pure(value), stack, state, run, where)
-                cur = frame
-                node = frame.f(value)
-                if type(node) is not lift_type:
-                    return _trampoline.advance(node, stack, state, run, where, frame)
-                cur = node
-                value = node.thunk()
-                if type(value) is coroutine or hasattr(value, "__await__"):
-                    awaitable = value
-                    break
-            else:
+            except IndexError:  # nothing left to run: the sequence's value
                 return (OK, value, state)
+            # Types, not tags: `type(x) is C` is cheaper than reading a class attribute.
+            if type(frame) is not then_type:  # a frame only the trampoline handles
+                stack.append(frame)
+                return _trampoline.advance(_Pure(value), stack, state, run, where)
+            cur = frame
+            # Each function read into a local, then called: `frame.f(value)` would
+            # be a method call, and finding a function in a slot that way is slow.
+            f = frame.f
+            node = f(value)
+            if type(node) is not lift_type:
+                return _trampoline.advance(node, stack, state, run, where, frame)
+            cur = node
+            arg = node.arg  # `_Lift.call`, inlined
+            thunk = node.thunk
+            if arg is no_arg:
+                value = thunk()
+            elif node.more is no_more:  # `*more` of no argument: the one empty tuple
+                value = thunk(arg)
+            else:
+                value = thunk(arg, *node.more)
+            if type(value) is coroutine or hasattr(value, "__await__"):
+                value = await value
     except Exception as exc:
         annotate(exc, cur, stack, where)
         raise

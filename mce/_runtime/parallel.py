@@ -35,7 +35,7 @@ from mce.errors import Failures
 from mce.journal import ReplayDivergence
 from mce.merge import StateConflict, first_writer
 from mce.outcome import Err, Ok
-from mce.step import Step
+from mce.step import _NO_ARG, Step
 
 Pending = tuple[int, Any, list[Any], Any, Seq | None]
 """A branch stopped at its first await: (code, payload, stack, state, sequence)."""
@@ -155,7 +155,8 @@ def _start(b: Block, i: int) -> Pending | None:
             b.went_async = True
             return (NODE, step, [], b.base, None)
         try:  # an async callable only makes its coroutine: nothing runs before the task
-            value = step.thunk()
+            arg = step.arg  # `_Lift.call`, inlined: this is the per-branch hot path
+            value = step.thunk() if arg is _NO_ARG else step.thunk(arg, *step.more)
         except Exception as exc:
             annotate(exc, step, [], _seq(b, i))
             raise
@@ -226,7 +227,7 @@ async def _work(b: Block, k: int, i: int, first: Pending) -> None:
             try:
                 if code == NODE and payload._tag == LIFT:  # an async function, called here
                     try:
-                        payload = (payload, payload.thunk())
+                        payload = (payload, payload.call())
                     except Exception as exc:
                         annotate(exc, payload, stack, seq or _seq(b, i))
                         raise

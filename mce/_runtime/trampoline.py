@@ -25,7 +25,7 @@ from mce._runtime.diagnostics import annotate, not_a_step, trace_served, trace_s
 from mce._runtime.nodes import AWAIT, BUDGET_SCOPE, EFFECT_LIVE, ERR, NODE, OK, TIMEOUT_SCOPE
 from mce._runtime.replay import error_type
 from mce.outcome import Err
-from mce.step import _Fail
+from mce.step import _NO_ARG, _Fail, _Then
 
 
 def advance(
@@ -50,6 +50,9 @@ def advance(
     cur = node if came_from is None else came_from
     push = stack.append
     pop = stack.pop
+    then_type = _Then
+    no_arg = _NO_ARG
+    no_more = ()
     try:
         while True:
             # A callback's result is checked here: a Step has a `_tag`. (An
@@ -61,6 +64,11 @@ def advance(
             if t == 1:  # THEN
                 push(node)
                 node = node.step
+                # A left-nested chain (`s.then(f).then(g)...`): descend it in one go,
+                # testing the type (cheaper than reading the `_tag` class attribute).
+                while type(node) is then_type:
+                    push(node)
+                    node = node.step
                 continue
             if t == 0:  # PURE
                 value = node.value
@@ -119,7 +127,14 @@ def advance(
                 continue
             elif t == 12:  # LIFT: an async callable returns its coroutine, awaited by the driver
                 cur = node
-                value = node.thunk()
+                arg = node.arg  # `_Lift.call`, inlined
+                thunk = node.thunk
+                if arg is no_arg:
+                    value = thunk()
+                elif node.more is no_more:  # `*more` of no argument: the one empty tuple
+                    value = thunk(arg)
+                else:
+                    value = thunk(arg, *node.more)
                 if hasattr(value, "__await__"):
                     return (AWAIT, (node, value), state)
             elif t == 15:  # SHARE: finished already? then no need to await
@@ -191,14 +206,16 @@ def advance(
             # A value: unwind to the nearest .then, applying maps on the way.
             while stack:
                 frame = pop()
-                ft = frame._tag
-                if ft == 1:  # THEN
+                if type(frame) is then_type:  # THEN
                     cur = frame
-                    node = frame.f(value)  # checked at the top of the loop
+                    f = frame.f  # read, then called: a method call would look it up slowly
+                    node = f(value)  # checked at the top of the loop
                     break
+                ft = frame._tag
                 if ft == 2:  # MAP
                     cur = frame
-                    value = frame.f(value)
+                    f = frame.f
+                    value = f(value)
                 elif ft == 8:  # RECOVER: not needed, drop its saved state
                     pop()
                 elif ft == 10 and run.tracer is not None:

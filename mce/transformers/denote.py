@@ -29,12 +29,12 @@ STACK = StateT(EITHER)
 """mce's stack, `StateT S (EitherT E Async)`: failure rolls the state back."""
 
 
-def _lift_thunk(thunk: Any) -> Thunk:
-    if inspect.iscoroutinefunction(thunk):
-        return Thunk(thunk)
+def _lift_thunk(node: Any) -> Thunk:
+    if inspect.iscoroutinefunction(node.thunk):
+        return Thunk(node.call)
 
     async def call() -> Any:
-        value = thunk()
+        value = node.call()
         if hasattr(value, "__await__"):
             return await value
         return value
@@ -82,7 +82,7 @@ def denote(step: Step[Any, Any, Any]) -> StateFn:
         mapped: StateFn = S.map(denote(node.step), node.f)
         return mapped
     if t == n.LIFT:
-        return S.lift(EITHER.lift(_lift_thunk(node.thunk)))
+        return S.lift(EITHER.lift(_lift_thunk(node)))
     if t == n.PAR and node.mode == n.FAIL_FAST:
         count = len(node)
 

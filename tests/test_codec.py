@@ -292,10 +292,6 @@ def test_replay_of_a_pydantic_misfit_names_position_and_field() -> None:
     assert caught.value.reason.startswith("position 0: value.age: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the interpreter decodes a served value only when it is a JSON object or array",
-)
 def test_replay_serves_a_plain_recorded_string_as_the_declared_enum() -> None:
     j = _journal_of("red", kind="colour")
     out = run_sync(effect("colour", "Porto", into=Colour), None, journal=j, mode="replay")

@@ -163,7 +163,7 @@ def advance(
                     if entry is not None:
                         if entry.ok:
                             value = entry.value
-                            if type(value) is dict or type(value) is list:
+                            if type(value) is dict or type(value) is list or node.into is not None:
                                 value = effects.value(entry, node.into)
                             if type(value) is not int and type(value) is not str:
                                 effects.account(value)

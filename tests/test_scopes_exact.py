@@ -24,12 +24,15 @@ from mce import (
     StepTimeout,
     collect,
     effect,
+    fail,
+    gather,
     get,
     lift,
     par,
     pure,
     put,
     run,
+    share,
     within_budget,
 )
 from mce.journal import Record, ReplayDivergence
@@ -228,3 +231,99 @@ async def test_a_timeout_hands_on_the_state_live_and_on_replay(anyio_backend: st
     j = Journal()
     assert await run(reads, 3, journal=j) == Ok(3, 3)
     assert await run(reads, 3, journal=j, mode="replay") == Ok(3, 3)
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+def endless(began: anyio.Event, ended: list[str]) -> Step[Any, Any, Never]:
+    """A step that runs until it is cancelled, saying when it began and when it ended."""
+
+    async def go() -> Never:
+        began.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.append("ended")
+
+    return lift(go)
+
+
+async def test_a_shared_step_nobody_waits_for_ends_before_the_run_returns(
+    anyio_backend: str,
+) -> None:
+    began, ended = anyio.Event(), list[str]()
+    shared = share(endless(began, ended))
+    failing = lift(began.wait).then(lambda _: fail("down"))
+    with anyio.fail_after(5):
+        assert await run(par(shared, failing), None) == Err("down")
+    assert ended == ["ended"]
+
+
+async def test_a_cancelled_run_ends_its_shared_steps_before_it_returns(anyio_backend: str) -> None:
+    began, ended = anyio.Event(), list[str]()
+    seen: list[list[str]] = []
+
+    async def cancel_once_begun(scope: anyio.CancelScope) -> None:
+        await began.wait()
+        scope.cancel()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_once_begun, tg.cancel_scope)
+            try:
+                await run(share(endless(began, ended)).map(str), None)
+            finally:
+                seen.append(list(ended))
+    assert seen == [["ended"]]
+
+
+async def test_a_run_leaves_no_task_behind_on_asyncio(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's own task list")
+    import asyncio
+
+    began, ended = anyio.Event(), list[str]()
+    before = asyncio.all_tasks()
+    shared = share(endless(began, ended))
+    prog = par(shared, lift(began.wait).then(lambda _: fail("down")))
+    with anyio.fail_after(5):
+        await run(prog, None)
+    assert asyncio.all_tasks() == before
+    assert await run(gather_twice(share(sleeper(3))), None) == Ok((3, 3), None)
+    assert asyncio.all_tasks() == before
+
+
+def gather_twice(step: Step[Any, Any, Any]) -> Step[Any, Any, tuple[Any, Any]]:
+    return par(step, step.map(lambda v: v))
+
+
+async def test_a_timeout_inside_a_shared_step_fails_it_for_every_consumer(
+    anyio_backend: str,
+) -> None:
+    calls: list[int] = []
+
+    async def slow() -> Never:
+        calls.append(1)
+        await anyio.sleep_forever()
+
+    shared = share(lift(slow).timeout(0.01))
+    with anyio.fail_after(5):
+        out = await run(par(shared.recover(pure), shared.recover(lambda e: pure(("again", e)))), 7)
+    assert out == Ok((StepTimeout(0.01, None), ("again", StepTimeout(0.01, None))), 7)
+    assert calls == [1]
+
+
+async def test_a_shared_step_runs_once_for_consumers_in_several_tasks(anyio_backend: str) -> None:
+    calls: list[int] = []
+
+    async def once() -> int:
+        calls.append(1)
+        await anyio.sleep(0)
+        return 5
+
+    shared = share(lift(once))
+    branches = [sleeper(i).then(lambda i: shared.map(lambda v, i=i: v + i)) for i in range(6)]
+    with anyio.fail_after(5):
+        assert await run(gather(branches), None) == Ok(tuple(5 + i for i in range(6)), None)
+    assert calls == [1]

@@ -36,6 +36,7 @@ from mce import (
     within_budget,
 )
 from mce.journal import Record, ReplayDivergence
+from mce.llm import AssistantMessage, Usage
 from tests._exact import err_and_state, sleeper, to_str
 
 pytestmark = pytest.mark.anyio
@@ -327,3 +328,60 @@ async def test_a_shared_step_runs_once_for_consumers_in_several_tasks(anyio_back
     with anyio.fail_after(5):
         assert await run(gather(branches), None) == Ok(tuple(5 + i for i in range(6)), None)
     assert calls == [1]
+
+
+# ---------------------------------------------------------------- resumes
+
+
+async def test_a_resume_that_finds_a_budget_spent_fails_as_the_run_did_and_journals_why(
+    anyio_backend: str,
+) -> None:
+    # three calls of 5 tokens went past a budget of 12; the crash lost the
+    # refusal and the decision: the resume fails at once, from the state the
+    # budget began with, and journals the decision the run did not
+    def tokens(i: int) -> AssistantMessage:
+        return AssistantMessage(f"reply {i}", usage=Usage(4, 1))
+
+    def call(i: int) -> Step[Any, Any, AssistantMessage]:
+        return effect("m", i, handler=tokens, into=AssistantMessage)
+
+    chain = call(0).then(lambda _: call(1).then(lambda _: call(2).then(lambda _: call(3))))
+    prog = put("in").then(lambda _: within_budget(chain, Budget(max_tokens=12)))
+    j = Journal()
+    assert err_and_state(await run(prog, "start", journal=j)) == (
+        BudgetExceeded("tokens", 12),
+        "in",
+    )
+    header, recorded = j.read()
+    crashed = Journal()
+    crashed.append([header, *(r for r in recorded if r.kind == "m")])  # type: ignore[list-item]
+    resumed = await run(prog, "start", journal=crashed, mode="resume")
+    assert err_and_state(resumed) == (BudgetExceeded("tokens", 12), "in")
+    assert records(crashed)[3:] == [
+        ("0", "mce.budget", {"out_of_time": False, "exceeded": {"resource": "tokens", "limit": 12}})
+    ]
+
+
+async def test_a_resume_that_retries_what_failed_runs_a_timed_out_step_again(
+    anyio_backend: str,
+) -> None:
+    attempts: list[int] = []
+
+    async def slow_once() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await anyio.sleep_forever()
+        return "done"
+
+    prog = k(1).then(lambda _: lift(slow_once)).timeout(0.05)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(StepTimeout(0.05, None))
+    with anyio.fail_after(5):
+        again = await run(prog, None, journal=j, mode="resume", retry_failed=True)
+    assert again == Ok("done", None)
+    assert attempts == [1, 1]
+    # the new decision supersedes the recorded one: a replay follows it
+    assert [r for r in records(j) if r[1] == "mce.timeout"] == [
+        ("0", "mce.timeout", {"fired": False})
+    ]
+    assert await run(prog, None, journal=j, mode="replay") == Ok("done", None)

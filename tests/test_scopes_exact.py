@@ -261,6 +261,25 @@ async def test_a_shared_step_nobody_waits_for_ends_before_the_run_returns(
     assert ended == ["ended"]
 
 
+async def test_a_run_waits_for_a_cancelled_shared_step_to_clean_up(anyio_backend: str) -> None:
+    began, ended = anyio.Event(), list[str]()
+
+    async def go() -> Never:
+        began.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):  # a cleanup that takes a few awaits
+                for _ in range(5):
+                    await anyio.sleep(0)
+            ended.append("cleaned up")
+
+    prog = par(share(lift(go)), lift(began.wait).then(lambda _: fail("down")))
+    with anyio.fail_after(5):
+        assert await run(prog, None) == Err("down")
+    assert ended == ["cleaned up"]
+
+
 async def test_a_cancelled_run_ends_its_shared_steps_before_it_returns(anyio_backend: str) -> None:
     began, ended = anyio.Event(), list[str]()
     seen: list[list[str]] = []

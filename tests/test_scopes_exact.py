@@ -24,15 +24,19 @@ from mce import (
     StepTimeout,
     collect,
     effect,
+    fail,
+    gather,
     get,
     lift,
     par,
     pure,
     put,
     run,
+    share,
     within_budget,
 )
 from mce.journal import Record, ReplayDivergence
+from mce.llm import AssistantMessage, Usage
 from tests._exact import err_and_state, sleeper, to_str
 
 pytestmark = pytest.mark.anyio
@@ -228,3 +232,175 @@ async def test_a_timeout_hands_on_the_state_live_and_on_replay(anyio_backend: st
     j = Journal()
     assert await run(reads, 3, journal=j) == Ok(3, 3)
     assert await run(reads, 3, journal=j, mode="replay") == Ok(3, 3)
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+def endless(began: anyio.Event, ended: list[str]) -> Step[Any, Any, Never]:
+    """A step that runs until it is cancelled, saying when it began and when it ended."""
+
+    async def go() -> Never:
+        began.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.append("ended")
+
+    return lift(go)
+
+
+async def test_a_shared_step_nobody_waits_for_ends_before_the_run_returns(
+    anyio_backend: str,
+) -> None:
+    began, ended = anyio.Event(), list[str]()
+    shared = share(endless(began, ended))
+    failing = lift(began.wait).then(lambda _: fail("down"))
+    with anyio.fail_after(5):
+        assert await run(par(shared, failing), None) == Err("down")
+    assert ended == ["ended"]
+
+
+async def test_a_run_waits_for_a_cancelled_shared_step_to_clean_up(anyio_backend: str) -> None:
+    began, ended = anyio.Event(), list[str]()
+
+    async def go() -> Never:
+        began.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):  # a cleanup that takes a few awaits
+                for _ in range(5):
+                    await anyio.sleep(0)
+            ended.append("cleaned up")
+
+    prog = par(share(lift(go)), lift(began.wait).then(lambda _: fail("down")))
+    with anyio.fail_after(5):
+        assert await run(prog, None) == Err("down")
+    assert ended == ["cleaned up"]
+
+
+async def test_a_cancelled_run_ends_its_shared_steps_before_it_returns(anyio_backend: str) -> None:
+    began, ended = anyio.Event(), list[str]()
+    seen: list[list[str]] = []
+
+    async def cancel_once_begun(scope: anyio.CancelScope) -> None:
+        await began.wait()
+        scope.cancel()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_once_begun, tg.cancel_scope)
+            try:
+                await run(share(endless(began, ended)).map(str), None)
+            finally:
+                seen.append(list(ended))
+    assert seen == [["ended"]]
+
+
+async def test_a_run_leaves_no_task_behind_on_asyncio(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's own task list")
+    import asyncio
+
+    began, ended = anyio.Event(), list[str]()
+    before = asyncio.all_tasks()
+    shared = share(endless(began, ended))
+    prog = par(shared, lift(began.wait).then(lambda _: fail("down")))
+    with anyio.fail_after(5):
+        await run(prog, None)
+    assert asyncio.all_tasks() == before
+    assert await run(gather_twice(share(sleeper(3))), None) == Ok((3, 3), None)
+    assert asyncio.all_tasks() == before
+
+
+def gather_twice(step: Step[Any, Any, Any]) -> Step[Any, Any, tuple[Any, Any]]:
+    return par(step, step.map(lambda v: v))
+
+
+async def test_a_timeout_inside_a_shared_step_fails_it_for_every_consumer(
+    anyio_backend: str,
+) -> None:
+    calls: list[int] = []
+
+    async def slow() -> Never:
+        calls.append(1)
+        await anyio.sleep_forever()
+
+    shared = share(lift(slow).timeout(0.01))
+    with anyio.fail_after(5):
+        out = await run(par(shared.recover(pure), shared.recover(lambda e: pure(("again", e)))), 7)
+    assert out == Ok((StepTimeout(0.01, None), ("again", StepTimeout(0.01, None))), 7)
+    assert calls == [1]
+
+
+async def test_a_shared_step_runs_once_for_consumers_in_several_tasks(anyio_backend: str) -> None:
+    calls: list[int] = []
+
+    async def once() -> int:
+        calls.append(1)
+        await anyio.sleep(0)
+        return 5
+
+    shared = share(lift(once))
+    branches = [sleeper(i).then(lambda i: shared.map(lambda v, i=i: v + i)) for i in range(6)]
+    with anyio.fail_after(5):
+        assert await run(gather(branches), None) == Ok(tuple(5 + i for i in range(6)), None)
+    assert calls == [1]
+
+
+# ---------------------------------------------------------------- resumes
+
+
+async def test_a_resume_that_finds_a_budget_spent_fails_as_the_run_did_and_journals_why(
+    anyio_backend: str,
+) -> None:
+    # three calls of 5 tokens went past a budget of 12; the crash lost the
+    # refusal and the decision: the resume fails at once, from the state the
+    # budget began with, and journals the decision the run did not
+    def tokens(i: int) -> AssistantMessage:
+        return AssistantMessage(f"reply {i}", usage=Usage(4, 1))
+
+    def call(i: int) -> Step[Any, Any, AssistantMessage]:
+        return effect("m", i, handler=tokens, into=AssistantMessage)
+
+    chain = call(0).then(lambda _: call(1).then(lambda _: call(2).then(lambda _: call(3))))
+    prog = put("in").then(lambda _: within_budget(chain, Budget(max_tokens=12)))
+    j = Journal()
+    assert err_and_state(await run(prog, "start", journal=j)) == (
+        BudgetExceeded("tokens", 12),
+        "in",
+    )
+    header, recorded = j.read()
+    crashed = Journal()
+    crashed.append([header, *(r for r in recorded if r.kind == "m")])  # type: ignore[list-item]
+    resumed = await run(prog, "start", journal=crashed, mode="resume")
+    assert err_and_state(resumed) == (BudgetExceeded("tokens", 12), "in")
+    assert records(crashed)[3:] == [
+        ("0", "mce.budget", {"out_of_time": False, "exceeded": {"resource": "tokens", "limit": 12}})
+    ]
+
+
+async def test_a_resume_that_retries_what_failed_runs_a_timed_out_step_again(
+    anyio_backend: str,
+) -> None:
+    attempts: list[int] = []
+
+    async def slow_once() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await anyio.sleep_forever()
+        return "done"
+
+    prog = k(1).then(lambda _: lift(slow_once)).timeout(0.05)
+    j = Journal()
+    assert await run(prog, None, journal=j) == Err(StepTimeout(0.05, None))
+    with anyio.fail_after(5):
+        again = await run(prog, None, journal=j, mode="resume", retry_failed=True)
+    assert again == Ok("done", None)
+    assert attempts == [1, 1]
+    # the new decision supersedes the recorded one: a replay follows it
+    assert [r for r in records(j) if r[1] == "mce.timeout"] == [
+        ("0", "mce.timeout", {"fired": False})
+    ]
+    assert await run(prog, None, journal=j, mode="replay") == Ok("done", None)

@@ -2,7 +2,8 @@
 
 Each records what it decided (a timer fired, a budget ran out of time) in
 the journal, so a replay or a resume decides the same; a shared step runs
-once per run, in the run's task group, whoever asks for it first.
+once per run, in a task of its own that ends before the run does, whoever
+asks for it first.
 
 >>> from mce import Budget, effect, run_sync, share, within_budget
 >>> once = share(effect("k", 1, handler=lambda r: r + 1))
@@ -15,7 +16,9 @@ BudgetExceeded(resource='calls', limit=1)
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -28,6 +31,11 @@ from mce.budget import BudgetExceeded, Tracker
 from mce.errors import StepTimeout
 from mce.journal import ReplayDivergence
 from mce.outcome import Err, Ok
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from anyio.abc import TaskGroup
 
 
 async def run_timeout(
@@ -167,18 +175,68 @@ def _share_key(node: Any, run: RunContext) -> str:
     return key
 
 
+class _Host:
+    """A run's shared steps as bare asyncio tasks, ended before the run's task group ends.
+
+    An anyio task-group task costs several times a bare asyncio task to
+    start, and steps a wrapper coroutine (in a cancel scope) on every
+    resume. Only `keep` runs in the run's task group: when the group is
+    cancelled - the run is over, or is cancelled itself - it cancels every
+    shared step still running and waits for them, so none outlives its run.
+    """
+
+    __slots__ = ("asyncio", "tasks")
+
+    def __init__(self) -> None:
+        import asyncio  # running: imported already
+
+        self.asyncio = asyncio
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = self.asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def keep(self) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            # Shielded: the group's cancellation must not cut this wait short.
+            with anyio.CancelScope(shield=True):
+                while self.tasks:
+                    for task in self.tasks:
+                        task.cancel()
+                    await self.asyncio.wait(self.tasks)
+
+
+_HOSTS: weakref.WeakKeyDictionary[TaskGroup, _Host] = weakref.WeakKeyDictionary()
+"""The host of each running task group's shared steps (asyncio only)."""
+
+
+def _start(node: Any, cell: ShareCell, state: Any, run: RunContext, seq: Seq) -> None:
+    """Start computing a shared step: beside the run's task group on asyncio, else in it."""
+    tg = run.tg
+    assert tg is not None, "shared steps are forced only inside run()'s task group"
+    if run.backend != "asyncio":
+        tg.start_soon(_compute_share, node, cell, state, run, seq)
+        return
+    host = _HOSTS.get(tg)
+    if host is None:
+        host = _HOSTS[tg] = _Host()
+        tg.start_soon(host.keep)
+    host.start(_compute_share(node, cell, state, run, seq))
+
+
 async def force_share(
     node: Any, state: Any, run: RunContext, where: Seq, stack: list[Any]
 ) -> Ok[Any, Any] | Err[Any, Any]:
     cell = run.shares.get(node)
     if cell is None:
-        # The shared step runs in the run's own task group, not in this
-        # consumer's task: cancelling one consumer must not cancel the others'
-        # future.
+        # The shared step runs in a task of its own, not in this consumer's
+        # task: cancelling one consumer must not cancel the others' future.
         cell = run.shares[node] = ShareCell()
-        seq = Seq(where, stack, None, f"s:{_share_key(node, run)}/")
-        assert run.tg is not None, "shared steps are forced only inside run()'s task group"
-        run.tg.start_soon(_compute_share, node, cell, state, run, seq)
+        _start(node, cell, state, run, Seq(where, stack, None, f"s:{_share_key(node, run)}/"))
     await cell.done.wait()
     if cell.bug is not None:
         raise cell.bug

@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Never, final
 
-import anyio.lowlevel
 import attrs
 from attrs import frozen
 
+from mce.plan._schedule import after, all_of, ready_first
 from mce.plan.ir import Plan, Ref, Template, refs_in
 from mce.plan.validate import PlanInvalid, topological_order, validate
 from mce.retry import RetryPolicy
 from mce.schema import to_json
-from mce.step import Step, fail, gather, lift, pure, share
+from mce.step import Step, fail, gather, pure, share
 from mce.tools import Registry, Tool
 
 
@@ -174,24 +174,6 @@ def fill(template: Any, outputs: Mapping[str, Any]) -> Any:
     return template
 
 
-def _all(steps: Sequence[Step[Any, Any, Any]]) -> Step[object, Any, tuple[Any, ...]]:
-    """The values of already-started shared steps, awaited one after another.
-
-    Every task of a plan is started by `finish`, so awaiting a task's inputs
-    in turn costs no time (it waits for the slowest either way) and saves a
-    parallel block - an event-loop round trip - on every hop of the critical
-    path.
-    """
-
-    def append(step: Step[Any, Any, Any]) -> Callable[[tuple[Any, ...]], Step[Any, Any, Any]]:
-        return lambda acc: step.map(lambda v: (*acc, v))
-
-    result: Step[object, Any, tuple[Any, ...]] = pure(())
-    for step in steps:
-        result = result.then(append(step))
-    return result
-
-
 def task(
     task_id: str,
     tool: Tool,
@@ -234,7 +216,7 @@ def task(
     def named(e: Any) -> TaskFailed:
         return e if isinstance(e, TaskFailed) else TaskFailed(task_id, tool.name, e)
 
-    inputs = _all([needs[n] for n in names])
+    inputs = all_of([needs[n] for n in names])
     if on_error == "fail_fast":
         return share(inputs.then(call).map_error(named), key=f"task:{task_id}")
 
@@ -270,27 +252,6 @@ def finish(
     return _finish(tasks, output, needs, limit, on_error, None)
 
 
-_YIELD = lift(anyio.lowlevel.checkpoint)
-
-
-def _after(steps: Sequence[Step[Any, Any, Any]], then: Step[Any, Any, Any]) -> Step[Any, Any, Any]:
-    """`then`, once every step of `steps` has finished (their values are not kept).
-
-    With steps to wait for, it first lets the event loop run what is ready:
-    a plan's branches are started one after another, and the tasks that
-    need nothing - started by the branches before - then begin at once,
-    instead of after every other branch has set up its wait.
-    """
-    result = then
-    for step in reversed(steps):
-        result = step.then(_const(result))
-    return _YIELD.then(_const(result)) if steps else result
-
-
-def _const(step: Step[Any, Any, Any]) -> Callable[[Any], Step[Any, Any, Any]]:
-    return lambda _: step
-
-
 def _finish(
     tasks: Sequence[Step[Any, Any, Any]],
     output: Any,
@@ -317,14 +278,13 @@ def _finish(
         except MissingField as exc:
             return fail(TaskFailed("output", "-", str(exc)))
 
-    branches = (
-        list(tasks)
-        if inputs is None
-        else [_after(i, t) for t, i in zip(tasks, inputs, strict=True)]
-    )
-    every = gather(branches, limit=limit)
+    if inputs is None:
+        every = gather(list(tasks), limit=limit)
+    else:
+        branches = [after(i, t) for t, i in zip(tasks, inputs, strict=True)]
+        every = ready_first(branches, [not i for i in inputs], limit)
     if on_error == "fail_fast":
-        return every.then(lambda _: _all([needs[n] for n in names]).then(result))
+        return every.then(lambda _: all_of([needs[n] for n in names]).then(result))
 
     def settle(outcomes: tuple[Any, ...]) -> Step[object, TaskFailed | PlanFailed, Any]:
         done = {o.task: o.value for o in outcomes if isinstance(o, _Done)}
@@ -332,7 +292,7 @@ def _finish(
         if failures:
             skipped = tuple(o.task for o in outcomes if isinstance(o, _Skipped))
             return fail(PlanFailed(failures, skipped, done))
-        return _all([needs[n] for n in names]).then(
+        return all_of([needs[n] for n in names]).then(
             lambda values: result(tuple(v.value for v in values))
         )
 
@@ -445,8 +405,8 @@ def observe(
             return pure(Observations(False, None, results, errors, skipped, str(exc)))
         return pure(Observations(True, output, results, errors, skipped))
 
-    branches = [_after(i, t) for t, i in zip(steps.values(), inputs, strict=True)]
-    return gather(branches, limit=limit).then(settle)
+    branches = [after(i, t) for t, i in zip(steps.values(), inputs, strict=True)]
+    return ready_first(branches, [not i for i in inputs], limit).then(settle)
 
 
 def _refs(value: Any) -> list[Ref]:

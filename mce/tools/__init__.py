@@ -353,11 +353,16 @@ class Tool(Generic[_P, _R]):
             from mce.schema import SchemaError
 
             try:
-                self.validate(arguments)
+                kwargs = self.validate(arguments)
             except SchemaError as exc:
                 return fail(_invalid(self.name, "invalid_arguments", exc))
+            # Validated once, here: the handler runs the function with these -
+            # unless it runs elsewhere (remote), or a secret must be revealed
+            # first: then it validates the arguments it is given, revealed.
+            revalidate = self.remote or _has_secret(arguments)
+            handler = self.handle if revalidate else self._with(kwargs)
             called = effect(
-                self.kind, arguments, error=ToolError, handler=self.handle, remote=self.remote
+                self.kind, arguments, error=ToolError, handler=handler, remote=self.remote
             )
             returns = self.returns
             if returns is None:
@@ -368,29 +373,42 @@ class Tool(Generic[_P, _R]):
         return defer(build)
 
     async def handle(self, arguments: dict[str, Any]) -> Any:
-        """The tool's own handler: run the function (a `ToolError` on failure).
+        """The tool's own handler: validate the arguments, run the function (a `ToolError` on failure).
 
         With a `limit`, at most that many calls of this tool run at once in
         one event loop; the others wait their turn. With a declared return
         type, the value is returned in its JSON form.
         """
-        if self.limit is None:
-            return await self._handle(arguments)
-        try:
-            limiter = self._limiter.get()
-        except LookupError:
-            limiter = anyio.CapacityLimiter(self.limit)
-            self._limiter.set(limiter)
-        async with limiter:
-            return await self._handle(arguments)
-
-    async def _handle(self, arguments: dict[str, Any]) -> Any:
         from mce.schema import SchemaError
 
         try:
             kwargs = self.validate(arguments)
         except SchemaError as exc:
             raise EffectFailed(_invalid(self.name, "invalid_arguments", exc)) from None
+        return await self._limited(kwargs)
+
+    def _with(self, kwargs: dict[str, Any]) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        """A handler that runs the function with `kwargs`, already validated from its arguments."""
+
+        async def handle(arguments: dict[str, Any]) -> Any:
+            return await self._limited(kwargs)
+
+        return handle
+
+    async def _limited(self, kwargs: dict[str, Any]) -> Any:
+        if self.limit is None:
+            return await self._handle(kwargs)
+        try:
+            limiter = self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self.limit)
+            self._limiter.set(limiter)
+        async with limiter:
+            return await self._handle(kwargs)
+
+    async def _handle(self, kwargs: dict[str, Any]) -> Any:
+        from mce.schema import SchemaError
+
         if self._remote_handler is not None:
             return await self._remote_handler(kwargs)
         deadline: anyio.CancelScope | None = None

@@ -9,6 +9,7 @@ Mutation testing of `mce/_runtime/` showed these details were held by nothing.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from typing import Any, Never
 
@@ -786,6 +787,35 @@ async def test_a_served_list_is_decoded_into_the_declared_type(anyio_backend: st
     j = Journal()
     assert await run(prog, None, journal=j) == Ok([Point(1), Point(2)], None)
     assert await run(prog, None, journal=j, mode="replay") == Ok([Point(1), Point(2)], None)
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+async def test_a_served_plain_value_is_decoded_into_the_declared_type(anyio_backend: str) -> None:
+    # recorded without a type (the handler returned a plain str / dict / list) ...
+    j = Journal()
+    assert await run(effect("c", 1, handler=lambda _: "red"), None, journal=j) == Ok("red", None)
+    replayed = await run(effect("c", 1, into=Colour), None, journal=j, mode="replay")
+    assert replayed == Ok(Colour.RED, None)  # ... served as the type the program declares
+    j = Journal()
+    await run(effect("p", 1, handler=lambda _: {"x": 3}), None, journal=j)
+    replayed = await run(effect("p", 1, into=Point), None, journal=j, mode="replay")
+    assert replayed == Ok(Point(3), None)
+    j = Journal()
+    await run(effect("l", 1, handler=lambda _: ["red"]), None, journal=j)
+    replayed = await run(effect("l", 1, into=list[Colour]), None, journal=j, mode="replay")
+    assert replayed == Ok([Colour.RED], None)
+
+
+async def test_a_served_tagged_value_is_decoded_with_no_type_declared(anyio_backend: str) -> None:
+    for value in [(1, 2), [(1, 2)], {"t": frozenset({1})}, b"raw"]:
+        prog = effect("k", 1, handler=lambda _, v=value: v)
+        j = Journal()
+        assert await run(prog, None, journal=j) == Ok(value, None)
+        replayed = await run(prog, None, journal=j, mode="replay")
+        assert replayed == Ok(value, None) and type(replayed.value) is type(value)
 
 
 async def test_a_resume_counts_served_replies_and_refuses_as_the_recorded_run_did() -> None:

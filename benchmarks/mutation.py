@@ -102,13 +102,13 @@ EQUIVALENT: dict[str, str] = {
 }
 _NO_USAGE = "ints and strs carry no token usage: accounting them too adds nothing"
 EQUIVALENT.update(
-    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (209, 210, 212)}
+    {f"mce._runtime.trampoline.x_advance__mutmut_{n}": _NO_USAGE for n in (211, 212, 214)}
 )
 EQUIVALENT.update(
     {
         f"mce._runtime.trampoline.x_advance__mutmut_{n}": "dead code: charge_served refuses "
         "only an effect with a recorded refusal, which charge_call refused before it was served"
-        for n in (216, 224, 225, 226)
+        for n in (218, 226, 227, 228)
     }
 )
 EQUIVALENT["mce._runtime.trampoline.x_advance__mutmut_24"] = (
@@ -268,7 +268,7 @@ EQUIVALENT.update(
         f"{_PAR}x__start__mutmut_{n}": "a branch that is only a lifted coroutine can raise "
         "but never fail, so which failure of its block comes first does not depend on "
         "when it ends: it need not mark the block as timing-dependent"
-        for n in (10, 11, 31, 32)
+        for n in (10, 11, 38, 39)
     }
 )
 EQUIVALENT[f"{_PAR}x__discard__mutmut_3"] = (
@@ -290,7 +290,7 @@ EQUIVALENT.update(
         for n in (3, 4, 5)
     }
 )
-EQUIVALENT[f"{_PAR}x__start__mutmut_40"] = "lean[i] is only ever tested for truth"
+EQUIVALENT[f"{_PAR}x__start__mutmut_47"] = "lean[i] is only ever tested for truth"
 EQUIVALENT[f"{_PAR}x_outcome__mutmut_26"] = (
     "lean_count is non-zero only once lean is set; with no branch lean, every lean[i] is "
     "0 and the results are kept as they are"

@@ -271,6 +271,9 @@ class _Shape:
             args = typing.get_args(member)
             if origin is typing.Literal:
                 self.literals.extend(args)
+                for value in args:  # an enum member is journaled tagged: its class decodes it
+                    if isinstance(value, enum.Enum) and type(value) not in self.enums:
+                        self.enums.append(type(value))
             elif member in _NO_TYPE or not isinstance(origin, type) or _is_protocol(origin):
                 self.open = True  # Any, a TypeVar, an unresolved forward reference, a Protocol
             elif issubclass(origin, enum.Enum):

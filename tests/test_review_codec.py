@@ -98,6 +98,7 @@ def test_an_enum_member_declared_by_a_literal_replays() -> None:
     assert_replays_as_live(Colour.RED, Literal[Colour.RED])
     assert_replays_as_live(Pick(Colour.RED), Pick)
     assert_replays_as_live([Colour.RED], list[Literal[Colour.RED, "other"]])
+    assert_replays_as_live(Colour.BLUE, Literal[Colour.RED] | Colour)  # the class once
     assert decode("red", Literal[Colour.RED]) is Colour.RED
 
 

@@ -532,9 +532,6 @@ class _NoArg:
     def __reduce__(self) -> str:
         return "_NO_ARG"  # pickle and copy refer to the module's one instance
 
-    def __repr__(self) -> str:
-        return "_NO_ARG"
-
 
 _NO_ARG: Any = _NoArg()
 """`lift`'s default for its first argument: none given."""

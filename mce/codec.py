@@ -270,7 +270,8 @@ class _Shape:
             origin = typing.get_origin(member) or member
             args = typing.get_args(member)
             if origin is typing.Literal:
-                self.literals.extend(args)
+                self.literals.extend(args)  # an enum member's class decodes it tagged:
+                self.enums.extend(type(v) for v in args if isinstance(v, enum.Enum))
             elif member in _NO_TYPE or not isinstance(origin, type) or _is_protocol(origin):
                 self.open = True  # Any, a TypeVar, an unresolved forward reference, a Protocol
             elif issubclass(origin, enum.Enum):
@@ -288,6 +289,7 @@ class _Shape:
                 elif origin is not bool:  # a subclass of int or str is journaled as its base
                     scalars.extend(b for b in (int, str, float) if issubclass(origin, b))
         self.scalars = tuple(scalars)
+        self.enums = list(dict.fromkeys(self.enums))  # each once (`Literal[E.A] | E`)
 
     def _container(self, origin: type, args: tuple[Any, ...]) -> None:
         two = args if len(args) == 2 else (None, None)

@@ -524,7 +524,16 @@ def modify(f: Callable[[_S], _S]) -> Step[_S, Never, None]:
     return _Modify(f)
 
 
-_NO_ARG: Any = object()
+class _NoArg:
+    """The type of `_NO_ARG`: one instance, kept by copies and pickles (compared by identity)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_NO_ARG"  # pickle and copy refer to the module's one instance
+
+
+_NO_ARG: Any = _NoArg()
 """`lift`'s default for its first argument: none given."""
 
 

@@ -66,7 +66,7 @@ _STEP_TESTS = ["tests/test_step.py", "tests/test_step_exact.py", "laws/test_step
 TARGETS: dict[str, list[str]] = {
     "mce/merge.py": ["tests/test_merge.py", "tests/test_merge_exact.py", "laws/test_merge_laws.py"],
     # test_step_lift.py: `lift(fn, *args)`, on every path that calls a lifted step
-    "mce/step.py": [*_STEP_TESTS, "tests/test_step_lift.py"],
+    "mce/step.py": [*_STEP_TESTS, "tests/test_step_lift.py", "tests/test_review_lift.py"],
     "mce/_applicatives.py": _STEP_TESTS,
     "mce/_runtime/trampoline.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],
     "mce/_runtime/driver.py": [*_RUNTIME_TESTS, "tests/test_step_lift.py"],

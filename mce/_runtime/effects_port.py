@@ -285,19 +285,19 @@ class Effects:
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
-            record = Record(
-                position,
-                kind,
-                node.fp,
-                ok,
-                encoded,
-                encode(redact(request), "request"),
-                t0,
-                t1,
-                branch,
+            t = type(request)
+            # A plain request has no secret to redact and is its own encoding.
+            req = (
+                request
+                if t is str or t is int or t is bool or request is None
+                else encode(redact(request), "request")
             )
-            if not (defer and self._writer.defer(record)):
-                await self._writer.commit(record, alone=branch == "")
+            writer = self._writer
+            if defer and writer.threaded:
+                writer.defer_effect(position, kind, node.fp, ok, encoded, req, t0, t1, branch)
+            else:
+                record = Record(position, kind, node.fp, ok, encoded, req, t0, t1, branch)
+                await writer.commit(record, alone=branch == "")
         return ok, value
 
     async def _builtin(self, kind: str, request: Any, position: str) -> Any:

@@ -83,10 +83,12 @@ class JournalWriter:
         "_live",
         "_thread",
         "journal",
+        "threaded",
     )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self.threaded = journal.needs_thread  # records go to a writer thread
         self._buffer: list[Header | Record] = []  # records not yet handed to a write
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._handed = 0  # records handed to the thread so far
@@ -139,6 +141,41 @@ class JournalWriter:
         self.append(record)
         self._submit()
         return True
+
+    def defer_effect(
+        self,
+        pos: str,
+        kind: str,
+        fp: str,
+        ok: bool,
+        value: Any,
+        req: Any,
+        t0: float,
+        t1: float,
+        branch: str,
+    ) -> None:
+        """`defer` the record of an effect with these fields; the writer has a thread.
+
+        For a journal file with nothing buffered, the record's line is made
+        from the fields and handed over at once, without a `Record`: this is
+        the write of every branch of a wide parallel block.
+        """
+        assert self.threaded
+        if not self._lines or self._buffer:
+            self.defer(Record(pos, kind, fp, ok, value, req, t0, t1, branch))
+            return
+        self._check()
+        if not self._live:
+            self._live = True
+            _LIVE.add(self)
+        journal = self.journal
+        assert isinstance(journal, FileJournal)
+        try:
+            line = journal.line(pos, kind, fp, ok, value, req, t0, t1, branch)
+            self._handed = self._thread.submit([line])
+        except Exception as exc:
+            self._failed = exc
+            raise self._failure(exc) from exc
 
     async def durable(self) -> None:
         """Return once every record appended so far is written and fsynced.

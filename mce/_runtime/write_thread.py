@@ -1,4 +1,4 @@
-"""One long-lived thread per journal writer that writes its records in order, in groups.
+"""A thread per journal writer that writes its records in order, in groups.
 
 The event loop hands records over with `submit` - a list append under a
 lock, and a wake-up only when the thread is idle - and never waits for the
@@ -9,7 +9,12 @@ one (group commit). When a write completes, the thread wakes the event loop
 once for all the effects waiting for it, with the loop's own thread-safe
 call (`call_soon_threadsafe` on asyncio, the trio token's `run_sync_soon`
 on trio). A failed write is kept and raised, as itself, by `wait` and every
-later `submit`: nothing submitted after a failure is written.
+later `submit`: nothing submitted after a failure is written. `call` runs a
+function in the same thread (a run opens its journal there).
+
+The threads are kept for later writers: when a writer is closed, its
+thread waits for the next one (up to `_KEEP` threads wait), so a run
+neither starts a thread nor waits for one to end.
 
 >>> import anyio
 >>> seen = []
@@ -24,6 +29,7 @@ later `submit`: nothing submitted after a failure is written.
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -31,9 +37,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import anyio
+
 from mce._runtime.context import new_event
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 __all__ = ["WriteThread"]
 
@@ -70,8 +79,11 @@ class _Pipe(Generic[_T]):
     __slots__ = (
         "bell",
         "busy",
+        "calls",
+        "done",
         "durable",
         "failed",
+        "jobs",
         "lock",
         "notify",
         "pending",
@@ -87,12 +99,15 @@ class _Pipe(Generic[_T]):
         self.lock = threading.Lock()
         self.bell: queue.SimpleQueue[None] = queue.SimpleQueue()  # rung when the thread is idle
         self.pending: list[_T] = []  # submitted, not yet taken by the thread
+        self.jobs: list[Callable[[], object]] = []  # `call`s, run before the next write
+        self.calls = 0  # `call`s not yet returned
         self.submitted = 0  # items submitted so far
         self.durable = 0  # items written so far (the write call returned)
         self.busy = False  # the thread has work: it will look at `pending` again
         self.failed: BaseException | None = None
         self.stopping = False
         self.waiters: list[tuple[int, Any]] = []  # (count, event), set once `durable >= count`
+        self.done = threading.Event()  # set once the thread has let go of the pipe
 
     def serve(self) -> None:
         """The thread: write what is pending, group by group, until stopped."""
@@ -100,12 +115,17 @@ class _Pipe(Generic[_T]):
             self.bell.get()
             while True:
                 with self.lock:
+                    jobs, self.jobs = self.jobs, []
                     batch, self.pending = self.pending, []
-                    if not batch or self.failed is not None:
+                    if not jobs and (not batch or self.failed is not None):
                         self.busy = False
                         if self.stopping:
                             return
                         break
+                for job in jobs:
+                    job()
+                if not batch or self.failed is not None:
+                    continue
                 failed: BaseException | None = None
                 try:
                     self.write(batch)
@@ -141,29 +161,74 @@ def _stop(pipe: _Pipe[Any]) -> None:
         pipe.bell.put(None)
 
 
-class WriteThread(Generic[_T]):
-    """Writes submitted items in order with `write(items)`, in a thread started on first use."""
+_KEEP = 8
+"""How many threads may wait for a writer; one more ends when its writer closes."""
+_waiting: list[queue.SimpleQueue[_Pipe[Any]]] = []  # the inboxes of threads that wait
+_waiting_lock = threading.Lock()
 
-    __slots__ = ("__weakref__", "_pipe", "_stop", "_thread", "_write")
+
+def _worker(inbox: queue.SimpleQueue[_Pipe[Any]]) -> None:
+    """A thread's life: serve one writer's pipe after another, waiting in between."""
+    while True:
+        pipe = inbox.get()
+        try:
+            pipe.serve()
+        finally:
+            with _waiting_lock:
+                keep = len(_waiting) < _KEEP
+                if keep:
+                    _waiting.append(inbox)
+            pipe.done.set()  # after the thread is back: the next writer can take it
+        if not keep:
+            return
+
+
+def _start(pipe: _Pipe[Any]) -> None:
+    """Have a waiting thread serve `pipe`, or start one."""
+    with _waiting_lock:
+        inbox = _waiting.pop() if _waiting else None
+    if inbox is None:
+        inbox = queue.SimpleQueue()
+        threading.Thread(target=_worker, args=(inbox,), name="mce-journal", daemon=True).start()
+    inbox.put(pipe)
+
+
+def _forget_threads() -> None:
+    """In a forked child: the parent's threads are not there."""
+    global _waiting_lock
+    _waiting_lock = threading.Lock()
+    _waiting.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
+
+
+class WriteThread(Generic[_T]):
+    """Writes submitted items in order with `write(items)`, in a thread taken on first use."""
+
+    __slots__ = ("__weakref__", "_pipe", "_stop", "_write")
 
     def __init__(self, write: Callable[[list[_T]], object]) -> None:
         self._write = write
         self._pipe: _Pipe[_T] | None = None
-        self._thread: threading.Thread | None = None
         self._stop: weakref.finalize[Any, Any] | None = None
+
+    def _open(self) -> _Pipe[_T]:
+        pipe = self._pipe
+        if pipe is None:
+            pipe = self._pipe = _Pipe(self._write, _notifier())
+            _start(pipe)
+            # The thread lets go when the writer is closed - or forgotten.
+            self._stop = weakref.finalize(self, _stop, pipe)
+        return pipe
 
     def submit(self, items: list[_T]) -> int:
         """Hand `items` to the thread; how many items have been submitted so far, these included.
 
         Raises what a write raised, if one failed: nothing is written after that.
         """
-        pipe = self._pipe
-        if pipe is None:
-            pipe = self._pipe = _Pipe(self._write, _notifier())
-            self._thread = threading.Thread(target=pipe.serve, name="mce-journal", daemon=True)
-            self._thread.start()
-            # The thread ends when the writer is closed - or forgotten.
-            self._stop = weakref.finalize(self, _stop, pipe)
+        pipe = self._open()
         with pipe.lock:
             if pipe.failed is not None:
                 raise pipe.failed
@@ -175,6 +240,40 @@ class WriteThread(Generic[_T]):
         if ring:
             pipe.bell.put(None)
         return count
+
+    async def call(self, function: Callable[..., _R], *args: Any) -> _R:
+        """`function(*args)` in the thread, before anything submitted later; what it returns.
+
+        What it raises is raised here. Like `anyio.to_thread.run_sync`, a
+        cancellation waits for the call to return.
+        """
+        pipe = self._open()
+        event = new_event()
+        outcome: list[Any] = []
+
+        def job() -> None:
+            try:
+                outcome.append(function(*args))
+            except BaseException as exc:  # raised by the caller, on the event loop
+                outcome.append(exc)
+                outcome.append(None)
+            with pipe.lock:
+                pipe.calls -= 1
+            pipe.notify(event.set)
+
+        with pipe.lock:
+            pipe.calls += 1
+            pipe.jobs.append(job)
+            ring = not pipe.busy
+            pipe.busy = True
+        if ring:
+            pipe.bell.put(None)
+        with anyio.CancelScope(shield=True):
+            await event.wait()
+        if len(outcome) == 2:
+            raise outcome[0]
+        result: _R = outcome[0]
+        return result
 
     def idle(self) -> bool:
         """Whether everything submitted is written (so the thread is not writing now)."""
@@ -206,9 +305,17 @@ class WriteThread(Generic[_T]):
             raise failed
 
     def close(self) -> None:
-        """Let the thread write what was submitted, then end; return when it has."""
-        if self._stop is not None:
-            self._stop()
-            assert self._thread is not None
-            self._thread.join()
-            self._stop = self._thread = None
+        """Let the thread write what was submitted, then let go of it; return when it has.
+
+        When everything submitted is written (or a write failed) the thread
+        has nothing left to do with the writer, and is not waited for.
+        """
+        pipe = self._pipe
+        if pipe is None or self._stop is None:
+            return
+        with pipe.lock:
+            quiet = pipe.calls == 0 and (pipe.durable == pipe.submitted or pipe.failed is not None)
+        self._stop()
+        self._stop = None
+        if not quiet:
+            pipe.done.wait()

@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mce._runtime.write_thread import WriteThread
 from mce.journal import FileJournal, Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
+
+_R = TypeVar("_R")
 
 
 class JournalWriteError(OSError):
@@ -188,6 +190,14 @@ class JournalWriter:
             self._write_here()
             return
         await self._wait(self._submit() if self._buffer else self._handed)
+
+    async def call(self, function: Callable[..., _R], *args: Any) -> _R:
+        """`function(*args)` in the writer's thread (opening the journal there); what it returns.
+
+        Before the first record is handed over: a run with a journal file
+        opens it in the thread that will write it, and needs no other.
+        """
+        return await self._thread.call(function, *args)
 
     def close(self) -> None:
         """Let the writer's thread write what it was handed, and stop it; the run writes no more."""

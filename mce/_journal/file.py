@@ -187,14 +187,19 @@ class FileJournal(Journal):
         conversations.remember(record)
         return made
 
-    def write_lines(self, data: bytes) -> None:
-        """Append lines made by `lines`, then fsync them."""
+    def write_lines(self, data: bytes, *, fsync: bool = True) -> None:
+        """Append lines made by `lines`, then fsync them (and every line written before).
+
+        With `fsync=False` they are written only: a process killed after this
+        keeps them, a machine that loses power may not, until a later fsync.
+        """
         fd = self._open()
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -5,10 +5,14 @@ lock, and a wake-up only when the thread is idle - and never waits for the
 thread unless it needs a record durable (`wait`). The thread takes every
 record submitted so far, writes them with one call (one write, one fsync),
 and repeats: records that arrive while an fsync is under way share the next
-one (group commit). When a write completes, the thread wakes the event loop
-once for all the effects waiting for it, with the loop's own thread-safe
-call (`call_soon_threadsafe` on asyncio, the trio token's `run_sync_soon`
-on trio). A failed write is kept and raised, as itself, by `wait` and every
+one (group commit). A `lazy` thread makes a write durable only when someone
+waits for one of its records (or the writer closes): records nobody waits
+for yet - the last steps of a wide parallel block - are written as they
+come, and the block's wait makes them all durable with one fsync. When a
+write completes, the thread wakes the event loop once for all the effects
+waiting for it, with the loop's own thread-safe call
+(`call_soon_threadsafe` on asyncio, the trio token's `run_sync_soon` on
+trio). A failed write is kept and raised, as itself, by `wait` and every
 later `submit`: nothing submitted after a failure is written. `call` runs a
 function in the same thread (a run opens its journal there).
 
@@ -19,7 +23,7 @@ neither starts a thread nor waits for one to end.
 >>> import anyio
 >>> seen = []
 >>> async def main() -> None:
-...     thread = WriteThread(seen.extend)
+...     thread = WriteThread(lambda items, durable: seen.extend(items))
 ...     await thread.wait(thread.submit([1, 2]))
 ...     thread.close()
 >>> anyio.run(main)
@@ -47,6 +51,8 @@ _R = TypeVar("_R")
 __all__ = ["WriteThread"]
 
 Notify = Callable[[Callable[[], object]], object]
+Write = Callable[[list[_T], bool], object]
+"""`write(items, durable)`: write the items, and make every item written so far durable if told."""
 
 
 def _notifier() -> Notify:
@@ -84,6 +90,7 @@ class _Pipe(Generic[_T]):
         "durable",
         "failed",
         "jobs",
+        "lazy",
         "lock",
         "notify",
         "pending",
@@ -91,10 +98,12 @@ class _Pipe(Generic[_T]):
         "submitted",
         "waiters",
         "write",
+        "written",
     )
 
-    def __init__(self, write: Callable[[list[_T]], object], notify: Notify) -> None:
+    def __init__(self, write: Write[_T], lazy: bool, notify: Notify) -> None:
         self.write = write
+        self.lazy = lazy
         self.notify = notify
         self.lock = threading.Lock()
         self.bell: queue.SimpleQueue[None] = queue.SimpleQueue()  # rung when the thread is idle
@@ -102,7 +111,8 @@ class _Pipe(Generic[_T]):
         self.jobs: list[Callable[[], object]] = []  # `call`s, run before the next write
         self.calls = 0  # `call`s not yet returned
         self.submitted = 0  # items submitted so far
-        self.durable = 0  # items written so far (the write call returned)
+        self.written = 0  # items written so far, durable or not (only the thread changes it)
+        self.durable = 0  # items written and made durable so far
         self.busy = False  # the thread has work: it will look at `pending` again
         self.failed: BaseException | None = None
         self.stopping = False
@@ -117,26 +127,33 @@ class _Pipe(Generic[_T]):
                 with self.lock:
                     jobs, self.jobs = self.jobs, []
                     batch, self.pending = self.pending, []
-                    if not jobs and (not batch or self.failed is not None):
+                    upto = self.written + len(batch)
+                    # Made durable now if anyone waits for it (or the writer is closing);
+                    # otherwise a later write's or `wait`'s will do.
+                    sync = not self.lazy or any(w[0] <= upto for w in self.waiters) or self.stopping
+                    work = self.failed is None and (batch or (sync and self.durable < upto))
+                    if not jobs and not work:
                         self.busy = False
                         if self.stopping:
                             return
                         break
                 for job in jobs:
                     job()
-                if not batch or self.failed is not None:
+                if not work:
                     continue
                 failed: BaseException | None = None
                 try:
-                    self.write(batch)
+                    self.write(batch, sync)
                 except BaseException as exc:  # raised on the event loop by `wait` and `submit`
                     failed = exc
                 with self.lock:
+                    self.written = upto
                     if failed is not None:
                         self.failed = failed
                         ready, self.waiters = self.waiters, []
                     else:
-                        self.durable += len(batch)
+                        if sync:
+                            self.durable = upto
                         ready = [w for w in self.waiters if w[0] <= self.durable]
                         if ready:
                             self.waiters = [w for w in self.waiters if w[0] > self.durable]
@@ -205,19 +222,23 @@ if hasattr(os, "register_at_fork"):
 
 
 class WriteThread(Generic[_T]):
-    """Writes submitted items in order with `write(items)`, in a thread taken on first use."""
+    """Writes submitted items in order with `write(items, durable)`, in a thread taken on first use.
 
-    __slots__ = ("__weakref__", "_pipe", "_stop", "_write")
+    `durable` is always true unless the thread is `lazy` (see the module docstring).
+    """
 
-    def __init__(self, write: Callable[[list[_T]], object]) -> None:
+    __slots__ = ("__weakref__", "_lazy", "_pipe", "_stop", "_write")
+
+    def __init__(self, write: Write[_T], *, lazy: bool = False) -> None:
         self._write = write
+        self._lazy = lazy
         self._pipe: _Pipe[_T] | None = None
         self._stop: weakref.finalize[Any, Any] | None = None
 
     def _open(self) -> _Pipe[_T]:
         pipe = self._pipe
         if pipe is None:
-            pipe = self._pipe = _Pipe(self._write, _notifier())
+            pipe = self._pipe = _Pipe(self._write, self._lazy, _notifier())
             _start(pipe)
             # The thread lets go when the writer is closed - or forgotten.
             self._stop = weakref.finalize(self, _stop, pipe)
@@ -284,16 +305,21 @@ class WriteThread(Generic[_T]):
             return pipe.durable == pipe.submitted and pipe.failed is None
 
     async def wait(self, count: int) -> None:
-        """Return once the first `count` items submitted are written; raise what a write raised."""
+        """Return once the first `count` items submitted are durable; raise what a write raised."""
         pipe = self._pipe
         if pipe is None:
             return
         with pipe.lock:
             failed = pipe.failed
             done = pipe.durable >= count
+            ring = False
             if not done and failed is None:
                 event = new_event()
                 pipe.waiters.append((count, event))
+                ring = not pipe.busy  # written, not yet durable: the idle thread makes it so
+                pipe.busy = True
+        if ring:
+            pipe.bell.put(None)
         if failed is not None:
             raise failed
         if done:

@@ -99,9 +99,13 @@ class JournalWriter:
         # written in the thread: a thread that encodes competes with the
         # loop for the GIL (and holds it while the OS runs something else).
         self._lines = type(journal).append is _FILE_APPEND  # not one replaced or overridden
-        write = _writer_of(journal) if self._lines else journal.append
-        # Started on the first item handed to it.
-        self._thread: WriteThread[Any] = WriteThread(write)
+        # Taken on the first item handed to it. A journal file's lines are fsynced
+        # when someone waits for one of them; another journal makes every append durable.
+        self._thread: WriteThread[Any] = (
+            WriteThread(_writer_of(journal), lazy=True)
+            if self._lines
+            else WriteThread(lambda records, _durable: journal.append(records))
+        )
 
     def append(self, record: Header | Record) -> None:
         """Buffer a record; it is written by the next `commit`, `defer` or `durable()`."""
@@ -247,11 +251,11 @@ class JournalWriter:
             raise self._failure(exc) from exc
 
 
-def _writer_of(journal: Journal) -> Callable[[list[bytes]], None]:
+def _writer_of(journal: Journal) -> Callable[[list[bytes], bool], None]:
     """What the writer thread calls with the lines made since its last write."""
     assert isinstance(journal, FileJournal)
 
-    def write(chunks: list[bytes]) -> None:
-        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    def write(chunks: list[bytes], durable: bool) -> None:
+        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks), fsync=durable)
 
     return write

@@ -82,25 +82,11 @@ def encode_line(data: dict[str, Any]) -> bytes:
 
 
 _string = json.encoder.encode_basestring  # the C function `_ENCODE` uses, when there is one
-_int_repr = int.__repr__
-_float_repr = float.__repr__
+_int_repr = int.__repr__  # what `_ENCODE` writes for an int
 
 
 def _json(value: Any) -> str:
     """One value's JSON text, exactly as `_ENCODE` writes it inside a record."""
-    t = type(value)
-    if t is str:
-        return _string(value)
-    if t is int:
-        return _int_repr(value)
-    if t is float and value - value == 0.0:  # finite: `NaN` and `Infinity` are spelled out below
-        return _float_repr(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
     return "".join(_ENCODE(value, 0))
 
 
@@ -128,12 +114,16 @@ def record_line(
         and t0 - t0 == 0.0  # finite: `!r` writes them as `_ENCODE` does
         and t1 - t1 == 0.0
         and req is not None
-    ):  # an effect's record: every field there
+    ):  # an effect's record: every field there, most often plain
+        t = type(value)
+        v = _string(value) if t is str else _int_repr(value) if t is int else _json(value)
+        t = type(req)
+        r = _string(req) if t is str else _int_repr(req) if t is int else _json(req)
         text = (
             f'{{"pos":{_string(pos) if type(pos) is str else _json(pos)}'
             f',"kind":{_string(kind) if type(kind) is str else _json(kind)}'
             f',"fp":{_string(fp) if type(fp) is str else _json(fp)}'
-            f',"{"ok" if ok else "err"}":{_json(value)},"req":{_json(req)}'
+            f',"{"ok" if ok else "err"}":{v},"req":{r}'
             f',"t0":{t0!r},"t1":{t1!r},"branch":{_string(branch)}'
         )
     else:

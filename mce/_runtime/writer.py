@@ -7,7 +7,11 @@ records that arrive while an fsync is under way share the next one. Every
 record is durable - flushed and fsynced by the journal - before its effect's
 value is used. Usually an effect waits for its record (`commit`); the last
 effect of a branch of an unbounded parallel block does not (`defer`): the
-block waits once, for all of its branches, in `durable()`. The thread wakes
+block waits once, for all of its branches, in `durable()`. A journal file's
+deferred records are written as they come and fsynced only when someone
+waits: the block's wait makes them all durable with one fsync, not one per
+group (a killed process keeps what was written; only the machine losing
+power could lose them, and nothing used their values yet). The thread wakes
 the event loop once per write, for every effect waiting for it, and never
 for a record nobody waits for yet. A step of the run's top-level sequence,
 with nothing left for the thread to write and no other run writing a

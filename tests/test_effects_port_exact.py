@@ -48,6 +48,7 @@ from mce import (
 from mce._runtime import effects_port
 from mce._runtime.effects_port import Effects, check_run_options, open_effects
 from mce._runtime.replay import BUDGET_DECISION, PAR_DECISION
+from mce._runtime.writer import JournalWriter
 from mce.budget import Tracker
 from mce.codec import encode
 from mce.journal import Header, Record, ReplayDivergence
@@ -204,7 +205,9 @@ async def test_a_replay_or_resume_takes_run_id_and_seed_from_the_header(mode: An
 
 
 async def test_a_live_run_serves_nothing_from_its_journal() -> None:
-    effects = Effects("live", Journal(), None, (Record("0", "k", "f", True, 1),), {}, 1, None)
+    effects = Effects(
+        "live", JournalWriter(Journal()), None, (Record("0", "k", "f", True, 1),), {}, 1, None
+    )
     assert effects.serving is False
     assert effects.lookup("0", "k", None, "f") is None  # a live lookup has no entries
 
@@ -756,9 +759,9 @@ async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened()
 async def test_effects_serve_a_recorded_failure_unless_told_to_retry() -> None:
     failed = Record("0", "k", "f", False, "boom")
     header = Header("r", 1, 0.0)
-    served = Effects("resume", Journal(), header, (failed,), {}, None, None)
+    served = Effects("resume", JournalWriter(Journal()), header, (failed,), {}, None, None)
     assert served.lookup("0", "k", None, "f") is failed
-    retried = Effects("resume", Journal(), header, (failed,), {}, None, None, True)
+    retried = Effects("resume", JournalWriter(Journal()), header, (failed,), {}, None, None, True)
     assert retried.lookup("0", "k", None, "f") is None
 
 

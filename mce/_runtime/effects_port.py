@@ -127,9 +127,7 @@ async def open_effects(
                 len(entries),
             )
     try:
-        return Effects(
-            mode, journal, header, entries, handlers, seed, executor, retry_failed, writer=writer
-        )
+        return Effects(mode, writer, header, entries, handlers, seed, executor, retry_failed)
     except BaseException:
         if writer is not None:
             writer.close()
@@ -202,16 +200,15 @@ class Effects:
     def __init__(
         self,
         mode: Mode,
-        journal: Journal | None,
+        writer: JournalWriter | None,
         header: Header | None,
         entries: tuple[Record, ...],
         handlers: dict[str, Handler],
         seed: int | None,
         executor: Executor | None,
         retry_failed: bool = False,
-        *,
-        writer: JournalWriter | None = None,
     ) -> None:
+        journal = writer.journal if writer is not None else None
         self.mode = mode
         self.serving = mode != "live"
         self.recording = journal is not None and mode != "replay"
@@ -227,8 +224,6 @@ class Effects:
         )
         self._stats = RunStats()
         self._positions: list[str] | None = None  # recorded positions, sorted: for `precharge`
-        if writer is None and journal is not None:
-            writer = JournalWriter(journal)
         self._writer = writer
         self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.

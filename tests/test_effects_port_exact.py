@@ -756,6 +756,44 @@ async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened()
     j.acquire()  # the lock was released
 
 
+async def test_the_writer_that_opened_a_journal_file_lets_go_when_the_effects_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class BreaksAfterOpening(Journal):
+        needs_thread = True  # opened in its writer's thread
+        opened = False
+
+        def begin(self, mode: Any) -> Any:
+            loaded = super().begin(mode)
+            self.opened = True
+            return loaded
+
+        @property
+        def name(self) -> str:
+            if self.opened:
+                raise RuntimeError("broken after opening")
+            return "<memory>"
+
+    writers: list[Any] = []
+
+    class Noted(JournalWriter):
+        __slots__ = ("closed",)
+
+        def __init__(self, journal: Journal) -> None:
+            super().__init__(journal)
+            self.closed = 0
+            writers.append(self)
+
+        def close(self) -> None:
+            self.closed += 1
+            super().close()
+
+    monkeypatch.setattr(effects_port, "JournalWriter", Noted)
+    with pytest.raises(RuntimeError, match="broken after opening"):
+        await open_effects("live", BreaksAfterOpening(), {}, None)
+    assert [w.closed for w in writers] == [1]  # its thread is free for the next run
+
+
 async def test_effects_serve_a_recorded_failure_unless_told_to_retry() -> None:
     failed = Record("0", "k", "f", False, "boom")
     header = Header("r", 1, 0.0)

@@ -178,18 +178,18 @@ _PLAIN_FAST_PATH = (
     "only narrows the fast path: encode returns a str, int, bool or None as itself, so a "
     "plain value sent through it is recorded the same"
 )
+_PLAIN_REQUEST = (
+    "only narrows the fast path: a str, int, bool or None request holds no Secret (redact "
+    "returns it as itself) and encode returns it as itself, so it is recorded the same"
+)
 EQUIVALENT.update(
     {
         _EP + "x_open_effects__mutmut_12": (
             "entries stays () only without a journal: that run is live, and a live run's "
             "lookup is given no entries"
         ),
-        _EP + "xǁEffectsǁ__init____mutmut_33": _FALLBACK_NAME,
-        _EP + "xǁEffectsǁ__init____mutmut_34": _FALLBACK_NAME,
-        _EP + "xǁEffectsǁ__init____mutmut_38": (
-            "a writer without a journal is never given a record: every append is guarded by "
-            "`recording`, which needs a journal"
-        ),
+        _EP + "xǁEffectsǁ__init____mutmut_42": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_43": _FALLBACK_NAME,
         _EP + "xǁEffectsǁperform__mutmut_1": (
             "the default is never used in a run: the one caller, the driver, passes `defer`"
         ),
@@ -197,6 +197,7 @@ EQUIVALENT.update(
             f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_FAST_PATH
             for n in (69, 70, 72, 74, 75, 76)
         },
+        **{f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_REQUEST for n in (88, 89, 91, 93, 94, 95)},
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁfinish__mutmut_1": (

@@ -80,7 +80,8 @@ TARGETS: dict[str, list[str]] = {
     "mce/_journal/memory.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/file.py": [*_JOURNAL_OWN_TESTS, "tests/test_journal_lines.py"],
     "mce/_journal/errors.py": _JOURNAL_OWN_TESTS,
-    "mce/_runtime/writer.py": _JOURNAL_OWN_TESTS,
+    # test_writer_thread.py: the thread it writes through (lazy fsyncs, a run opened there)
+    "mce/_runtime/writer.py": [*_JOURNAL_OWN_TESTS, "tests/test_writer_thread.py"],
     "mce/_runtime/replay.py": _REPLAY_TESTS,
     # test_budget.py: the port charges budgets (live, served, refused)
     "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],

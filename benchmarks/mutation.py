@@ -199,6 +199,12 @@ EQUIVALENT.update(
             for n in (69, 70, 72, 74, 75, 76)
         },
         **{f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_REQUEST for n in (88, 89, 91, 93, 94, 95)},
+        _EP + "xǁEffectsǁprecharge__mutmut_2": (
+            "the sorted positions are a cache: sorted again on every call, they are the same"
+        ),
+        _EP + "xǁEffectsǁprecharge__mutmut_17": (
+            "lo only narrows the search: the end of the scope's range is never before its start"
+        ),
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁfinish__mutmut_1": (

@@ -345,7 +345,7 @@ _LIVE_SET = (
 )
 EQUIVALENT.update(
     {
-        "mce._runtime.writer.x__writer_of__mutmut_2": (
+        "mce._runtime.writer.x__writer_of__mutmut_5": (
             "joining a single chunk gives that chunk: the same bytes are written"
         ),
         "mce._runtime.writer.xǁJournalWriterǁ_submit__mutmut_7": _KEPT_BY_THREAD,
@@ -353,6 +353,10 @@ EQUIVALENT.update(
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_2": _LIVE_SET,
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_4": _LIVE_SET,
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_5": _LIVE_SET,
+        **{
+            f"mce._runtime.writer.xǁJournalWriterǁdefer_effect__mutmut_{n}": _LIVE_SET
+            for n in (22, 23, 24)
+        },
         "mce._runtime.writer.xǁJournalWriterǁdurable__mutmut_5": (
             "handing over an empty buffer adds an empty write; the records and the "
             "moment they are durable are the same"

@@ -392,6 +392,7 @@ async def test_a_record_that_cannot_be_written_fails_the_writer_for_good(
     with pytest.raises(JournalWriteError) as caught:
         writer.defer_effect(*_effect("0", 10**5000))  # type: ignore[arg-type]  # too long to write
     assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.reason == str(caught.value.__cause__)  # the error it names is the cause
     with pytest.raises(JournalWriteError) as again:  # kept: nothing more is written
         writer.defer_effect(*_effect("1"))  # type: ignore[arg-type]
     assert again.value.__cause__ is caught.value.__cause__
@@ -400,3 +401,30 @@ async def test_a_record_that_cannot_be_written_fails_the_writer_for_good(
     assert again.value.__cause__ is caught.value.__cause__
     writer.close()
     assert not journal.path.exists() or journal.path.read_bytes() == b""
+
+
+class FsyncNoted(FileJournal):
+    """A journal file noting each write its writer makes: (lines, fsynced)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[tuple[int, bool]] = []
+        self.wrote = threading.Event()
+
+    def write_lines(self, data: bytes, *, fsync: bool = True) -> None:
+        super().write_lines(data, fsync=fsync)
+        self.calls.append((data.count(b"\n"), fsync))
+        self.wrote.set()
+
+
+async def test_a_deferred_record_is_written_at_once_and_fsynced_by_the_wait_for_it(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    journal = FsyncNoted(tmp_path / "run.jsonl")
+    writer = JournalWriter(journal)
+    writer.defer_effect(*_effect("0"))  # type: ignore[arg-type]
+    assert await anyio.to_thread.run_sync(journal.wrote.wait, 30, abandon_on_cancel=True)
+    assert journal.calls == [(1, False)]  # nobody waits for it yet: written, not fsynced
+    await writer.durable()
+    assert journal.calls == [(1, False), (0, True)]  # the wait fsyncs it, writing nothing more
+    writer.close()

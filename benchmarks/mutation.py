@@ -155,6 +155,14 @@ EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
 _LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
+EQUIVALENT["mce._journal.file.xǁFileJournalǁline__mutmut_9"] = (
+    "only makes every line the generic way (from the record's JSON object), which writes "
+    "the same bytes, more slowly (tests/test_journal_lines.py checks the two agree)"
+)
+EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_21"] = (
+    "the record is passed only so that `line` need not build it again: built from the same "
+    "fields, it is an equal record and gives the same line"
+)
 EQUIVALENT["mce.step.x_lift__mutmut_2"] = (
     "a plain function is callable: the type check only spares the callable() call"
 )

@@ -384,7 +384,29 @@ EQUIVALENT.update(
         "mce._journal.lines.x__json__mutmut_7": _NO_INDENT,
         **{
             f"mce._journal.lines.x_record_line__mutmut_{n}": _SAME_BYTES
-            for n in (6, 10, 12, 14, 15, 17, 19, 20, 22, 26, 31, 32, 34, 38, 44, 47, 50, 53, 56, 59)
+            for n in (
+                6,
+                8,
+                10,
+                12,
+                14,
+                15,
+                17,
+                19,
+                20,
+                22,
+                26,
+                31,
+                32,
+                34,
+                38,
+                44,
+                47,
+                50,
+                53,
+                56,
+                59,
+            )
         },
     }
 )

@@ -159,10 +159,12 @@ EQUIVALENT["mce._journal.file.xǁFileJournalǁline__mutmut_9"] = (
     "only makes every line the generic way (from the record's JSON object), which writes "
     "the same bytes, more slowly (tests/test_journal_lines.py checks the two agree)"
 )
-EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_21"] = (
+_SAME_RECORD = (
     "the record is passed only so that `line` need not build it again: built from the same "
     "fields, it is an equal record and gives the same line"
 )
+EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_21"] = _SAME_RECORD
+EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_31"] = _SAME_RECORD
 EQUIVALENT["mce.step.x_lift__mutmut_2"] = (
     "a plain function is callable: the type check only spares the callable() call"
 )

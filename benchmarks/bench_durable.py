@@ -407,8 +407,8 @@ FLOOR_START, FLOOR_END = "<!-- bench_durable_floor:start -->", "<!-- bench_durab
 FLOOR_STEPS, WIDE = 60, 1000
 
 
-def floor_round(where: Path) -> dict[str, float]:
-    """One round of the floor rows, every side measured alternately in this process.
+def floor_round(where: Path, wide_only: bool = False) -> dict[str, float]:
+    """One round of the floor rows (`wide_only`: the wide block's), sides alternating in this process.
 
     A sequential step's time is the interval between two successive handler
     calls (it holds the previous step's record, written and fsynced); the
@@ -417,7 +417,7 @@ def floor_round(where: Path) -> dict[str, float]:
     """
     import anyio
 
-    from mce import FileJournal, Journal, effect, gather, pure, run
+    from mce import FileJournal, Journal, effect, pure, run
 
     stamps: list[float] = []
 
@@ -491,6 +491,9 @@ def floor_round(where: Path) -> dict[str, float]:
         return out
 
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else where
+    if wide_only:
+        os.close(fd)
+        return wide_round(where, shm)
     fast = Path(tempfile.mkdtemp(dir=shm))
     try:
         before = fsyncs()
@@ -510,32 +513,6 @@ def floor_round(where: Path) -> dict[str, float]:
             f.unlink()
         fast.rmdir()
 
-    async def sleepy(request: Any) -> Any:
-        await anyio.sleep(0.001)
-        return request
-
-    wide = gather([effect("io", i, handler=sleepy) for i in range(WIDE)])
-
-    async def timed(journal: Any) -> tuple[float, float]:
-        t0, c0 = time.perf_counter(), time.process_time()
-        await run(wide, None, journal=journal)
-        return time.perf_counter() - t0, time.process_time() - c0
-
-    pairs, cpu, on_tmpfs = [], [], []
-    fast = Path(tempfile.mkdtemp(dir=shm))
-    try:
-        for k in range(4):
-            none, none_cpu = anyio.run(timed, None)
-            on_file, file_cpu = anyio.run(timed, where / f"w{k}.jsonl")
-            tmpfs_wall, _cpu = anyio.run(timed, fast / f"w{k}.jsonl")
-            if k:  # the first round warms up
-                pairs.append(on_file / none)
-                cpu.append(file_cpu / none_cpu)
-                on_tmpfs.append(tmpfs_wall / none)
-    finally:
-        for f in fast.iterdir():
-            f.unlink()
-        fast.rmdir()
     return {
         "fsync_us": fsync * 1e6,
         "quiet_fsync_us": quiet * 1e6,
@@ -548,9 +525,48 @@ def floor_round(where: Path) -> dict[str, float]:
         "slow_quiet": (quiet + slow_beyond) / (quiet + slow_none),
         "warm_us": statistics.median(warm) * 1e6,
         "cold_us": statistics.median(cold) * 1e6,
+        **wide_round(where, shm),
+    }
+
+
+def wide_round(where: Path, shm: Path) -> dict[str, float]:
+    """The wide block's rows: 1,000 effects of 1 ms in one `gather`, journaled and not, alternating."""
+    import anyio
+
+    from mce import effect, gather, run
+
+    async def sleepy(request: Any) -> Any:
+        await anyio.sleep(0.001)
+        return request
+
+    wide = gather([effect("io", i, handler=sleepy) for i in range(WIDE)])
+
+    async def timed(journal: Any) -> tuple[float, float, float]:
+        t0, c0, l0 = time.perf_counter(), time.process_time(), time.thread_time()
+        await run(wide, None, journal=journal)
+        return time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - l0
+
+    pairs, cpu, loop_cpu, on_tmpfs = [], [], [], []
+    fast = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        for k in range(4):
+            none, none_cpu, none_loop = anyio.run(timed, None)
+            on_file, file_cpu, file_loop = anyio.run(timed, where / f"w{k}.jsonl")
+            tmpfs_wall, _cpu, _loop = anyio.run(timed, fast / f"w{k}.jsonl")
+            if k:  # the first round warms up
+                pairs.append(on_file / none)
+                cpu.append(file_cpu / none_cpu)
+                loop_cpu.append(file_loop / none_loop)
+                on_tmpfs.append(tmpfs_wall / none)
+    finally:
+        for f in fast.iterdir():
+            f.unlink()
+        fast.rmdir()
+    return {
         "wide": statistics.median(pairs),
         "wide_tmpfs": statistics.median(on_tmpfs),
         "wide_cpu": statistics.median(cpu),
+        "wide_loop_cpu": statistics.median(loop_cpu),
     }
 
 
@@ -580,6 +596,11 @@ FLOOR_ROWS = {
     "wide": ("1,000 × 1 ms in one `gather`, disk file ÷ unjournaled", "≤ 1.10×", 1.10),
     "wide_tmpfs": ("the same, tmpfs file (fsync free) ÷ unjournaled", "-", None),
     "wide_cpu": ("the same, disk file: CPU time (all threads) ÷ unjournaled", "-", None),
+    "wide_loop_cpu": (
+        "the same, disk file: the event loop thread's CPU time ÷ unjournaled",
+        "-",
+        None,
+    ),
     "fsync_us": ("one `os.write` + `os.fsync` of 200 bytes, µs (the floor)", "-", None),
     "quiet_fsync_us": ("the same, lower decile of the round (a quiet fsync), µs", "-", None),
     "warm_us": ("a little Python work (4 `json.dumps` of a record), alone, µs", "-", None),
@@ -587,11 +608,13 @@ FLOOR_ROWS = {
 }
 
 
-def floor_child(where: str) -> None:
-    print(json.dumps(floor_round(Path(where))))
+def floor_child(where: str, wide_only: bool) -> None:
+    print(json.dumps(floor_round(Path(where), wide_only)))
 
 
-def measure_floor(rounds: int, baseline: Path | None) -> dict[str, dict[str, list[float]]]:
+def measure_floor(
+    rounds: int, baseline: Path | None, wide_only: bool = False
+) -> dict[str, dict[str, list[float]]]:
     """Rounds of `floor_round`, each in a fresh process; with a baseline, alternating with it."""
     sides = {"now": ROOT} if baseline is None else {"before": baseline.resolve(), "now": ROOT}
     out: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
@@ -600,7 +623,8 @@ def measure_floor(rounds: int, baseline: Path | None) -> dict[str, dict[str, lis
             with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
                 env = {**os.environ, "PYTHONPATH": str(root)}
                 done = subprocess.run(
-                    [sys.executable, __file__, "--floor-child", tmp],
+                    [sys.executable, __file__, "--floor-child", tmp]
+                    + (["--wide-only"] if wide_only else []),
                     capture_output=True,
                     text=True,
                     check=True,
@@ -631,6 +655,8 @@ def floor_report(results: dict[str, dict[str, list[float]]], rounds: int, load: 
         "|---|" + "---:|" * len(sides) + "---|",
     ]
     for key, (label, target, bound) in FLOOR_ROWS.items():
+        if key not in results[sides[0]]:  # --wide-only
+            continue
         cells = []
         for side in sides:
             values = results[side][key]
@@ -756,6 +782,9 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="the floor rows only")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the floor rows")
     parser.add_argument("--baseline", type=Path, help="another checkout, alternated with this one")
+    parser.add_argument(
+        "--wide-only", action="store_true", help="with --floor: the wide block's rows only"
+    )
     parser.add_argument("--floor-child", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("SYSTEM", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
@@ -764,15 +793,16 @@ def main() -> None:
         child(args.child[0], args.child[1], args.resume)
         return
     if args.floor_child:
-        floor_child(args.floor_child)
+        floor_child(args.floor_child, args.wide_only)
         return
     missing = [p for p in ("langgraph", "dbos") if not _have(p)]
     if missing and not args.floor:
         raise SystemExit(f"install the peers first: pip install -e '.[bench]' (missing {missing})")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    results = measure_floor(1 if args.quick else args.rounds, args.baseline)
+    results = measure_floor(1 if args.quick else args.rounds, args.baseline, args.wide_only)
     text = floor_report(results, 1 if args.quick else args.rounds, load)
-    publish(text, FLOOR_START, FLOOR_END, write=not args.no_write)
+    # the wide rows alone are a partial section: printed, never written to the docs
+    publish(text, FLOOR_START, FLOOR_END, write=not args.no_write and not args.wide_only)
     if args.floor:
         return
     sizes = [100] if args.quick else [100, 1000]

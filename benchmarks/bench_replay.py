@@ -125,11 +125,11 @@ class TimedJournal(FileJournal):
         super().__init__(path)
         self.spent: list[float] = []
 
-    def write_lines(self, data: bytes) -> None:
+    def write_lines(self, data: bytes, *, fsync: bool = True) -> None:
         # The write and its fsync, as the run's writer does them (`append` is
         # left as it is: a journal whose append is overridden is written through it).
         t0 = time.perf_counter()
-        super().write_lines(data)
+        super().write_lines(data, fsync=fsync)
         self.spent.append(time.perf_counter() - t0)
 
 

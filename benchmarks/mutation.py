@@ -80,13 +80,15 @@ TARGETS: dict[str, list[str]] = {
     ],
     "mce/_runtime/scopes.py": _RUNTIME_TESTS,
     "mce/_journal/records.py": _JOURNAL_OWN_TESTS,
-    "mce/_journal/lines.py": _JOURNAL_OWN_TESTS,
+    # test_journal_lines.py: lines made from a record's fields against the generic encoder
+    "mce/_journal/lines.py": [*_JOURNAL_OWN_TESTS, "tests/test_journal_lines.py"],
     "mce/_journal/conversations.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/loading.py": _JOURNAL_OWN_TESTS,
     "mce/_journal/memory.py": _JOURNAL_OWN_TESTS,
-    "mce/_journal/file.py": _JOURNAL_OWN_TESTS,
+    "mce/_journal/file.py": [*_JOURNAL_OWN_TESTS, "tests/test_journal_lines.py"],
     "mce/_journal/errors.py": _JOURNAL_OWN_TESTS,
-    "mce/_runtime/writer.py": _JOURNAL_OWN_TESTS,
+    # test_writer_thread.py: the thread it writes through (lazy fsyncs, a run opened there)
+    "mce/_runtime/writer.py": [*_JOURNAL_OWN_TESTS, "tests/test_writer_thread.py"],
     "mce/_runtime/replay.py": _REPLAY_TESTS,
     # test_budget.py: the port charges budgets (live, served, refused)
     "mce/_runtime/effects_port.py": [*_REPLAY_TESTS, "tests/test_budget.py"],
@@ -166,6 +168,16 @@ EQUIVALENT["mce._journal.file.xǁFileJournalǁread__mutmut_20"] = _STACKLEVEL
 _LAST_BYTE = "a read at the last byte of the file gives that one byte whatever the size asked"
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_20"] = _LAST_BYTE
 EQUIVALENT["mce._journal.file.xǁFileJournalǁrepair__mutmut_21"] = _LAST_BYTE
+EQUIVALENT["mce._journal.file.xǁFileJournalǁline__mutmut_9"] = (
+    "only makes every line the generic way (from the record's JSON object), which writes "
+    "the same bytes, more slowly (tests/test_journal_lines.py checks the two agree)"
+)
+_SAME_RECORD = (
+    "the record is passed only so that `line` need not build it again: built from the same "
+    "fields, it is an equal record and gives the same line"
+)
+EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_21"] = _SAME_RECORD
+EQUIVALENT["mce._journal.file.xǁFileJournalǁlines__mutmut_31"] = _SAME_RECORD
 EQUIVALENT["mce.step.x_lift__mutmut_2"] = (
     "a plain function is callable: the type check only spares the callable() call"
 )
@@ -183,18 +195,18 @@ _PLAIN_FAST_PATH = (
     "only narrows the fast path: encode returns a str, int, bool or None as itself, so a "
     "plain value sent through it is recorded the same"
 )
+_PLAIN_REQUEST = (
+    "only narrows the fast path: a str, int, bool or None request holds no Secret (redact "
+    "returns it as itself) and encode returns it as itself, so it is recorded the same"
+)
 EQUIVALENT.update(
     {
         _EP + "x_open_effects__mutmut_12": (
             "entries stays () only without a journal: that run is live, and a live run's "
             "lookup is given no entries"
         ),
-        _EP + "xǁEffectsǁ__init____mutmut_33": _FALLBACK_NAME,
-        _EP + "xǁEffectsǁ__init____mutmut_34": _FALLBACK_NAME,
-        _EP + "xǁEffectsǁ__init____mutmut_38": (
-            "a writer without a journal is never given a record: every append is guarded by "
-            "`recording`, which needs a journal"
-        ),
+        _EP + "xǁEffectsǁ__init____mutmut_42": _FALLBACK_NAME,
+        _EP + "xǁEffectsǁ__init____mutmut_43": _FALLBACK_NAME,
         _EP + "xǁEffectsǁperform__mutmut_1": (
             "the default is never used in a run: the one caller, the driver, passes `defer`"
         ),
@@ -202,6 +214,13 @@ EQUIVALENT.update(
             f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_FAST_PATH
             for n in (69, 70, 72, 74, 75, 76)
         },
+        **{f"{_EP}xǁEffectsǁperform__mutmut_{n}": _PLAIN_REQUEST for n in (88, 89, 91, 93, 94, 95)},
+        _EP + "xǁEffectsǁprecharge__mutmut_2": (
+            "the sorted positions are a cache: sorted again on every call, they are the same"
+        ),
+        _EP + "xǁEffectsǁprecharge__mutmut_17": (
+            "lo only narrows the search: the end of the scope's range is never before its start"
+        ),
         _EP + "xǁEffectsǁrecord_decision__mutmut_19": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁ_record_refusal__mutmut_27": _BRANCH_DEFAULT,
         _EP + "xǁEffectsǁfinish__mutmut_1": (
@@ -365,7 +384,7 @@ _LIVE_SET = (
 )
 EQUIVALENT.update(
     {
-        "mce._runtime.writer.x__writer_of__mutmut_2": (
+        "mce._runtime.writer.x__writer_of__mutmut_5": (
             "joining a single chunk gives that chunk: the same bytes are written"
         ),
         "mce._runtime.writer.xǁJournalWriterǁ_submit__mutmut_7": _KEPT_BY_THREAD,
@@ -373,6 +392,10 @@ EQUIVALENT.update(
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_2": _LIVE_SET,
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_4": _LIVE_SET,
         "mce._runtime.writer.xǁJournalWriterǁappend__mutmut_5": _LIVE_SET,
+        **{
+            f"mce._runtime.writer.xǁJournalWriterǁdefer_effect__mutmut_{n}": _LIVE_SET
+            for n in (22, 23, 24)
+        },
         "mce._runtime.writer.xǁJournalWriterǁdurable__mutmut_5": (
             "handing over an empty buffer adds an empty write; the records and the "
             "moment they are durable are the same"
@@ -380,14 +403,42 @@ EQUIVALENT.update(
     }
 )
 
+_NO_INDENT = "the encoder is made without an indent, so the indent level it is given is never used"
+_SAME_BYTES = (
+    "only sends a record (or one field) the generic way - the field's JSON from the C encoder, "
+    "and the optional fields added one by one - which writes the same bytes, more slowly "
+    "(tests/test_journal_lines.py checks the two agree)"
+)
 EQUIVALENT.update(
     {
-        "mce._journal.lines.x_encode_line__mutmut_3": (
-            "the C encoder returns a record's whole text as one chunk: any separator joins one string"
-        ),
-        "mce._journal.lines.x_encode_line__mutmut_8": (
-            "the encoder is made without an indent, so the indent level it is given is never used"
-        ),
+        "mce._journal.lines.x_encode_line__mutmut_8": _NO_INDENT,
+        "mce._journal.lines.x__json__mutmut_7": _NO_INDENT,
+        **{
+            f"mce._journal.lines.x_record_line__mutmut_{n}": _SAME_BYTES
+            for n in (
+                6,
+                8,
+                10,
+                12,
+                14,
+                15,
+                17,
+                19,
+                20,
+                22,
+                26,
+                31,
+                32,
+                34,
+                38,
+                44,
+                47,
+                50,
+                53,
+                56,
+                59,
+            )
+        },
     }
 )
 

@@ -8,13 +8,15 @@ right there (see docs/replay.md).
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from attrs import evolve
 
-from mce import FileJournal, JournalWarning, effect, par, run
+from mce import FileJournal, Journal, JournalWarning, effect, gather, par, run
 from mce.journal import Header, Record
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +85,35 @@ async def test_a_lone_top_level_step_is_written_on_the_event_loop(tmp_path: Path
     )
     assert out.ok
     assert journal.threads["append"] == {await _loop_thread()}
+
+
+async def test_the_journal_is_loaded_with_the_collector_paused(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    await run(effect("k", 1, handler=str), None, journal=path)
+    seen: list[bool] = []
+
+    class Noting(FileJournal):
+        def read(self) -> tuple[Header | None, tuple[Record, ...]]:
+            seen.append(gc.isenabled())
+            return super().read()
+
+    assert gc.isenabled()
+    out = await run(effect("k", 1), None, journal=Noting(path), mode="replay")
+    assert out.ok and seen == [False] and gc.isenabled()
+
+
+async def test_a_deferred_record_holds_what_a_waited_for_one_holds(tmp_path: Path) -> None:
+    prog = gather([effect("k", {"q": i}, handler=lambda r: r["q"]) for i in range(3)])
+    memory = Journal()  # every record is committed there: the reference
+    on_file = tmp_path / "run.jsonl"
+    for journal in (memory, on_file):
+        assert (await run(prog, None, journal=journal)).ok
+    written, expected = FileJournal(on_file).read()[1], memory.read()[1]
+
+    def untimed(records: tuple[Record, ...]) -> list[Record]:  # in position order
+        return sorted((evolve(r, t0=None, t1=None) for r in records), key=lambda r: r.pos)
+
+    assert untimed(written) == untimed(expected)
+    for r in written:
+        assert type(r.t0) is float and type(r.t1) is float and r.t0 <= r.t1
+        assert r.branch is not None and r.req == {"q": r.value}

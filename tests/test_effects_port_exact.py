@@ -9,8 +9,10 @@ Mutation testing of the module showed these details were held by nothing.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random as _random
+import threading
 import types
 import uuid as _uuid
 from collections.abc import Iterator
@@ -48,6 +50,7 @@ from mce import (
 from mce._runtime import effects_port
 from mce._runtime.effects_port import Effects, check_run_options, open_effects
 from mce._runtime.replay import BUDGET_DECISION, PAR_DECISION
+from mce._runtime.writer import JournalWriter
 from mce.budget import Tracker
 from mce.codec import encode
 from mce.journal import Header, Record, ReplayDivergence
@@ -204,7 +207,9 @@ async def test_a_replay_or_resume_takes_run_id_and_seed_from_the_header(mode: An
 
 
 async def test_a_live_run_serves_nothing_from_its_journal() -> None:
-    effects = Effects("live", Journal(), None, (Record("0", "k", "f", True, 1),), {}, 1, None)
+    effects = Effects(
+        "live", JournalWriter(Journal()), None, (Record("0", "k", "f", True, 1),), {}, 1, None
+    )
     assert effects.serving is False
     assert effects.lookup("0", "k", None, "f") is None  # a live lookup has no entries
 
@@ -753,12 +758,50 @@ async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened()
     j.acquire()  # the lock was released
 
 
+async def test_the_writer_that_opened_a_journal_file_lets_go_when_the_effects_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class BreaksAfterOpening(Journal):
+        needs_thread = True  # opened in its writer's thread
+        opened = False
+
+        def begin(self, mode: Any) -> Any:
+            loaded = super().begin(mode)
+            self.opened = True
+            return loaded
+
+        @property
+        def name(self) -> str:
+            if self.opened:
+                raise RuntimeError("broken after opening")
+            return "<memory>"
+
+    writers: list[Any] = []
+
+    class Noted(JournalWriter):
+        __slots__ = ("closed",)
+
+        def __init__(self, journal: Journal) -> None:
+            super().__init__(journal)
+            self.closed = 0
+            writers.append(self)
+
+        def close(self) -> None:
+            self.closed += 1
+            super().close()
+
+    monkeypatch.setattr(effects_port, "JournalWriter", Noted)
+    with pytest.raises(RuntimeError, match="broken after opening"):
+        await open_effects("live", BreaksAfterOpening(), {}, None)
+    assert [w.closed for w in writers] == [1]  # its thread is free for the next run
+
+
 async def test_effects_serve_a_recorded_failure_unless_told_to_retry() -> None:
     failed = Record("0", "k", "f", False, "boom")
     header = Header("r", 1, 0.0)
-    served = Effects("resume", Journal(), header, (failed,), {}, None, None)
+    served = Effects("resume", JournalWriter(Journal()), header, (failed,), {}, None, None)
     assert served.lookup("0", "k", None, "f") is failed
-    retried = Effects("resume", Journal(), header, (failed,), {}, None, None, True)
+    retried = Effects("resume", JournalWriter(Journal()), header, (failed,), {}, None, None, True)
     assert retried.lookup("0", "k", None, "f") is None
 
 
@@ -810,3 +853,73 @@ async def test_a_malformed_recorded_refusal_is_a_divergence_at_its_effect(served
         "the journal's budget decision is malformed: {'resource': 'money', 'limit': 1}"
     )
     effects.close()
+
+
+def _recorded_subrun(calls: int, tokens: int) -> dict[str, Any]:
+    """A sub-agent's run as the journal holds it: the calls it made, its usage."""
+    usage = {"$attrs": "u:Usage", "fields": {"prompt_tokens": tokens, "completion_tokens": 0}}
+    return {"$attrs": "r:Run", "fields": {"calls": calls, "exhausted": None, "usage": usage}}
+
+
+def _precharged(retry: bool) -> Effects:
+    """A resumed run's effects over records under the scope at 1/2/ and around it."""
+    under = [
+        Record("1/2/0", "k", "f", True, encode(Reply("a", Usage(2, 3)))),  # a call, 5 tokens
+        Record("1/2/1", PAR_DECISION, "", True, 0),  # a decision, not a call
+        Record("1/2/3", "k", "f", True, 7),  # a call
+        Record("1/2/4", "k", "f", False, "boom"),  # failures: calls, unless run again
+        Record("1/2/5", "k", "f", False, "boom"),
+        Record("1/2/6/0", "k", "f", True, _recorded_subrun(3, 4)),  # 1 + 3 calls, 4 tokens
+    ]
+    big = encode(Reply("a", Usage(10, 10)))
+    around = [Record(p, "k", "f", True, big) for p in ("0/9", "1/1/0", "1/2", "1/20/0", "1/3/0")]
+    entries = tuple(sorted([*under, *around], key=lambda r: r.pos[::-1]))  # not in order
+    header = Header("r", 1, 0.0)
+    return Effects("resume", JournalWriter(Journal()), header, entries, {}, None, None, retry)
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_scope_is_precharged_with_exactly_what_was_recorded_under_it(retry: bool) -> None:
+    effects = _precharged(retry)
+    t = tracker()
+    assert effects.precharge(t, "1/2/") is None
+    assert (t.calls, t.tokens, t.covers) == ((6 if retry else 8), 9, "1/2/")
+    again = tracker()  # a second scope at the same place counts the same
+    assert effects.precharge(again, "1/2/") is None
+    assert (again.calls, again.tokens) == (t.calls, t.tokens)
+    assert effects.precharge(tracker(max_calls=5), "1/2/") == BudgetExceeded("calls", 5)
+    assert effects.precharge(tracker(max_tokens=8), "1/2/") == BudgetExceeded("tokens", 8)
+
+
+def test_a_served_value_corrects_what_its_scope_was_precharged() -> None:
+    effects = _precharged(retry=False)
+    t = tracker()
+    effects.precharge(t, "1/2/")
+    # recorded with 5 tokens (precharged), served with 8: the scope counts 8
+    assert effects.charge_served(t, "1/2/0", Reply("a", Usage(4, 4))) is None
+    assert (t.calls, t.tokens) == (8, 12)
+
+
+def test_the_collector_stays_paused_until_the_last_load_ends() -> None:
+    first_in, first_go = threading.Event(), threading.Event()
+
+    def first(mode: Any) -> str:
+        first_in.set()
+        assert first_go.wait(30)
+        return "first"
+
+    other = threading.Thread(target=effects_port._without_gc_pauses, args=(first, "live"))
+    seen: list[bool] = []
+
+    def second(mode: Any) -> str:
+        first_go.set()  # the first load ends while this one is under way
+        other.join(30)
+        seen.append(gc.isenabled())
+        return "second"
+
+    assert gc.isenabled()
+    other.start()
+    assert first_in.wait(30)
+    assert effects_port._without_gc_pauses(second, "live") == "second"
+    assert seen == [False]  # still paused: this load had not ended
+    assert gc.isenabled()

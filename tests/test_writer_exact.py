@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from mce import Journal
+from mce import FileJournal, Journal
 from mce._runtime.writer import JournalWriteError, JournalWriter
 from mce.journal import Header, Record
 
@@ -346,4 +347,84 @@ async def test_durable_writes_an_in_memory_journal_on_the_event_loop(anyio_backe
     writer.append(Header(run="r", seed=1, t0=0.0))
     await writer.durable()
     assert journal.threads() == ["loop"] and journal.positions() == [["header"]]
+    writer.close()
+
+
+def _effect(pos: str, value: object = 1) -> tuple[object, ...]:
+    """The fields `defer_effect` takes for the record of an effect at `pos`."""
+    return (pos, "k", "f", True, value, int(pos), 1.5, 2.5, "")
+
+
+async def test_an_effects_record_is_deferred_as_its_line_after_what_was_buffered(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    journal = FileJournal(tmp_path / "run.jsonl")
+    writer = JournalWriter(journal)
+    writer.append(Header("r", 1, 0.0))  # buffered: written before the record that follows
+    writer.defer_effect(*_effect("0"))  # type: ignore[arg-type]
+    writer.defer_effect(*_effect("1"))  # type: ignore[arg-type]
+    await writer.durable()
+    writer.close()
+    header, records = FileJournal(journal.path).read()
+    assert header is not None and header.run == "r"
+    assert records == (
+        Record("0", "k", "f", True, 1, 0, 1.5, 2.5, ""),
+        Record("1", "k", "f", True, 1, 1, 1.5, 2.5, ""),
+    )
+
+
+async def test_an_effects_record_for_a_journal_that_is_not_a_file_is_a_record(
+    anyio_backend: str,
+) -> None:
+    journal = Recording()
+    writer = JournalWriter(journal)
+    writer.defer_effect(*_effect("0"))  # type: ignore[arg-type]
+    await writer.durable()
+    assert journal.read()[1] == (Record("0", "k", "f", True, 1, 0, 1.5, 2.5, ""),)
+    writer.close()
+
+
+async def test_a_record_that_cannot_be_written_fails_the_writer_for_good(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    journal = FileJournal(tmp_path / "run.jsonl")
+    writer = JournalWriter(journal)
+    with pytest.raises(JournalWriteError) as caught:
+        writer.defer_effect(*_effect("0", 10**5000))  # type: ignore[arg-type]  # too long to write
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.reason == str(caught.value.__cause__)  # the error it names is the cause
+    with pytest.raises(JournalWriteError) as again:  # kept: nothing more is written
+        writer.defer_effect(*_effect("1"))  # type: ignore[arg-type]
+    assert again.value.__cause__ is caught.value.__cause__
+    with pytest.raises(JournalWriteError) as again:
+        await writer.durable()
+    assert again.value.__cause__ is caught.value.__cause__
+    writer.close()
+    assert not journal.path.exists() or journal.path.read_bytes() == b""
+
+
+class FsyncNoted(FileJournal):
+    """A journal file noting each write its writer makes: (lines, fsynced)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[tuple[int, bool]] = []
+        self.wrote = threading.Event()
+
+    def write_lines(self, data: bytes, *, fsync: bool = True) -> None:
+        super().write_lines(data, fsync=fsync)
+        self.calls.append((data.count(b"\n"), fsync))
+        self.wrote.set()
+
+
+async def test_a_deferred_record_is_written_at_once_and_fsynced_by_the_wait_for_it(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    journal = FsyncNoted(tmp_path / "run.jsonl")
+    writer = JournalWriter(journal)
+    writer.defer_effect(*_effect("0"))  # type: ignore[arg-type]
+    assert await anyio.to_thread.run_sync(journal.wrote.wait, 30, abandon_on_cancel=True)
+    assert journal.calls == [(1, False)]  # nobody waits for it yet: written, not fsynced
+    await writer.durable()
+    assert journal.calls == [(1, False), (0, True)]  # the wait fsyncs it, writing nothing more
     writer.close()

@@ -16,10 +16,11 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mce._journal.conversations import Conversations
 from mce._journal.errors import JournalCorrupt, JournalInUse, JournalWarning
-from mce._journal.lines import encode_line
+from mce._journal.lines import encode_line, record_line
 from mce._journal.loading import parse_lines, split_lines
 from mce._journal.memory import Journal
 from mce._journal.records import Header, Record, header_json
@@ -133,29 +134,72 @@ class FileJournal(Journal):
         lone surrogate is written escaped (the file stays UTF-8) and reads
         back exactly.
         """
-        conversations = self._conversations
-        if conversations is None:
-            conversations = self._conversations = Conversations(self._read)
         lines = []
         for record in records:
             if type(record) is Header:
                 lines.append(encode_line(header_json(record)))
                 continue
             assert type(record) is Record
-            data = record.to_json()
-            conversations.compact(record, data)
-            lines.append(encode_line(data))
-            conversations.remember(record)
+            r = record
+            lines.append(
+                self.line(r.pos, r.kind, r.fp, r.ok, r.value, r.req, r.t0, r.t1, r.branch, r)
+            )
         return b"".join(lines)
 
-    def write_lines(self, data: bytes) -> None:
-        """Append lines made by `lines`, then fsync them."""
+    def line(
+        self,
+        pos: str,
+        kind: str,
+        fp: str,
+        ok: bool,
+        value: Any,
+        req: Any,
+        t0: float | None,
+        t1: float | None,
+        branch: str | None,
+        record: Record | None = None,
+    ) -> bytes:
+        """The line of the record with these fields (`record`, if it is at hand), for `write_lines`.
+
+        Made from the fields directly (`record_line`) unless the request may
+        be stored as a reference to an earlier one, or the text holds a lone
+        surrogate: then from the record's JSON object (`encode_line`). The
+        same bytes either way. Lines must be written in the order they were
+        made (see `lines`).
+
+        >>> import tempfile, os
+        >>> j = FileJournal(os.path.join(tempfile.mkdtemp(), "run.jsonl"))
+        >>> j.line("0", "k", "", True, 5, None, None, None, None) == j.lines([Record("0", "k", "", True, 5)])
+        True
+        """
+        if type(req) is not dict or type(req.get("messages")) is not list:
+            made = record_line(pos, kind, fp, ok, value, req, t0, t1, branch)
+            if made is not None:
+                return made
+        if record is None:
+            record = Record(pos, kind, fp, ok, value, req, t0, t1, branch)
+        conversations = self._conversations
+        if conversations is None:
+            conversations = self._conversations = Conversations(self._read)
+        data = record.to_json()
+        conversations.compact(record, data)
+        made = encode_line(data)
+        conversations.remember(record)
+        return made
+
+    def write_lines(self, data: bytes, *, fsync: bool = True) -> None:
+        """Append lines made by `lines`, then fsync them (and every line written before).
+
+        With `fsync=False` they are written only: a process killed after this
+        keeps them, a machine that loses power may not, until a later fsync.
+        """
         fd = self._open()
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
 
     def close(self) -> None:
         if self._fd is not None:

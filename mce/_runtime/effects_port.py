@@ -1,8 +1,8 @@
 """The interface the interpreter uses for effects: serve, run live, record, report.
 
 One `Effects` exists per run, made by `open_effects`, which reads the
-journal in a worker thread (a file journal never blocks the event loop, not
-even to truncate a torn line before a resume). In `live` mode it calls
+journal in the thread that will write it (a file journal never blocks the
+event loop, not even to truncate a torn line before a resume). In `live` mode it calls
 handlers and, with a journal, records every completed effect; in `replay`
 mode it serves every effect from the journal (`mce._runtime.replay`) and
 never calls a handler; in `resume` mode it serves what the journal has and
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from mce._runtime.asking import Answers, Unanswered
 from mce._runtime.replay import (
@@ -102,7 +101,7 @@ async def open_effects(
     *,
     retry_failed: bool = False,
 ) -> Effects:
-    """The effects of a new run, with `journal` opened (in a worker thread if it does I/O).
+    """The effects of a new run, with `journal` opened (in its writer's thread if it does I/O).
 
     A live or resumed run takes the journal's lock first: a journal in use
     by another run is `JournalInUse` before anything runs.
@@ -110,11 +109,15 @@ async def open_effects(
     seed = check_run_options(mode, journal, seed, retry_failed)
     header: Header | None = None
     entries: tuple[Record, ...] = ()
+    writer = None
     if journal is not None:
-        if journal.needs_thread:
-            header, entries = await anyio.to_thread.run_sync(
-                _without_gc_pauses, journal.begin, mode
-            )
+        writer = JournalWriter(journal)
+        if journal.needs_thread:  # read in the thread that will write it
+            try:
+                header, entries = await writer.call(_without_gc_pauses, journal.begin, mode)
+            except BaseException:
+                writer.close()
+                raise
         else:
             header, entries = journal.begin(mode)
         if mode == "resume":
@@ -124,8 +127,10 @@ async def open_effects(
                 len(entries),
             )
     try:
-        return Effects(mode, journal, header, entries, handlers, seed, executor, retry_failed)
+        return Effects(mode, writer, header, entries, handlers, seed, executor, retry_failed)
     except BaseException:
+        if writer is not None:
+            writer.close()
         if journal is not None:
             journal.close()
         raise
@@ -195,7 +200,7 @@ class Effects:
     def __init__(
         self,
         mode: Mode,
-        journal: Journal | None,
+        writer: JournalWriter | None,
         header: Header | None,
         entries: tuple[Record, ...],
         handlers: dict[str, Handler],
@@ -203,6 +208,7 @@ class Effects:
         executor: Executor | None,
         retry_failed: bool = False,
     ) -> None:
+        journal = writer.journal if writer is not None else None
         self.mode = mode
         self.serving = mode != "live"
         self.recording = journal is not None and mode != "replay"
@@ -218,7 +224,7 @@ class Effects:
         )
         self._stats = RunStats()
         self._positions: list[str] | None = None  # recorded positions, sorted: for `precharge`
-        self._writer = JournalWriter(journal) if journal is not None else None
+        self._writer = writer
         self.answers = Answers({})  # questions: the answers given, those still open
         # Bound once: the trampoline calls these per served effect.
         self.lookup = self._replay.lookup
@@ -285,19 +291,19 @@ class Effects:
             except TypeError as exc:
                 exc.add_note("effect values must be journalable to record or replay a run")
                 raise
-            record = Record(
-                position,
-                kind,
-                node.fp,
-                ok,
-                encoded,
-                encode(redact(request), "request"),
-                t0,
-                t1,
-                branch,
+            t = type(request)
+            # A plain request has no secret to redact and is its own encoding.
+            req = (
+                request
+                if t is str or t is int or t is bool or request is None
+                else encode(redact(request), "request")
             )
-            if not (defer and self._writer.defer(record)):
-                await self._writer.commit(record, alone=branch == "")
+            writer = self._writer
+            if defer and writer.threaded:
+                writer.defer_effect(position, kind, node.fp, ok, encoded, req, t0, t1, branch)
+            else:
+                record = Record(position, kind, node.fp, ok, encoded, req, t0, t1, branch)
+                await writer.commit(record, alone=branch == "")
         return ok, value
 
     async def _builtin(self, kind: str, request: Any, position: str) -> Any:

@@ -7,7 +7,11 @@ records that arrive while an fsync is under way share the next one. Every
 record is durable - flushed and fsynced by the journal - before its effect's
 value is used. Usually an effect waits for its record (`commit`); the last
 effect of a branch of an unbounded parallel block does not (`defer`): the
-block waits once, for all of its branches, in `durable()`. The thread wakes
+block waits once, for all of its branches, in `durable()`. A journal file's
+deferred records are written as they come and fsynced only when someone
+waits: the block's wait makes them all durable with one fsync, not one per
+group (a killed process keeps what was written; only the machine losing
+power could lose them, and nothing used their values yet). The thread wakes
 the event loop once per write, for every effect waiting for it, and never
 for a record nobody waits for yet. A step of the run's top-level sequence,
 with nothing left for the thread to write and no other run writing a
@@ -35,12 +39,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mce._runtime.write_thread import WriteThread
 from mce.journal import FileJournal, Header, Journal, Record
 
 __all__ = ["JournalWriteError", "JournalWriter"]
+
+_R = TypeVar("_R")
 
 
 class JournalWriteError(OSError):
@@ -83,10 +89,12 @@ class JournalWriter:
         "_live",
         "_thread",
         "journal",
+        "threaded",
     )
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self.threaded = journal.needs_thread  # records go to a writer thread
         self._buffer: list[Header | Record] = []  # records not yet handed to a write
         self._failed: Exception | None = None  # the first failed write: the run is over
         self._handed = 0  # records handed to the thread so far
@@ -95,9 +103,13 @@ class JournalWriter:
         # written in the thread: a thread that encodes competes with the
         # loop for the GIL (and holds it while the OS runs something else).
         self._lines = type(journal).append is _FILE_APPEND  # not one replaced or overridden
-        write = _writer_of(journal) if self._lines else journal.append
-        # Started on the first item handed to it.
-        self._thread: WriteThread[Any] = WriteThread(write)
+        # Taken on the first item handed to it. A journal file's lines are fsynced
+        # when someone waits for one of them; another journal makes every append durable.
+        self._thread: WriteThread[Any] = (
+            WriteThread(_writer_of(journal), lazy=True)
+            if self._lines
+            else WriteThread(lambda records, _durable: journal.append(records))
+        )
 
     def append(self, record: Header | Record) -> None:
         """Buffer a record; it is written by the next `commit`, `defer` or `durable()`."""
@@ -140,6 +152,41 @@ class JournalWriter:
         self._submit()
         return True
 
+    def defer_effect(
+        self,
+        pos: str,
+        kind: str,
+        fp: str,
+        ok: bool,
+        value: Any,
+        req: Any,
+        t0: float,
+        t1: float,
+        branch: str,
+    ) -> None:
+        """`defer` the record of an effect with these fields; the writer has a thread.
+
+        For a journal file with nothing buffered, the record's line is made
+        from the fields and handed over at once, without a `Record`: this is
+        the write of every branch of a wide parallel block.
+        """
+        assert self.threaded
+        if not self._lines or self._buffer:
+            self.defer(Record(pos, kind, fp, ok, value, req, t0, t1, branch))
+            return
+        self._check()
+        if not self._live:
+            self._live = True
+            _LIVE.add(self)
+        journal = self.journal
+        assert isinstance(journal, FileJournal)
+        try:
+            line = journal.line(pos, kind, fp, ok, value, req, t0, t1, branch)
+            self._handed = self._thread.submit([line])
+        except Exception as exc:
+            self._failed = exc
+            raise self._failure(exc) from exc
+
     async def durable(self) -> None:
         """Return once every record appended so far is written and fsynced.
 
@@ -151,6 +198,14 @@ class JournalWriter:
             self._write_here()
             return
         await self._wait(self._submit() if self._buffer else self._handed)
+
+    async def call(self, function: Callable[..., _R], *args: Any) -> _R:
+        """`function(*args)` in the writer's thread (opening the journal there); what it returns.
+
+        Before the first record is handed over: a run with a journal file
+        opens it in the thread that will write it, and needs no other.
+        """
+        return await self._thread.call(function, *args)
 
     def close(self) -> None:
         """Let the writer's thread write what it was handed, and stop it; the run writes no more."""
@@ -200,11 +255,11 @@ class JournalWriter:
             raise self._failure(exc) from exc
 
 
-def _writer_of(journal: Journal) -> Callable[[list[bytes]], None]:
+def _writer_of(journal: Journal) -> Callable[[list[bytes], bool], None]:
     """What the writer thread calls with the lines made since its last write."""
     assert isinstance(journal, FileJournal)
 
-    def write(chunks: list[bytes]) -> None:
-        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    def write(chunks: list[bytes], durable: bool) -> None:
+        journal.write_lines(chunks[0] if len(chunks) == 1 else b"".join(chunks), fsync=durable)
 
     return write

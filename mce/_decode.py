@@ -215,7 +215,7 @@ def _first(
         else "a value"
     )
     tried = "; tried " + ", ".join(misfits) if misfits else ""
-    raise _misfit(where, held + tried, shape)
+    raise DecodeError(where, f"{_misfit(where, held, shape).reason}{tried}")
 
 
 def _object_as(alternative: Any, data: dict[str, Any], where: str) -> Any:

@@ -31,6 +31,17 @@ class Point:
     y: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Spot:  # the same fields as Point
+    x: int
+    y: int = 0
+
+
+@frozen
+class Node:
+    kids: list[Node]
+
+
 class Colour(enum.Enum):
     RED = "red"
     BLUE = "blue"
@@ -116,6 +127,50 @@ def test_optional_and_unions_pick_the_member_that_fits() -> None:
     assert decode({"x": 5}, Point | None) == Point(5)
     assert decode({"city": "Faro", "celsius": 1.0}, Point | Forecast) == Forecast("Faro", 1.0)
     assert decode({"x": 5}, Point | dict[str, Any]) == {"x": 5}  # a dict fits as it is
+
+
+def test_a_union_decodes_by_its_own_member_order_whatever_was_decoded_before() -> None:
+    both = {"x": 1}  # fits Point and Spot: the first member written wins
+    for into, first in [(Point | Spot, Point), (Spot | Point, Spot), (Point | Spot, Point)]:
+        assert type(decode(both, into)) is first
+    for into, first in [(list[Spot | Point], Spot), (list[Point | Spot], Point)]:
+        assert type(decode([both], into)[0]) is first
+    for into, first in [(dict[str, Point | Spot], Point), (dict[str, Spot | Point], Spot)]:
+        assert type(decode({"k": both}, into)["k"]) is first
+
+
+def test_a_union_of_containers_tries_each_member_in_turn() -> None:
+    assert decode(["a"], list[int] | list[str]) == ["a"]
+    assert decode({"k": {"x": 1}}, dict[str, int] | dict[str, Point]) == {"k": Point(1)}
+    assert decode([1, 2], tuple[str, str] | tuple[int, int]) == (1, 2)
+    assert decode([1], list[str] | tuple[int, ...]) == (1,)  # a list first, then a tuple
+    assert decode({"$tuple": [1]}, tuple[str] | tuple[int]) == (1,)
+    assert decode({"$set": ["red"]}, set[int] | set[Colour]) == {Colour.RED}
+    assert decode({"$dict": [[1, {"x": 1}]]}, dict[int, int] | dict[int, Point]) == {1: Point(1)}
+
+
+def test_a_value_that_fits_no_member_of_a_union_names_each_member_tried() -> None:
+    error = _error([{"z": 1}], list[int] | list[Point])
+    assert error.where == "value"
+    assert error.reason == (
+        "the journal holds a JSON array where the program declares list[int] | list[Point]; "
+        "tried list[int] (value[0]: the journal holds a JSON object where the program "
+        "declares int), list[Point] (value[0]: Point has no field 'z' (was it renamed?))"
+    )
+
+
+def test_a_value_nested_deeper_than_the_stack_allows_is_a_decode_error_naming_where() -> None:
+    typed: Any = {"kids": []}
+    untyped: Any = 1
+    for _ in range(5000):
+        typed, untyped = {"kids": [typed]}, [untyped]
+    for data, into, path in [
+        (typed, Node, "value.kids[0].kids[0]."),
+        (untyped, None, "value[0][0]"),
+    ]:
+        with pytest.raises(DecodeError, match="nested too deeply") as caught:
+            decode(data, into)
+        assert caught.value.where.startswith(path)
 
 
 def test_a_plain_object_inside_a_tagged_class_decodes_by_its_annotation() -> None:

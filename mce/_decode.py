@@ -35,6 +35,7 @@ _TAGS = (
     "$enum",
 )
 _WITH_BODY = {"$attrs": "fields", "$dataclass": "fields", "$enum": "value"}
+_COLLECTIONS = frozenset({"$tuple", "$set", "$frozenset", "$dict"})
 
 
 class DecodeError(ValueError):
@@ -109,6 +110,8 @@ def decode(data: Any, into: Any = None, where: str = "value") -> Any:
                         if tag == "$attrs" or tag == "$dataclass":  # one frame a level, as encode
                             cls = _class_for(tag, data[tag], into, where)
                             return _build(cls, _fields(data, tag, where), where)
+                        if tag in _COLLECTIONS:
+                            return _collection(tag, data, into, where)
                         return _decode_tagged(tag, data, into, where)
             of = None
             if into is not None:
@@ -241,16 +244,21 @@ def _array_as(alternative: tuple[type, Any], data: list[Any], where: str) -> Any
 
 def _tuple(items: list[Any], args: tuple[Any, ...], where: str, strict: bool = False) -> Any:
     """`items` as a tuple of the declared `args`: another length is untyped, or a misfit (`strict`)."""
-    n = len(items)
-    if len(args) == 2 and args[1] is Ellipsis:
-        args = (args[0],) * n
-    elif len(args) != n:
-        if strict and args:
-            raise DecodeError(where, f"the journal holds {n} items where {len(args)} are declared")
-        args = (None,) * n
+    args = _tuple_args(args, len(items), where, strict)
     return tuple(
         decode(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(items, args, strict=True))
     )
+
+
+def _tuple_args(args: tuple[Any, ...], n: int, where: str, strict: bool) -> tuple[Any, ...]:
+    """The item types of a declared tuple of `n` items: untyped for another length, unless `strict`."""
+    if len(args) == 2 and args[1] is Ellipsis:
+        return (args[0],) * n
+    if len(args) != n:
+        if strict and args:
+            raise DecodeError(where, f"the journal holds {n} items where {len(args)} are declared")
+        return (None,) * n
+    return args
 
 
 def _plain_scalar(data: Any, shape: Shape, where: str) -> Any:
@@ -349,31 +357,17 @@ def _list_body(body: Any, where: str, tag: str) -> list[Any]:
 
 def _decode_tagged(tag: str, data: dict[str, Any], into: Any, where: str) -> Any:
     body = data[tag]
-    shape = shape_of(into)
-    try:
-        if tag == "$tuple":
-            items = _list_body(body, where, tag)
-            fit = [a for a in shape.tuples if len(a[1]) == len(items) or a[1][-1:] == (...,)]
-            return _first(fit or [("", ())], _tuple_as, items, where, shape, False)
-        if tag == "$set" or tag == "$frozenset":
-            items = _first(shape.sets or [("", (set, None))], _items_as, body, where, shape, False)
-            return set(items) if tag == "$set" else frozenset(items)
-        if tag == "$bytes":
-            if type(body) is not str:
-                raise DecodeError(where, "the body of $bytes must be a base64 string")
+    if tag == "$bytes":
+        if type(body) is not str:
+            raise DecodeError(where, "the body of $bytes must be a base64 string")
+        try:
             return base64.b64decode(body, validate=True)
-        if tag == "$dict":
-            return _first(
-                shape.maps or [("", (None, None, None))], _pairs_as, body, where, shape, False
-            )
-        if tag == "$float":
-            if body not in ("inf", "-inf", "nan"):
-                raise DecodeError(where, f"$float must be 'inf', '-inf' or 'nan', not {body!r}")
-            return float(body)
-    except DecodeError:
-        raise
-    except (ValueError, TypeError) as exc:  # an unhashable set item or key, a bad base64 body
-        raise DecodeError(where, f"malformed {tag} value: {exc}") from None
+        except ValueError as exc:
+            raise DecodeError(where, f"malformed {tag} value: {exc}") from None
+    if tag == "$float":
+        if body not in ("inf", "-inf", "nan"):
+            raise DecodeError(where, f"$float must be 'inf', '-inf' or 'nan', not {body!r}")
+        return float(body)
     cls = _class_for(tag, body, into, where)  # an enum
     value = decode(data["value"], None, f"{where}.value")
     try:
@@ -382,21 +376,50 @@ def _decode_tagged(tag: str, data: dict[str, Any], into: Any, where: str) -> Any
         raise DecodeError(where, f"{value!r} is not a member of {cls.__qualname__}") from None
 
 
-def _tuple_as(args: tuple[Any, ...], items: list[Any], where: str) -> Any:
-    return _tuple(items, args, where)
+def _collection(
+    tag: str, data: dict[str, Any], into: Any, where: str, chosen: Any = SEVERAL
+) -> Any:
+    """A tagged tuple, set or dict, its items decoded by the declared member of its kind.
 
+    Loops, not comprehensions, and no call between here and an item's
+    `decode`: a recursive class nests no deeper here than `encode` did.
+    """
+    items = _list_body(data[tag], where, tag)
+    if chosen is SEVERAL:
+        shape = shape_of(into)
+        alternatives = (
+            shape.maps if tag == "$dict" else shape.sets if tag != "$tuple" else shape.tuples
+        )
+        if tag == "$tuple":  # a tuple of another length fits none: decoded untyped
+            n = len(items)
+            alternatives = [a for a in alternatives if len(a[1]) == n or a[1][1:] == (...,)]
+        if len(alternatives) > 1:
 
-def _items_as(alternative: tuple[type, Any], body: Any, where: str) -> list[Any]:
-    of = alternative[1]
-    return [decode(v, of, f"{where}.item") for v in _list_body(body, where, "$set")]
+            def attempt(alternative: Any, data: Any, where: str) -> Any:
+                return _collection(tag, data, into, where, alternative)
 
-
-def _pairs_as(alternative: tuple[Any, Any, Any], body: Any, where: str) -> dict[Any, Any]:
-    kt, vt, _ = alternative
-    out = {}
-    for pair in _list_body(body, where, "$dict"):
-        if type(pair) is not list or len(pair) != 2:
-            raise DecodeError(where, "the body of $dict must be a list of [key, value] pairs")
-        key = decode(pair[0], kt, f"{where}.key")
-        out[key] = decode(pair[1], vt, f"{where}[{key!r}]")
-    return out
+            return _first(alternatives, attempt, data, where, shape, False)
+        chosen = alternatives[0][1] if alternatives else None
+    out: list[Any] = []
+    try:
+        if tag == "$dict":
+            kt, vt, _ = chosen or (None, None, None)
+            for pair in items:
+                if type(pair) is not list or len(pair) != 2:
+                    raise DecodeError(
+                        where, "the body of $dict must be a list of [key, value] pairs"
+                    )
+                key = decode(pair[0], kt, f"{where}.key")
+                out.append((key, decode(pair[1], vt, f"{where}[{key!r}]")))
+            return dict(out)
+        if tag == "$tuple":
+            args = _tuple_args(chosen or (), len(items), where, False)
+            for i, v in enumerate(items):
+                out.append(decode(v, args[i], f"{where}[{i}]"))
+            return tuple(out)
+        of = chosen[1] if chosen else None
+        for v in items:
+            out.append(decode(v, of, f"{where}.item"))
+        return set(out) if tag == "$set" else frozenset(out)
+    except TypeError as exc:  # an unhashable set item or key
+        raise DecodeError(where, f"malformed {tag} value: {exc}") from None

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 from typing import Any, Literal, NewType, Protocol, TypedDict, TypeVar
 
 import pydantic
 import pytest
-from attrs import frozen
+from attrs import field, frozen
 
 from mce import Journal, JournalCorrupt, Ok, effect, run_sync
 from mce.codec import DecodeError, decode, encode
@@ -40,6 +41,14 @@ class Spot:  # the same fields as Point
 @frozen
 class Node:
     kids: list[Node]
+
+
+@frozen(eq=False)  # hashable by identity, though it holds a dict
+class Chain:  # one field of each kind a recursive class nests through
+    tup: tuple[Chain, ...] = ()
+    bag: frozenset[Chain] = frozenset()
+    ids: dict[int, Chain] = field(factory=dict)
+    next: Chain | None = None
 
 
 class Colour(enum.Enum):
@@ -145,6 +154,8 @@ def test_a_union_of_containers_tries_each_member_in_turn() -> None:
     assert decode([1, 2], tuple[str, str] | tuple[int, int]) == (1, 2)
     assert decode([1], list[str] | tuple[int, ...]) == (1,)  # a list first, then a tuple
     assert decode({"$tuple": [1]}, tuple[str] | tuple[int]) == (1,)
+    assert decode({"$tuple": ["a"]}, tuple[int, int] | tuple[str, ...]) == ("a",)
+    assert decode({"$tuple": [1, 2, 3]}, tuple[int, int] | tuple[str, str]) == (1, 2, 3)
     assert decode({"$set": ["red"]}, set[int] | set[Colour]) == {Colour.RED}
     assert decode({"$dict": [[1, {"x": 1}]]}, dict[int, int] | dict[int, Point]) == {1: Point(1)}
 
@@ -171,6 +182,23 @@ def test_a_value_nested_deeper_than_the_stack_allows_is_a_decode_error_naming_wh
         with pytest.raises(DecodeError, match="nested too deeply") as caught:
             decode(data, into)
         assert caught.value.where.startswith(path)
+
+
+@pytest.mark.parametrize("field", ["tup", "bag", "ids", "next"])
+def test_a_deep_value_encode_journals_at_the_default_recursion_limit_decodes(field: str) -> None:
+    """Decoding takes no more stack frames a level than encoding: 190 levels of a
+    tuple, frozenset or int-keyed dict field were a RecursionError before."""
+    value = Chain()
+    for _ in range(190 if field != "next" else 300):  # `next`: 2 frames a level
+        kid = {"tup": (value,), "bag": frozenset([value]), "ids": {1: value}, "next": value}
+        value = Chain(**{field: kid[field]})
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default (other tests may have raised it)
+    try:
+        journaled = encode(value)
+        assert encode(decode(journaled, Chain)) == journaled
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_a_plain_object_inside_a_tagged_class_decodes_by_its_annotation() -> None:

@@ -265,6 +265,9 @@ def _plain_scalar(data: Any, shape: Shape, where: str) -> Any:
     for value in shape.literals:
         if type(value) is type(data) and value == data:
             return data
+    for cls, bases in shape.subclasses:  # `class Label(str)`, journaled as its str
+        if isinstance(data, bases):
+            return cls(data)
     for cls in shape.enums:
         try:
             return cls(data)

@@ -57,7 +57,18 @@ class Shape:
 
     __slots__ = (
         *("into", "other", "shown", "open", "scalars", "enums", "literals", "classes"),
-        *("maps", "lists", "tuples", "sets", "objects", "arrays", "dict_of", "list_of", "leaves"),
+        *(
+            "maps",
+            "lists",
+            "tuples",
+            "sets",
+            "objects",
+            "arrays",
+            "dict_of",
+            "list_of",
+            "leaves",
+            "subclasses",
+        ),
     )
 
     def __init__(self, into: Any) -> None:
@@ -72,6 +83,7 @@ class Shape:
         self.sets: list[tuple[str, Any]] = []  # (set or frozenset, item type)
         self.enums: list[type] = []
         self.literals: list[Any] = []
+        self.subclasses: list[tuple[type, tuple[type, ...]]] = []  # (class, what it is made of)
         scalars: list[type] = []
         for member in _members(into):
             while hasattr(member, "__supertype__"):  # a NewType: its base is what is journaled
@@ -92,10 +104,12 @@ class Shape:
             else:
                 self._container(origin, args, show(member))
                 scalars.append(origin)
+                bases = tuple(b for b in (int, str, float) if issubclass(origin, b))
                 if origin is float:
                     scalars.append(int)  # JSON writes a whole float as an integer
-                elif origin is not bool:  # a subclass of int or str is journaled as its base
-                    scalars.extend(b for b in (int, str, float) if issubclass(origin, b))
+                elif bases and origin is not bool and origin not in bases:
+                    # a subclass of int, str or float is journaled as its base: made again
+                    self.subclasses.append((origin, (*bases, int) if float in bases else bases))
         self.scalars = tuple(scalars)
         self.enums = list(dict.fromkeys(self.enums))  # each once (`Literal[E.A] | E`)
         self.objects = self.maps + [(c.__qualname__, c) for c in self.classes]

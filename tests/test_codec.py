@@ -252,6 +252,20 @@ def test_new_types_and_subclasses_of_str_accept_what_encode_writes_for_them() ->
     assert _error(["x"], list[UserId]).where == "value[0]"
 
 
+def test_a_declared_subclass_of_str_int_or_float_is_made_again_from_its_base() -> None:
+    class Count(int):
+        pass
+
+    class Money(float):
+        pass
+
+    for data, into, made in [("x", Name, Name), (3, Count, Count), (3, Money, Money)]:
+        assert type(decode(data, into)) is made and decode(data, into) == data
+    assert [type(v) for v in decode(["x", "y"], list[Name])] == [Name, Name]
+    assert type(decode("x", Name | int)) is Name and decode(1, Name | int) == 1
+    assert _error(2, Name).reason == "the journal holds 2 where the program declares Name"
+
+
 def test_types_the_codec_cannot_check_serve_the_value_as_recorded() -> None:
     for into in (T, Sized_, "Forecast", object):
         assert decode({"city": 1}, into) == {"city": 1}

@@ -143,11 +143,6 @@ def test_a_dataclass_with_an_init_var_replays_as_it_was_live() -> None:
     assert_replays_as_live(Scaled(2, 3), Scaled)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a subclass of str (or int, float) is journaled as its base and replayed as the "
-    "base even where the program declares the subclass",
-)
 def test_a_declared_str_subclass_replays_as_that_subclass() -> None:
     assert_replays_as_live(Label("x"), Label)
 

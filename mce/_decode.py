@@ -108,8 +108,11 @@ def decode(data: Any, into: Any = None, where: str = "value") -> Any:
                 for tag in _TAGS:
                     if tag in data and len(data) == (2 if tag in _WITH_BODY else 1):
                         if tag == "$attrs" or tag == "$dataclass":  # one frame a level, as encode
-                            cls = _class_for(tag, data[tag], into, where)
-                            return _build(cls, _fields(data, tag, where), where)
+                            shape = shape_of(into)
+                            cls = _class_for(tag, data[tag], shape, where)
+                            return _build(
+                                cls, _fields(data, tag, where), where, shape.bound.get(cls)
+                            )
                         if tag in _COLLECTIONS:
                             return _collection(tag, data, into, where)
                         return _decode_tagged(tag, data, into, where)
@@ -161,9 +164,8 @@ def _fields(data: dict[str, Any], tag: str, where: str) -> dict[str, Any]:
     return fields
 
 
-def _class_for(tag: str, name: Any, into: Any, where: str) -> type:
+def _class_for(tag: str, name: Any, shape: Shape, where: str) -> type:
     """The declared class to build a tagged instance as; never looked up by `name`."""
-    shape = shape_of(into)
     if tag == "$enum":
         candidates = shape.enums
     else:
@@ -222,8 +224,8 @@ def _first(
 
 
 def _object_as(alternative: Any, data: dict[str, Any], where: str) -> Any:
-    if type(alternative) is not tuple:
-        return _build(alternative, data, where)
+    if len(alternative) == 2:  # a class, and its bound field types if generic
+        return _build(alternative[0], data, where, alternative[1])
     _, of, by_key = alternative
     if by_key is None:
         return {k: decode(v, of, f"{where}[{k!r}]") for k, v in data.items()}
@@ -280,9 +282,12 @@ def _misfit(where: str, held: str, shape: Shape) -> DecodeError:
     return DecodeError(where, f"the journal holds {held} where the program declares {shape.shown}")
 
 
-def _build(cls: type, fields: dict[str, Any], where: str) -> Any:
+def _build(
+    cls: type, fields: dict[str, Any], where: str, hints: dict[str, Any] | None = None
+) -> Any:
     """An attrs class, dataclass or pydantic model from its fields' recorded values."""
-    hints = field_types(cls)
+    if hints is None:
+        hints = field_types(cls)
     if is_model(cls):
         return _build_model(cls, fields, hints, where)
     init, required = _params.get(cls) or _params_of(cls)
@@ -371,7 +376,7 @@ def _decode_tagged(tag: str, data: dict[str, Any], into: Any, where: str) -> Any
         if body not in ("inf", "-inf", "nan"):
             raise DecodeError(where, f"$float must be 'inf', '-inf' or 'nan', not {body!r}")
         return float(body)
-    cls = _class_for(tag, body, into, where)  # an enum
+    cls = _class_for(tag, body, shape_of(into), where)  # an enum
     value = decode(data["value"], None, f"{where}.value")
     try:
         return cls(value)

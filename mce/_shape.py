@@ -33,6 +33,22 @@ def field_types(cls: type) -> dict[str, Any]:
     return hints
 
 
+def bound_field_types(cls: type, args: tuple[Any, ...]) -> dict[str, Any]:
+    """A generic class's field annotations with its type parameters bound to `args`."""
+    binding = dict(zip(getattr(cls, "__parameters__", ()), args, strict=False))
+    return {name: _bind(hint, binding) for name, hint in field_types(cls).items()}
+
+
+def _bind(hint: Any, binding: dict[Any, Any]) -> Any:
+    try:
+        if hint in binding:
+            return binding[hint]
+        params = getattr(hint, "__parameters__", ())
+        return hint[tuple(binding.get(p, p) for p in params)] if params else hint
+    except TypeError:  # unhashable metadata, or an alias that takes no arguments
+        return hint
+
+
 def _members(into: Any) -> tuple[Any, ...]:
     """The alternatives a declared type allows (a union's members; Annotated unwrapped)."""
     origin = typing.get_origin(into)
@@ -56,19 +72,9 @@ class Shape:
     """
 
     __slots__ = (
-        *("into", "other", "shown", "open", "scalars", "enums", "literals", "classes"),
-        *(
-            "maps",
-            "lists",
-            "tuples",
-            "sets",
-            "objects",
-            "arrays",
-            "dict_of",
-            "list_of",
-            "leaves",
-            "subclasses",
-        ),
+        *("into", "other", "shown", "open", "scalars", "enums", "literals", "subclasses"),
+        *("classes", "bound", "maps", "lists", "tuples", "sets", "objects", "arrays"),
+        *("dict_of", "list_of", "leaves"),
     )
 
     def __init__(self, into: Any) -> None:
@@ -78,6 +84,7 @@ class Shape:
         self.open = False  # a member the codec cannot check: a misfit is served as recorded
         self.maps: list[tuple[str, Any]] = []  # (key, value type, a TypedDict's by key or None)
         self.classes: list[type] = []  # built from a JSON object's fields
+        self.bound: dict[type, dict[str, Any]] = {}  # a generic class's bound field types
         self.lists: list[tuple[str, Any]] = []  # (list, item type)
         self.tuples: list[tuple[str, Any]] = []  # the tuple's type arguments
         self.sets: list[tuple[str, Any]] = []  # (set or frozenset, item type)
@@ -99,6 +106,8 @@ class Shape:
                 self.enums.append(origin)
             elif attrs.has(origin) or dataclasses.is_dataclass(origin) or is_model(origin):
                 self.classes.append(origin)
+                if args:  # a generic class: its fields decode by the declared arguments
+                    self.bound[origin] = bound_field_types(origin, args)
             elif typing.is_typeddict(origin):  # a dict whose values decode by key
                 self.maps.append((show(member), (None, None, field_types(origin))))
             else:
@@ -112,12 +121,12 @@ class Shape:
                     self.subclasses.append((origin, (*bases, int) if float in bases else bases))
         self.scalars = tuple(scalars)
         self.enums = list(dict.fromkeys(self.enums))  # each once (`Literal[E.A] | E`)
-        self.objects = self.maps + [(c.__qualname__, c) for c in self.classes]
+        self.objects = self.maps + [(c.__qualname__, (c, self.bound.get(c))) for c in self.classes]
         self.arrays = self.lists + [(s, (tuple, a)) for s, a in self.tuples] + self.sets
         self.dict_of = self.list_of = None if self.open else SEVERAL  # none: as recorded
         if self.objects:
             lone = self.objects[0][1]
-            typed = len(self.objects) == 1 and type(lone) is tuple and lone[2] is None
+            typed = len(self.objects) == 1 and len(lone) == 3 and lone[2] is None  # a dict
             self.dict_of = lone[1] if typed and not self.open else SEVERAL
         if self.arrays:
             lone = self.arrays[0][1]

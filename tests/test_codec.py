@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
-from typing import Any, Literal, NewType, Protocol, TypedDict, TypeVar
+from typing import Any, Generic, Literal, NewType, Protocol, TypedDict, TypeVar
 
 import pydantic
 import pytest
@@ -41,6 +41,15 @@ class Spot:  # the same fields as Point
 @frozen
 class Node:
     kids: list[Node]
+
+
+G = TypeVar("G")
+
+
+@frozen
+class Box(Generic[G]):
+    item: G
+    items: list[G] = field(factory=list)
 
 
 @frozen(eq=False)  # hashable by identity, though it holds a dict
@@ -199,6 +208,14 @@ def test_a_deep_value_encode_journals_at_the_default_recursion_limit_decodes(fie
         assert encode(decode(journaled, Chain)) == journaled
     finally:
         sys.setrecursionlimit(limit)
+
+
+def test_a_generic_class_decodes_its_fields_by_the_declared_arguments() -> None:
+    plain = {"item": {"x": 1}, "items": [{"x": 2}]}
+    assert decode(plain, Box[Point]) == Box(Point(1), [Point(2)])
+    assert decode(encode(Box(Point(1), [Point(2)])), Box[Point]) == Box(Point(1), [Point(2)])
+    assert decode([{"item": "red"}], list[Box[Colour]]) == [Box(Colour.RED)]
+    assert decode(plain, Box | None) == Box({"x": 1}, [{"x": 2}])  # unbound: as recorded
 
 
 def test_a_plain_object_inside_a_tagged_class_decodes_by_its_annotation() -> None:

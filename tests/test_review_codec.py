@@ -115,11 +115,6 @@ def test_a_union_of_two_list_types_replays_a_value_of_the_second() -> None:
     assert_replays_as_live(["a"], list[int] | list[str])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a generic class's fields are decoded by their TypeVar, not the declared "
-    "argument: Box[A]'s item, journaled as a tagged A, is UndeclaredType (ReplayDivergence)",
-)
 def test_a_generic_class_decodes_its_fields_by_the_declared_arguments() -> None:
     assert_replays_as_live(Box(A(1)), Box[A])
 

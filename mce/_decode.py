@@ -212,13 +212,10 @@ def _first(
             misfits.append(f"{shown} ({exc})")
     if open_:
         return decode(data, None, where)
-    held = (
-        "a JSON object"
-        if type(data) is dict
-        else "a JSON array"
-        if type(data) is list
-        else "a value"
-    )
+    tag = next(iter(data), None) if type(data) is dict and len(data) == 1 else None
+    held = f"a {tag[1:]}" if tag in _COLLECTIONS else "a JSON object"  # a tagged value's kind
+    if type(data) is list:
+        held = "a JSON array"
     tried = "; tried " + ", ".join(misfits) if misfits else ""
     raise DecodeError(where, f"{_misfit(where, held, shape).reason}{tried}")
 

@@ -177,6 +177,11 @@ def test_a_value_that_fits_no_member_of_a_union_names_each_member_tried() -> Non
         "tried list[int] (value[0]: the journal holds a JSON object where the program "
         "declares int), list[Point] (value[0]: Point has no field 'z' (was it renamed?))"
     )
+    tagged = _error({"$tuple": ["a"]}, tuple[int] | tuple[float])
+    assert tagged.reason.startswith(
+        "the journal holds a tuple where the program declares tuple[int] | tuple[float]; "
+        "tried tuple[int] (value[0]: "
+    )
 
 
 def test_a_value_nested_deeper_than_the_stack_allows_is_a_decode_error_naming_where() -> None:

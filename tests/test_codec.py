@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Literal, NewType, Protocol, TypedDict, TypeVar
+import sys
+from typing import Any, Generic, Literal, NewType, Protocol, TypedDict, TypeVar
 
 import pydantic
 import pytest
-from attrs import frozen
+from attrs import field, frozen
 
 from mce import Journal, JournalCorrupt, Ok, effect, run_sync
 from mce.codec import DecodeError, decode, encode
@@ -29,6 +30,34 @@ class Forecast:
 class Point:
     x: int
     y: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Spot:  # the same fields as Point
+    x: int
+    y: int = 0
+
+
+@frozen
+class Node:
+    kids: list[Node]
+
+
+G = TypeVar("G")
+
+
+@frozen
+class Box(Generic[G]):
+    item: G
+    items: list[G] = field(factory=list)
+
+
+@frozen(eq=False)  # hashable by identity, though it holds a dict
+class Chain:  # one field of each kind a recursive class nests through
+    tup: tuple[Chain, ...] = ()
+    bag: frozenset[Chain] = frozenset()
+    ids: dict[int, Chain] = field(factory=dict)
+    next: Chain | None = None
 
 
 class Colour(enum.Enum):
@@ -118,6 +147,82 @@ def test_optional_and_unions_pick_the_member_that_fits() -> None:
     assert decode({"x": 5}, Point | dict[str, Any]) == {"x": 5}  # a dict fits as it is
 
 
+def test_a_union_decodes_by_its_own_member_order_whatever_was_decoded_before() -> None:
+    both = {"x": 1}  # fits Point and Spot: the first member written wins
+    for into, first in [(Point | Spot, Point), (Spot | Point, Spot), (Point | Spot, Point)]:
+        assert type(decode(both, into)) is first
+    for into, first in [(list[Spot | Point], Spot), (list[Point | Spot], Point)]:
+        assert type(decode([both], into)[0]) is first
+    for into, first in [(dict[str, Point | Spot], Point), (dict[str, Spot | Point], Spot)]:
+        assert type(decode({"k": both}, into)["k"]) is first
+
+
+def test_a_union_of_containers_tries_each_member_in_turn() -> None:
+    assert decode(["a"], list[int] | list[str]) == ["a"]
+    assert decode({"k": {"x": 1}}, dict[str, int] | dict[str, Point]) == {"k": Point(1)}
+    assert decode([1, 2], tuple[str, str] | tuple[int, int]) == (1, 2)
+    assert decode([1], list[str] | tuple[int, ...]) == (1,)  # a list first, then a tuple
+    assert decode({"$tuple": [1]}, tuple[str] | tuple[int]) == (1,)
+    assert decode({"$tuple": ["a"]}, tuple[int, int] | tuple[str, ...]) == ("a",)
+    assert decode({"$tuple": [1, 2, 3]}, tuple[int, int] | tuple[str, str]) == (1, 2, 3)
+    assert decode({"$set": ["red"]}, set[int] | set[Colour]) == {Colour.RED}
+    assert decode({"$dict": [[1, {"x": 1}]]}, dict[int, int] | dict[int, Point]) == {1: Point(1)}
+
+
+def test_a_value_that_fits_no_member_of_a_union_names_each_member_tried() -> None:
+    error = _error([{"z": 1}], list[int] | list[Point])
+    assert error.where == "value"
+    assert error.reason == (
+        "the journal holds a JSON array where the program declares list[int] | list[Point]; "
+        "tried list[int] (value[0]: the journal holds a JSON object where the program "
+        "declares int), list[Point] (value[0]: Point has no field 'z' (was it renamed?))"
+    )
+    tagged = _error({"$tuple": ["a"]}, tuple[int] | tuple[float])
+    assert tagged.reason.startswith(
+        "the journal holds a tuple where the program declares tuple[int] | tuple[float]; "
+        "tried tuple[int] (value[0]: "
+    )
+
+
+def test_a_value_nested_deeper_than_the_stack_allows_is_a_decode_error_naming_where() -> None:
+    typed: Any = {"kids": []}
+    untyped: Any = 1
+    for _ in range(5000):
+        typed, untyped = {"kids": [typed]}, [untyped]
+    for data, into, path in [
+        (typed, Node, "value.kids[0].kids[0]."),
+        (untyped, None, "value[0][0]"),
+    ]:
+        with pytest.raises(DecodeError, match="nested too deeply") as caught:
+            decode(data, into)
+        assert caught.value.where.startswith(path)
+
+
+@pytest.mark.parametrize("field", ["tup", "bag", "ids", "next"])
+def test_a_deep_value_encode_journals_at_the_default_recursion_limit_decodes(field: str) -> None:
+    """Decoding takes no more stack frames a level than encoding: 190 levels of a
+    tuple, frozenset or int-keyed dict field were a RecursionError before."""
+    value = Chain()
+    for _ in range(190 if field != "next" else 300):  # `next`: 2 frames a level
+        kid = {"tup": (value,), "bag": frozenset([value]), "ids": {1: value}, "next": value}
+        value = Chain(**{field: kid[field]})
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default (other tests may have raised it)
+    try:
+        journaled = encode(value)
+        assert encode(decode(journaled, Chain)) == journaled
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_a_generic_class_decodes_its_fields_by_the_declared_arguments() -> None:
+    plain = {"item": {"x": 1}, "items": [{"x": 2}]}
+    assert decode(plain, Box[Point]) == Box(Point(1), [Point(2)])
+    assert decode(encode(Box(Point(1), [Point(2)])), Box[Point]) == Box(Point(1), [Point(2)])
+    assert decode([{"item": "red"}], list[Box[Colour]]) == [Box(Colour.RED)]
+    assert decode(plain, Box | None) == Box({"x": 1}, [{"x": 2}])  # unbound: as recorded
+
+
 def test_a_plain_object_inside_a_tagged_class_decodes_by_its_annotation() -> None:
     tagged = encode(Report(Point(1), Colour.RED, [], {}, (0, 0)))
     tagged["fields"]["where"] = {"x": 7}  # written by a handler that built the field as a dict
@@ -167,6 +272,20 @@ def test_new_types_and_subclasses_of_str_accept_what_encode_writes_for_them() ->
     assert decode({"a": "x"}, dict[str, Name]) == {"a": "x"}
     assert encode(Name("x")) == "x"
     assert _error(["x"], list[UserId]).where == "value[0]"
+
+
+def test_a_declared_subclass_of_str_int_or_float_is_made_again_from_its_base() -> None:
+    class Count(int):
+        pass
+
+    class Money(float):
+        pass
+
+    for data, into, made in [("x", Name, Name), (3, Count, Count), (3, Money, Money)]:
+        assert type(decode(data, into)) is made and decode(data, into) == data
+    assert [type(v) for v in decode(["x", "y"], list[Name])] == [Name, Name]
+    assert type(decode("x", Name | int)) is Name and decode(1, Name | int) == 1
+    assert _error(2, Name).reason == "the journal holds 2 where the program declares Name"
 
 
 def test_types_the_codec_cannot_check_serve_the_value_as_recorded() -> None:

@@ -730,26 +730,29 @@ async def test_a_question_is_answered_by_its_position() -> None:
     assert [(r.pos, r.kind, r.value) for r in records(j)] == [("0/1/0", "mce.ask", 4)]
 
 
+class BreaksAfterOpening(Journal):
+    """A journal whose name cannot be read once it is open: setting up the effects fails."""
+
+    opened = False
+    closed = 0
+
+    def begin(self, mode: Any) -> Any:
+        loaded = super().begin(mode)
+        self.opened = True
+        return loaded
+
+    @property
+    def name(self) -> str:
+        if self.opened:
+            raise RuntimeError("broken after opening")
+        return "<memory>"
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
 async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened() -> None:
-    class BreaksAfterOpening(Journal):
-        opened = False
-        closed = 0
-
-        def begin(self, mode: Any) -> Any:
-            loaded = super().begin(mode)
-            self.opened = True
-            return loaded
-
-        @property
-        def name(self) -> str:
-            if self.opened:
-                raise RuntimeError("broken after opening")
-            return "<memory>"
-
-        def close(self) -> None:
-            self.closed += 1
-            super().close()
-
     j = BreaksAfterOpening()
     with pytest.raises(RuntimeError, match="broken after opening"):
         await open_effects("live", j, {}, None)
@@ -761,20 +764,8 @@ async def test_a_journal_is_released_when_the_effects_fail_after_it_was_opened()
 async def test_the_writer_that_opened_a_journal_file_lets_go_when_the_effects_fail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class BreaksAfterOpening(Journal):
+    class OpenedInItsThread(BreaksAfterOpening):
         needs_thread = True  # opened in its writer's thread
-        opened = False
-
-        def begin(self, mode: Any) -> Any:
-            loaded = super().begin(mode)
-            self.opened = True
-            return loaded
-
-        @property
-        def name(self) -> str:
-            if self.opened:
-                raise RuntimeError("broken after opening")
-            return "<memory>"
 
     writers: list[Any] = []
 
@@ -792,7 +783,7 @@ async def test_the_writer_that_opened_a_journal_file_lets_go_when_the_effects_fa
 
     monkeypatch.setattr(effects_port, "JournalWriter", Noted)
     with pytest.raises(RuntimeError, match="broken after opening"):
-        await open_effects("live", BreaksAfterOpening(), {}, None)
+        await open_effects("live", OpenedInItsThread(), {}, None)
     assert [w.closed for w in writers] == [1]  # its thread is free for the next run
 
 

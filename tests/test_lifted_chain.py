@@ -22,12 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mce import Journal, Step, defer, effect, fail, gather, lift, modify, pure, run
+from mce import Step, defer, effect, fail, gather, lift, modify, pure, run
 from mce._runtime import driver, trampoline
 from mce._runtime.diagnostics import annotate
-from mce.events import TraceEvent
-from mce.merge import concat
 from mce.step import _Pure
+from tests._exact import observe
 
 BACKENDS = ["asyncio", "trio"]
 
@@ -151,29 +150,6 @@ def race(x: Any, subs: list[list[Op]]) -> Step[Any, Any, Any]:
         for i, sub in enumerate(subs)
     ]
     return gather([*waiters, lift(all_waiting).then(lambda _: fail("raced"))])
-
-
-def observe(prog: Step[Any, Any, Any], backend: str) -> tuple[Any, ...]:
-    events: list[TraceEvent] = []
-    journal = Journal()
-
-    async def main() -> Any:
-        # Branches append to the state: merged in branch order, never a conflict.
-        return await run(prog, (), journal=journal, trace=events.append, merge=concat)
-
-    try:
-        result: Any = ("outcome", anyio.run(main, backend=backend))
-    except Exception as exc:
-        result = ("bug", type(exc), str(exc), getattr(exc, "__notes__", None))
-    # Branches interleave as the scheduler likes (trio shuffles its run queue):
-    # events are compared in their order within each branch.
-    seen: dict[str, list[Any]] = {}
-    for e in events:
-        seen.setdefault(e.branch, []).append((e.event, e.position, e.name, e.ok, e.result))
-    records = sorted(
-        (r["pos"], r["kind"], repr(r.get("req")), r.get("ok")) for r in journal.load()[1]
-    )
-    return result, seen, records
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -32,10 +32,9 @@ from mce import (
     run,
     traverse,
 )
-from mce.events import TraceEvent
-from mce.merge import concat
 from mce.transformers.denote import run_denotation
 from mce.transformers.either import Right
+from tests._exact import observe
 
 BACKENDS = ["asyncio", "trio"]
 
@@ -348,26 +347,6 @@ def extend(form: str, s: Step[Any, Any, Any], kind: str, k: int) -> Step[Any, An
         )
     assert kind == "traverse"  # bounded: no lean branch
     return s.then(lambda x: traverse(range(k + 1), lambda i: lifted(form, _sync, i), limit=1))
-
-
-def observe(prog: Step[Any, Any, Any], backend: str) -> tuple[Any, ...]:
-    events: list[TraceEvent] = []
-    journal = Journal()
-
-    async def main() -> Any:
-        return await run(prog, (), journal=journal, trace=events.append, merge=concat)
-
-    try:
-        result: Any = ("outcome", anyio.run(main, backend=backend))
-    except Exception as exc:
-        result = ("bug", type(exc), str(exc), getattr(exc, "__notes__", None))
-    seen: dict[str, list[Any]] = {}
-    for e in events:
-        seen.setdefault(e.branch, []).append((e.event, e.position, e.name, e.ok, e.result))
-    records = sorted(
-        (r["pos"], r["kind"], repr(r.get("req")), r.get("ok")) for r in journal.load()[1]
-    )
-    return result, seen, records
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

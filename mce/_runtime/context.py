@@ -103,7 +103,16 @@ class ShareCell:
 class RunContext:
     """Everything one run of a program shares."""
 
-    __slots__ = ("backend", "effects", "merge", "share_keys", "shares", "tg", "tracer")
+    __slots__ = (
+        "backend",
+        "effects",
+        "merge",
+        "share_host",
+        "share_keys",
+        "shares",
+        "tg",
+        "tracer",
+    )
 
     def __init__(
         self, merge: MergeFn, backend: str, effects: Effects, tracer: Tracer | None = None
@@ -113,5 +122,6 @@ class RunContext:
         self.shares: dict[Step[Any, Any, Any], ShareCell] = {}
         self.share_keys: dict[str, Step[Any, Any, Any]] = {}
         self.tg: TaskGroup | None = None  # where shared steps run
+        self.share_host: Any = None  # on asyncio: the bare tasks of its shared steps (scopes)
         self.backend = backend  # "asyncio", "trio" or "other": picks the branch runner
         self.effects = effects

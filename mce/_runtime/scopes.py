@@ -16,7 +16,6 @@ BudgetExceeded(resource='calls', limit=1)
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +33,6 @@ from mce.outcome import Err, Ok
 
 if TYPE_CHECKING:
     import asyncio
-
-    from anyio.abc import TaskGroup
 
 
 async def run_timeout(
@@ -210,10 +207,6 @@ class _Host:
                     await self.asyncio.wait(self.tasks)
 
 
-_HOSTS: weakref.WeakKeyDictionary[TaskGroup, _Host] = weakref.WeakKeyDictionary()
-"""The host of each running task group's shared steps (asyncio only)."""
-
-
 def _start(node: Any, cell: ShareCell, state: Any, run: RunContext, seq: Seq) -> None:
     """Start computing a shared step: beside the run's task group on asyncio, else in it."""
     tg = run.tg
@@ -221,9 +214,9 @@ def _start(node: Any, cell: ShareCell, state: Any, run: RunContext, seq: Seq) ->
     if run.backend != "asyncio":
         tg.start_soon(_compute_share, node, cell, state, run, seq)
         return
-    host = _HOSTS.get(tg)
+    host = run.share_host
     if host is None:
-        host = _HOSTS[tg] = _Host()
+        host = run.share_host = _Host()
         tg.start_soon(host.keep)
     host.start(_compute_share(node, cell, state, run, seq))
 

@@ -2,8 +2,9 @@
 
 Records of completed effects are handed to the run's writer thread
 (`mce._runtime.write_thread`, for journals that do file I/O), which writes
-whatever it has been handed with one write and one fsync, again and again:
-records that arrive while an fsync is under way share the next one. Every
+whatever it has been handed with one write, again and again, and one fsync
+whenever a record is waited for: records that arrive while an fsync is under
+way share the next one. Every
 record is durable - flushed and fsynced by the journal - before its effect's
 value is used. Usually an effect waits for its record (`commit`); the last
 effect of a branch of an unbounded parallel block does not (`defer`): the
